@@ -1,0 +1,342 @@
+//! First start and every start: the data directory, the CA/RA identities
+//! (generated, imported or loaded from `<data>/ca/`), the database (given,
+//! or a private cluster under `<data>/postgres`), migrations, and the seed
+//! rows a new installation needs: a default organization and profile and a
+//! first MRAO whose password is shown once.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use diesel::pg::PgConnection;
+use diesel::Connection;
+
+use crate::ca::{self, CaError, CaIdentity};
+use crate::config::Config;
+use crate::enroll::{Authority, NextAuthority};
+use crate::pgcluster::{ClusterOptions, PgCluster, PgClusterError};
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::{self, admins, orgs, profiles, StoreError};
+use crate::wire::RaIdentity;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error("data directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Ca(#[from] CaError),
+    #[error(transparent)]
+    Cluster(#[from] PgClusterError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<diesel::result::Error> for BootstrapError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BootstrapError + '_ {
+    move |source| BootstrapError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Create the data directory. It is traversable but not listable by others
+/// (0711) so that an unprivileged PostgreSQL can reach its own
+/// subdirectory; keys live in `ca/` (0700) in files of mode 0600.
+pub fn data_dir(cfg: &Config) -> Result<PathBuf, BootstrapError> {
+    let dir = &cfg.data_dir;
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let dir = dir.canonicalize().map_err(io(dir))?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o711)).map_err(io(&dir))?;
+    let ca = dir.join("ca");
+    fs::create_dir_all(&ca).map_err(io(&ca))?;
+    fs::set_permissions(&ca, fs::Permissions::from_mode(0o700)).map_err(io(&ca))?;
+    Ok(dir)
+}
+
+/// Files of one identity under `<data>/ca/`.
+struct IdentityFiles {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl IdentityFiles {
+    fn new(data: &Path, name: &str) -> Self {
+        Self {
+            cert: data.join("ca").join(format!("{name}.crt")),
+            key: data.join("ca").join(format!("{name}.key")),
+        }
+    }
+
+    fn exists(&self) -> bool {
+        self.cert.exists() && self.key.exists()
+    }
+
+    fn load(&self) -> Result<CaIdentity, BootstrapError> {
+        let cert = fs::read(&self.cert).map_err(io(&self.cert))?;
+        let key = fs::read(&self.key).map_err(io(&self.key))?;
+        Ok(CaIdentity::from_pem(&cert, &key)?)
+    }
+
+    fn save(&self, id: &CaIdentity) -> Result<(), BootstrapError> {
+        write_private(&self.key, &id.key_pem()?)?;
+        write_file(&self.cert, &id.cert_pem()?, 0o644)
+    }
+}
+
+fn write_private(path: &Path, data: &[u8]) -> Result<(), BootstrapError> {
+    write_file(path, data, 0o600)
+}
+
+/// Write via a temporary file and rename, so a crash never leaves half a key.
+fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), BootstrapError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(data).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// An exclusive lock on `<data>/.lock` while identities are created, so two
+/// processes starting together agree on one CA.
+fn lock(data: &Path) -> Result<File, BootstrapError> {
+    let p = data.join(".lock");
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(io(&p))?;
+    f.lock().map_err(io(&p))?;
+    Ok(f)
+}
+
+fn ra_identity(id: CaIdentity) -> RaIdentity {
+    RaIdentity {
+        cert: id.cert().clone(),
+        key: id.key().to_owned(),
+    }
+}
+
+/// A CA to import instead of generating one (`scepd init --import-ca`).
+pub struct ImportCa {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+/// Load the CA, RA and any next CA from `<data>/ca`, creating what is missing.
+pub fn authority(
+    cfg: &Config,
+    data: &Path,
+    import: Option<ImportCa>,
+) -> Result<Authority, BootstrapError> {
+    let _lock = lock(data)?;
+    let ca_files = IdentityFiles::new(data, "ca");
+    let ra_files = IdentityFiles::new(data, "ra");
+    let ca = match (ca_files.exists(), import) {
+        (true, Some(_)) => {
+            return Err(BootstrapError::Invalid(format!(
+                "a CA already exists in {}; refusing to replace it",
+                ca_files.cert.display()
+            )))
+        }
+        (true, None) => ca_files.load()?,
+        (false, Some(imp)) => {
+            let ca = ca::import_ca(&imp.cert_pem, &imp.key_pem)?;
+            ca_files.save(&ca)?;
+            // A new CA needs a new RA certificate.
+            let _ = fs::remove_file(&ra_files.cert);
+            ca
+        }
+        (false, None) => {
+            let key = ca::generate_key(cfg.ca_key_type)?;
+            let cert = ca::new_root_ca(
+                &key,
+                &cfg.ca_common_name,
+                &cfg.ca_organization,
+                cfg.ca_validity_days,
+            )?;
+            let ca = CaIdentity::new(cert, key)?;
+            ca_files.save(&ca)?;
+            tracing::info!(fingerprint = ca.fingerprint(), "created CA");
+            let _ = fs::remove_file(&ra_files.cert);
+            ca
+        }
+    };
+    let ra = if ra_files.exists() {
+        ra_files.load()?
+    } else {
+        let key = ca::generate_key(cfg.ra_key_type)?;
+        let cn = format!("{} RA", cfg.ca_common_name);
+        let cert = ca::new_ra_cert(&ca, &key, &cn, cfg.ra_validity_days)?;
+        let ra = CaIdentity::new(cert, key)?;
+        ra_files.save(&ra)?;
+        ra
+    };
+    let next_ca = IdentityFiles::new(data, "next-ca");
+    let next_ra = IdentityFiles::new(data, "next-ra");
+    let next = if next_ca.exists() && next_ra.exists() {
+        Some(NextAuthority {
+            ca: next_ca.load()?,
+            ra: ra_identity(next_ra.load()?),
+        })
+    } else {
+        None
+    };
+    Ok(Authority::new(ca, ra_identity(ra), next, &cfg.public_url)?)
+}
+
+/// Create the rollover CA and RA (RFC 8894 §3.5.2 GetNextCACert).
+pub fn rollover(cfg: &Config, data: &Path, common_name: &str) -> Result<String, BootstrapError> {
+    let _lock = lock(data)?;
+    let next_ca = IdentityFiles::new(data, "next-ca");
+    if next_ca.exists() {
+        return Err(BootstrapError::Invalid("a next CA already exists".into()));
+    }
+    let current = IdentityFiles::new(data, "ca").load()?;
+    let (ca, ra) = ca::rollover(
+        &current,
+        cfg.ca_key_type,
+        common_name,
+        &cfg.ca_organization,
+        cfg.ca_validity_days,
+    )?;
+    IdentityFiles::new(data, "next-ra").save(&ra)?;
+    next_ca.save(&ca)?;
+    Ok(ca.fingerprint().to_string())
+}
+
+/// Where the database is: the configured URL, or a private cluster.
+pub struct Database {
+    pub url: String,
+    pub cluster: Option<PgCluster>,
+}
+
+pub fn database(cfg: &Config, data: &Path) -> Result<Database, BootstrapError> {
+    if let Some(url) = &cfg.database_url {
+        return Ok(Database {
+            url: url.clone(),
+            cluster: None,
+        });
+    }
+    let dir = data.join("postgres");
+    // A `serve` already runs the cluster: share it rather than fail on its lock.
+    if let Some(port) = running_cluster_port(&dir) {
+        return Ok(Database {
+            url: format!("postgres://scepd@127.0.0.1:{port}/scepd"),
+            cluster: None,
+        });
+    }
+    let cluster = PgCluster::start(&dir, ClusterOptions::default())?;
+    Ok(Database {
+        url: cluster.database_url("scepd"),
+        cluster: Some(cluster),
+    })
+}
+
+/// The port of a live postmaster of the cluster in `dir`, read from its
+/// `postmaster.pid` (line 1: pid, line 4: port).
+fn running_cluster_port(dir: &Path) -> Option<u16> {
+    let text = fs::read_to_string(dir.join("pgdata").join("postmaster.pid")).ok()?;
+    let mut lines = text.lines();
+    let pid: i32 = lines.next()?.trim().parse().ok()?;
+    let port: u16 = lines.nth(2)?.trim().parse().ok()?;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).ok()?;
+    Some(port)
+}
+
+/// Hash an officer password (argon2id, random salt).
+pub fn hash_password(password: &str) -> Result<String, BootstrapError> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| BootstrapError::Invalid(format!("password hashing failed: {e}")))
+}
+
+/// What seeding created that the operator must learn once.
+#[derive(Default)]
+pub struct Seeded {
+    /// The first MRAO's generated password (None when taken from config or
+    /// when officers already exist).
+    pub admin_password: Option<String>,
+    pub created_admin: Option<String>,
+}
+
+/// Migrate and create the default organization, profile and first MRAO if
+/// the database is new. Safe to run from several processes at once.
+pub fn seed(conn: &mut PgConnection, cfg: &Config) -> Result<Seeded, BootstrapError> {
+    store::run_migrations(conn)?;
+    conn.transaction(|conn| {
+        use diesel::RunQueryDsl;
+        // Serialise seeding between processes starting together.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(4240002)").execute(conn)?;
+        let mut out = Seeded::default();
+        if orgs::list_orgs(conn)?.is_empty() {
+            let org = orgs::create_org(conn, "Default")?;
+            let profile = match profiles::by_profile_id(conn, "default")? {
+                Some(p) => p,
+                None => profiles::create(
+                    conn,
+                    &profiles::NewProfile::with_defaults("default", "Default device profile"),
+                )?,
+            };
+            profiles::enable_for(conn, profile.id, org.id, None)?;
+            audit::record(
+                conn,
+                &AuditEvent {
+                    actor: "bootstrap",
+                    kind: AuditKind::OrganizationCreated,
+                    target: Some(format!("organization:{}", org.id)),
+                    details: serde_json::json!({ "name": org.name, "profile": profile.profile_id }),
+                    client_ip: None,
+                },
+            )?;
+        }
+        if admins::count(conn)? == 0 {
+            let (password, generated) = match &cfg.admin_password {
+                Some(p) => (p.clone(), false),
+                None => (
+                    crate::challenge::generate_secret()
+                        .map_err(|e| BootstrapError::Invalid(e.to_string()))?,
+                    true,
+                ),
+            };
+            let hash = hash_password(&password)?;
+            admins::create(conn, &cfg.admin_username, &hash, admins::Role::Mrao, None)?;
+            audit::record(
+                conn,
+                &AuditEvent {
+                    actor: "bootstrap",
+                    kind: AuditKind::AdminCreated,
+                    target: Some(format!("admin:{}", cfg.admin_username)),
+                    details: serde_json::json!({ "role": "mrao" }),
+                    client_ip: None,
+                },
+            )?;
+            out.created_admin = Some(cfg.admin_username.clone());
+            if generated {
+                out.admin_password = Some(password);
+            }
+        }
+        Ok(out)
+    })
+}

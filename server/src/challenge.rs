@@ -1,0 +1,226 @@
+//! The challenge service: one-time challenge passwords minted per device for
+//! a profile and an organization (RFC 8894 §2.3 challengePassword).
+//!
+//! A secret is 160 bits from the OS CSPRNG, shown once in base32; only its
+//! SHA-256 is stored. Consumption is atomic in the database (`store::challenges`).
+
+use chrono::{Duration, Utc};
+use diesel::pg::PgConnection;
+use diesel::Connection;
+
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::challenges::{self, Challenge, NewChallenge};
+use crate::store::{orgs, profiles, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChallengeError {
+    #[error("profile {0} not found")]
+    UnknownProfile(String),
+    #[error("organization {0} not found")]
+    UnknownOrganization(i64),
+    #[error("department {0} does not belong to organization {1}")]
+    WrongDepartment(i64, i64),
+    #[error("profile {profile} is not enabled for this organization or department")]
+    ProfileNotEnabled { profile: String },
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("random generator failed: {0}")]
+    Random(#[from] openssl::error::ErrorStack),
+}
+
+impl From<diesel::result::Error> for ChallengeError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// What to mint.
+#[derive(Debug, Clone)]
+pub struct MintRequest<'a> {
+    /// The profile's stable ID (as in its SCEP URL).
+    pub profile: &'a str,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    /// When set, only a request whose CN or serialNumber equals this may use it.
+    pub device_identity: Option<&'a str>,
+    pub ttl: Duration,
+    pub count: u32,
+    pub actor: &'a str,
+}
+
+/// A freshly minted challenge: `secret` exists only here, never in the DB.
+pub struct Minted {
+    pub secret: String,
+    pub challenge: Challenge,
+}
+
+impl std::fmt::Debug for Minted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Minted")
+            .field("id", &self.challenge.id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+pub const MAX_BULK: u32 = 10_000;
+
+/// 160 random bits, base32 without padding: 32 characters that survive
+/// copying, URLs and configuration profiles.
+pub fn generate_secret() -> Result<String, ChallengeError> {
+    let mut bytes = [0u8; 20];
+    openssl::rand::rand_bytes(&mut bytes)?;
+    Ok(data_encoding::BASE32_NOPAD.encode(&bytes))
+}
+
+/// The stored form of a secret. Surrounding whitespace is not part of it
+/// (copy/paste adds it).
+pub fn hash_secret(secret: &str) -> [u8; 32] {
+    openssl::sha::sha256(secret.trim().as_bytes())
+}
+
+/// Mint `count` challenges in one transaction, each audited without its secret.
+pub fn mint(conn: &mut PgConnection, req: &MintRequest<'_>) -> Result<Vec<Minted>, ChallengeError> {
+    if req.count == 0 || req.count > MAX_BULK {
+        return Err(ChallengeError::Invalid(format!(
+            "count must be between 1 and {MAX_BULK}"
+        )));
+    }
+    if req.ttl <= Duration::zero() || req.ttl > Duration::days(30) {
+        return Err(ChallengeError::Invalid(
+            "ttl must be positive and at most 30 days".into(),
+        ));
+    }
+    conn.transaction(|conn| {
+        let profile = profiles::by_profile_id(conn, req.profile)?
+            .ok_or_else(|| ChallengeError::UnknownProfile(req.profile.to_string()))?;
+        orgs::org_by_id(conn, req.organization_id).map_err(|e| match e {
+            StoreError::NotFound => ChallengeError::UnknownOrganization(req.organization_id),
+            e => e.into(),
+        })?;
+        if let Some(d) = req.department_id {
+            let dep = orgs::department_by_id(conn, d).map_err(|e| match e {
+                StoreError::NotFound => ChallengeError::WrongDepartment(d, req.organization_id),
+                e => e.into(),
+            })?;
+            if dep.organization_id != req.organization_id {
+                return Err(ChallengeError::WrongDepartment(d, req.organization_id));
+            }
+        }
+        if !profiles::is_enabled_for(conn, profile.id, req.organization_id, req.department_id)? {
+            return Err(ChallengeError::ProfileNotEnabled {
+                profile: profile.profile_id.clone(),
+            });
+        }
+        let expires_at = Utc::now() + req.ttl;
+        let mut out = Vec::with_capacity(req.count as usize);
+        for _ in 0..req.count {
+            let secret = generate_secret()?;
+            let hash = hash_secret(&secret);
+            let challenge = challenges::insert(
+                conn,
+                &NewChallenge {
+                    secret_hash: &hash,
+                    profile_id: profile.id,
+                    organization_id: req.organization_id,
+                    department_id: req.department_id,
+                    device_identity: req.device_identity,
+                    expires_at,
+                    created_by: req.actor,
+                },
+            )?;
+            audit::record(
+                conn,
+                &AuditEvent {
+                    actor: req.actor,
+                    kind: AuditKind::ChallengeMinted,
+                    target: Some(format!("challenge:{}", challenge.id)),
+                    details: serde_json::json!({
+                        "profile": profile.profile_id,
+                        "organization_id": req.organization_id,
+                        "department_id": req.department_id,
+                        "device_identity": req.device_identity,
+                        "expires_at": expires_at,
+                    }),
+                    client_ip: None,
+                },
+            )?;
+            out.push(Minted { secret, challenge });
+        }
+        Ok(out)
+    })
+}
+
+/// Parse a TTL such as `60m`, `2h`, `1d`, `90s` or a bare number of minutes.
+pub fn parse_ttl(s: &str) -> Result<Duration, ChallengeError> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "m"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| ChallengeError::Invalid(format!("bad ttl {s:?}")))?;
+    match unit {
+        "s" => Ok(Duration::seconds(n)),
+        "m" | "min" => Ok(Duration::minutes(n)),
+        "h" => Ok(Duration::hours(n)),
+        "d" => Ok(Duration::days(n)),
+        _ => Err(ChallengeError::Invalid(format!("bad ttl unit in {s:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_32_base32_chars_and_distinct() {
+        let a = generate_secret().unwrap();
+        let b = generate_secret().unwrap();
+        assert_eq!(a.len(), 32);
+        assert!(a
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || ('2'..='7').contains(&c)));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn hash_ignores_surrounding_whitespace_only() {
+        assert_eq!(hash_secret("ABC"), hash_secret(" ABC\n"));
+        assert_ne!(hash_secret("ABC"), hash_secret("ABD"));
+    }
+
+    #[test]
+    fn ttl_parses_units_and_rejects_garbage() {
+        assert_eq!(parse_ttl("60m").unwrap(), Duration::minutes(60));
+        assert_eq!(parse_ttl("2h").unwrap(), Duration::hours(2));
+        assert_eq!(parse_ttl("45").unwrap(), Duration::minutes(45));
+        assert_eq!(parse_ttl("1d").unwrap(), Duration::days(1));
+        assert!(parse_ttl("xm").is_err());
+        assert!(parse_ttl("5y").is_err());
+    }
+
+    #[test]
+    fn minted_debug_hides_secret() {
+        let m = Minted {
+            secret: "TOPSECRETVALUE".into(),
+            challenge: Challenge {
+                id: 1,
+                secret_hash: vec![],
+                profile_id: 1,
+                organization_id: 1,
+                department_id: None,
+                device_identity: None,
+                expires_at: Utc::now(),
+                used_at: None,
+                revoked_at: None,
+                created_by: "t".into(),
+                created_at: Utc::now(),
+            },
+        };
+        assert!(!format!("{m:?}").contains("TOPSECRET"));
+    }
+}

@@ -1,0 +1,319 @@
+//! Typed configuration: defaults < TOML file (`--config`) < environment
+//! (`SCEPD_*`, `DATABASE_URL`) < command-line flags. Every key is a
+//! `serve`/`init` flag, so `scepd serve --help` documents them all.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ca::KeySpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Settings as given (flags, environment, file); `None` means "not set here".
+#[derive(Debug, Clone, Default, clap::Args, Deserialize)]
+#[serde(deny_unknown_fields, default, rename_all = "snake_case")]
+pub struct Settings {
+    /// TOML file with any of these settings (snake_case keys).
+    #[arg(long, env = "SCEPD_CONFIG", global = true)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "SCEPD_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory: CA/RA keys, and the private PostgreSQL cluster when
+    /// no database URL is given [default: ./scepd-data].
+    #[arg(long, env = "SCEPD_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL. Unset: scepd runs its own cluster under the data dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Database connections per process [default: 16].
+    #[arg(long, env = "SCEPD_DB_POOL_SIZE", global = true)]
+    pub db_pool_size: Option<u32>,
+    /// URL devices use to reach scepd; written into certificates as the CRL
+    /// distribution point [default: http://<listen>].
+    #[arg(long, env = "SCEPD_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// HTTP worker threads [default: number of CPUs].
+    #[arg(long, env = "SCEPD_WORKERS", global = true)]
+    pub workers: Option<usize>,
+    /// Key of a newly generated CA: rsa2048, rsa3072, rsa4096, ec-p256, ec-p384 [default: rsa3072].
+    #[arg(long, env = "SCEPD_CA_KEY_TYPE", global = true)]
+    pub ca_key_type: Option<String>,
+    /// Key of the RA certificate (RSA, used for SCEP key transport): rsa2048, rsa3072, rsa4096 [default: rsa2048].
+    #[arg(long, env = "SCEPD_RA_KEY_TYPE", global = true)]
+    pub ra_key_type: Option<String>,
+    /// Common name of a newly generated CA [default: scepd CA].
+    #[arg(long, env = "SCEPD_CA_COMMON_NAME", global = true)]
+    pub ca_common_name: Option<String>,
+    /// Organization (O) of a newly generated CA [default: scepd].
+    #[arg(long, env = "SCEPD_CA_ORGANIZATION", global = true)]
+    pub ca_organization: Option<String>,
+    /// Validity of a newly generated CA in days [default: 3650].
+    #[arg(long, env = "SCEPD_CA_VALIDITY_DAYS", global = true)]
+    pub ca_validity_days: Option<u32>,
+    /// Validity of the RA certificate in days [default: 730].
+    #[arg(long, env = "SCEPD_RA_VALIDITY_DAYS", global = true)]
+    pub ra_validity_days: Option<u32>,
+    /// Username of the first MRAO created at bootstrap [default: admin].
+    #[arg(long, env = "SCEPD_ADMIN_USERNAME", global = true)]
+    pub admin_username: Option<String>,
+    /// Password of the first MRAO; when unset a random one is printed once.
+    #[arg(
+        long,
+        env = "SCEPD_ADMIN_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub admin_password: Option<String>,
+    /// Largest accepted PKIOperation body in bytes [default: 262144].
+    #[arg(long, env = "SCEPD_MAX_BODY_BYTES", global = true)]
+    pub max_body_bytes: Option<usize>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "SCEPD_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+}
+
+/// Resolved, validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: Option<String>,
+    pub db_pool_size: u32,
+    pub public_url: String,
+    pub workers: usize,
+    pub ca_key_type: KeySpec,
+    pub ra_key_type: KeySpec,
+    pub ca_common_name: String,
+    pub ca_organization: String,
+    pub ca_validity_days: u32,
+    pub ra_validity_days: u32,
+    pub admin_username: String,
+    pub admin_password: Option<String>,
+    pub max_body_bytes: usize,
+    pub log_json: bool,
+}
+
+impl std::fmt::Debug for Config {
+    // Secrets stay out of logs: the admin password and any password in the URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("db_pool_size", &self.db_pool_size)
+            .field("public_url", &self.public_url)
+            .field("workers", &self.workers)
+            .field("ca_key_type", &self.ca_key_type)
+            .field("ra_key_type", &self.ra_key_type)
+            .field("admin_username", &self.admin_username)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Settings {
+    /// Fill what flags/env left unset from the TOML file, then defaults.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(p) => Self::from_file(p)?,
+            None => Settings::default(),
+        };
+        let s = self.or(file);
+        let listen = s
+            .listen
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let key = |k: &'static str, v: Option<String>, d: &str| -> Result<KeySpec, ConfigError> {
+            v.as_deref()
+                .unwrap_or(d)
+                .parse()
+                .map_err(|e: crate::ca::CaError| ConfigError::Invalid {
+                    key: k,
+                    message: e.to_string(),
+                })
+        };
+        let ra_key_type = key("ra_key_type", s.ra_key_type, "rsa2048")?;
+        if !matches!(ra_key_type, KeySpec::Rsa(_)) {
+            return Err(ConfigError::Invalid {
+                key: "ra_key_type",
+                message: "the RA key must be RSA (SCEP key transport)".into(),
+            });
+        }
+        let public_url = s.public_url.unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: "must start with http:// or https://".into(),
+            });
+        }
+        let log_json = match s.log_format.as_deref().unwrap_or("text") {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "log_format",
+                    message: format!("{other:?} is neither text nor json"),
+                })
+            }
+        };
+        let pool = s.db_pool_size.unwrap_or(16);
+        if pool == 0 {
+            return Err(ConfigError::Invalid {
+                key: "db_pool_size",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(Config {
+            listen,
+            data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("scepd-data")),
+            database_url: s.database_url.filter(|u| !u.trim().is_empty()),
+            db_pool_size: pool,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            workers: s.workers.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(2)
+            }),
+            ca_key_type: key("ca_key_type", s.ca_key_type, "rsa3072")?,
+            ra_key_type,
+            ca_common_name: s.ca_common_name.unwrap_or_else(|| "scepd CA".into()),
+            ca_organization: s.ca_organization.unwrap_or_else(|| "scepd".into()),
+            ca_validity_days: s.ca_validity_days.unwrap_or(3650),
+            ra_validity_days: s.ra_validity_days.unwrap_or(730),
+            admin_username: s.admin_username.unwrap_or_else(|| "admin".into()),
+            admin_password: s.admin_password.filter(|p| !p.is_empty()),
+            max_body_bytes: s.max_body_bytes.unwrap_or(256 * 1024),
+            log_json,
+        })
+    }
+
+    fn from_file(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn or(self, o: Settings) -> Settings {
+        Settings {
+            config: self.config,
+            listen: self.listen.or(o.listen),
+            data_dir: self.data_dir.or(o.data_dir),
+            database_url: self.database_url.or(o.database_url),
+            db_pool_size: self.db_pool_size.or(o.db_pool_size),
+            public_url: self.public_url.or(o.public_url),
+            workers: self.workers.or(o.workers),
+            ca_key_type: self.ca_key_type.or(o.ca_key_type),
+            ra_key_type: self.ra_key_type.or(o.ra_key_type),
+            ca_common_name: self.ca_common_name.or(o.ca_common_name),
+            ca_organization: self.ca_organization.or(o.ca_organization),
+            ca_validity_days: self.ca_validity_days.or(o.ca_validity_days),
+            ra_validity_days: self.ra_validity_days.or(o.ra_validity_days),
+            admin_username: self.admin_username.or(o.admin_username),
+            admin_password: self.admin_password.or(o.admin_password),
+            max_body_bytes: self.max_body_bytes.or(o.max_body_bytes),
+            log_format: self.log_format.or(o.log_format),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = Settings::default().resolve().unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(matches!(c.ca_key_type, KeySpec::Rsa(3072)));
+        assert!(c.database_url.is_none());
+    }
+
+    #[test]
+    fn flags_win_over_file_and_unknown_file_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("scepd-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("a.toml");
+        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\nworkers = 3\n").unwrap();
+        let s = Settings {
+            config: Some(f.clone()),
+            workers: Some(5),
+            ..Default::default()
+        };
+        let c = s.resolve().unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.workers, 5);
+        std::fs::write(&f, "lisen = \"x\"\n").unwrap();
+        let err = Settings {
+            config: Some(f),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+
+    #[test]
+    fn ec_ra_key_is_refused() {
+        let s = Settings {
+            ra_key_type: Some("ec-p256".into()),
+            ..Default::default()
+        };
+        assert!(s.resolve().is_err());
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let c = Settings {
+            database_url: Some("postgres://u:hunter2@h/db".into()),
+            admin_password: Some("sekret-pw".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let d = format!("{c:?}");
+        assert!(!d.contains("hunter2") && !d.contains("sekret-pw"), "{d}");
+    }
+}

@@ -1,0 +1,120 @@
+//! Issuing a certificate for an applied request, inside the caller's
+//! transaction: sign with the CA, store the certificate, mark the request
+//! Issued and audit it — all or nothing.
+
+use std::str::FromStr;
+
+use chrono::{Duration, Utc};
+use diesel::pg::PgConnection;
+use openssl::x509::{X509NameRef, X509};
+
+use super::{Enroll, EnrollError};
+use crate::ca::{self, CaError, Eku, IssueParams, KeyUsage};
+use crate::csr::Csr;
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::certificates::{self, NewCertificate};
+use crate::store::profiles::Profile;
+use crate::store::requests::{self, EnrollmentRequest};
+use crate::store::StoreError;
+
+/// Tolerance for device clocks that run a little behind.
+const BACKDATE: Duration = Duration::minutes(5);
+
+impl Enroll {
+    pub(super) fn issue_in_tx(
+        &self,
+        conn: &mut PgConnection,
+        profile: &Profile,
+        req: &EnrollmentRequest,
+        csr: &Csr,
+        subject: &X509NameRef,
+        actor: &str,
+    ) -> Result<X509, EnrollError> {
+        let ca = &self.auth.ca;
+        let now = Utc::now();
+        let not_after = (now + Duration::days(profile.validity_days as i64)).min(ca.not_after());
+        let key_usage = profile
+            .key_usage
+            .iter()
+            .map(|k| KeyUsage::from_str(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let eku = profile
+            .extended_key_usage
+            .iter()
+            .map(|k| Eku::from_str(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let digest = match profile.hash_alg.as_str() {
+            "sha384" => openssl::hash::MessageDigest::sha384(),
+            "sha512" => openssl::hash::MessageDigest::sha512(),
+            _ => openssl::hash::MessageDigest::sha256(),
+        };
+        let serial = ca::random_serial()?;
+        let crl_url = self.auth.crl_url(ca);
+        let cert = ca::issue(
+            ca,
+            &IssueParams {
+                public_key: &csr.public_key,
+                subject,
+                sans: &csr.sans,
+                not_before: now - BACKDATE,
+                not_after,
+                key_usage: &key_usage,
+                extended_key_usage: &eku,
+                crl_url: Some(&crl_url),
+                digest,
+                serial: &serial,
+            },
+        )?;
+        let der = cert.to_der().map_err(CaError::from)?;
+        let fingerprint = openssl::sha::sha256(&der);
+        let serial_hex = hex::encode_upper(serial.to_vec());
+        let subject_text = super::name_text(subject);
+        let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
+        let stored = certificates::insert(
+            conn,
+            &NewCertificate {
+                serial: &serial_hex,
+                request_id: Some(req.id),
+                profile_id: profile.id,
+                organization_id: req.organization_id,
+                department_id: req.department_id,
+                subject: &subject_text,
+                common_name: csr.common_name.as_deref(),
+                sans,
+                not_before: now - BACKDATE,
+                not_after,
+                fingerprint_sha256: &fingerprint,
+                public_key_sha256: &csr.public_key_sha256,
+                issuer_sha256: self.auth.ca_sha256(),
+                der: &der,
+                replaces_id: req.renewal_of,
+            },
+        )?;
+        requests::mark_issued(conn, req.id, stored.id, actor)?;
+        if let Some(old) = req.renewal_of {
+            if profile.revoke_on_replace {
+                match certificates::revoke(conn, old, "superseded", actor) {
+                    Ok(_) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        audit::record(
+            conn,
+            &AuditEvent {
+                actor,
+                kind: AuditKind::CertificateIssued,
+                target: Some(format!("certificate:{serial_hex}")),
+                details: serde_json::json!({
+                    "request_id": req.id,
+                    "transaction_id": req.transaction_id,
+                    "subject": subject_text,
+                    "profile": profile.profile_id,
+                    "replaces": req.renewal_of,
+                }),
+                client_ip: req.client_ip.as_deref(),
+            },
+        )?;
+        Ok(cert)
+    }
+}

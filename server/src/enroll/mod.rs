@@ -1,0 +1,327 @@
+//! The enrollment service (RFC 8894 §3.3): turns an opened PKIMessage into
+//! a decision — issue, PENDING, or FAILURE with its failInfo — and records
+//! it. It owns the request state machine
+//! `Requested → Applied → Issued` / `→ Declined`.
+//!
+//! Every PKIOperation that changes state runs in one database transaction
+//! (challenge use, request, certificate, audit), committed before the
+//! CertRep is returned.
+
+use std::sync::Arc;
+
+use diesel::pg::PgConnection;
+use diesel::Connection;
+use openssl::x509::{X509Ref, X509};
+
+use crate::ca::CaError;
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::certificates;
+use crate::store::profiles::Profile;
+use crate::store::requests::{self, EnrollmentRequest, Status};
+use crate::store::{PgPool, StoreError};
+use crate::wire::{
+    self, FailInfo, Header, MessageContent, MessageType, PkiMessage, Reply, WireError,
+};
+
+mod authority;
+mod decide;
+mod issue;
+pub mod policy;
+mod requests_flow;
+
+pub use decide::{name_text, normalize_serial};
+
+pub use authority::{Authority, NextAuthority};
+pub use decide::RevokeOutcome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    /// The client's HTTP request or message is undecodable: HTTP 400.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("CA error: {0}")]
+    Ca(#[from] CaError),
+    #[error("cannot encode reply: {0}")]
+    Wire(#[from] WireError),
+}
+
+impl From<diesel::result::Error> for EnrollError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+impl EnrollError {
+    /// True when the database is unreachable (HTTP 503: the client retries).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_unavailable())
+    }
+}
+
+/// The decision for one PKIOperation, before it is encoded.
+enum Answer {
+    Issued(X509),
+    Pending,
+    Fail(FailInfo, String),
+    /// SUCCESS with a ready degenerate PKCS#7 (GetCert, GetCRL).
+    Content(Vec<u8>),
+}
+
+/// The enrollment service; cheap to clone, shared by all workers.
+#[derive(Clone)]
+pub struct Enroll {
+    pool: PgPool,
+    auth: Arc<Authority>,
+}
+
+impl Enroll {
+    pub fn new(pool: PgPool, auth: Arc<Authority>) -> Self {
+        Self { pool, auth }
+    }
+
+    pub fn authority(&self) -> &Authority {
+        &self.auth
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// RFC 8894 §3.5.2 GetCACaps: only what works.
+    pub fn caps(&self, profile: &Profile) -> String {
+        let mut caps = vec![];
+        if profile.allow_post {
+            caps.push("POSTPKIOperation");
+        }
+        caps.extend([
+            "SHA-1",
+            "SHA-256",
+            "SHA-512",
+            "AES",
+            "DES3",
+            "SCEPStandard",
+            "Renewal",
+        ]);
+        if self.auth.next.is_some() {
+            caps.push("GetNextCACert");
+        }
+        let mut s = caps.join("\n");
+        s.push('\n');
+        s
+    }
+
+    /// RFC 8894 §3.5.1 GetCACert body: CA then RA, as a degenerate PKCS#7.
+    pub fn ca_certs(&self) -> Result<Vec<u8>, EnrollError> {
+        Ok(wire::certs_only(&[
+            self.auth.ca.cert(),
+            &self.auth.ra.cert,
+        ])?)
+    }
+
+    /// RFC 8894 §3.5.2 GetNextCACert body, or None without a rollover CA.
+    pub fn next_ca_certs(&self) -> Result<Option<Vec<u8>>, EnrollError> {
+        let Some(next) = &self.auth.next else {
+            return Ok(None);
+        };
+        let content = wire::certs_only(&[next.ca.cert(), &next.ra.cert])?;
+        Ok(Some(wire::signed_next_ca(
+            self.auth.ca.cert(),
+            self.auth.ca.key(),
+            &content,
+        )?))
+    }
+
+    /// RFC 8894 §3.3 PKIOperation: decode, authenticate, decide, answer.
+    /// `Err` only for undecodable input (400) or server trouble; every
+    /// protocol-level refusal is an `Ok` signed CertRep FAILURE.
+    pub fn pki_operation(
+        &self,
+        profile: &Profile,
+        body: &[u8],
+        client_ip: Option<&str>,
+    ) -> Result<Vec<u8>, EnrollError> {
+        let signed = wire::decode(body).map_err(|e| EnrollError::BadRequest(e.to_string()))?;
+        let header = signed.header().clone();
+        let span = tracing::info_span!(
+            "pki_operation",
+            txid = %header.transaction_id,
+            msg = header.message_type.name(),
+            ip = client_ip.unwrap_or("-")
+        );
+        let _enter = span.enter();
+        let msg = match signed.open(&self.auth.ra) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(error = %e, "message refused");
+                return self.reply(&header, None, Answer::Fail(e.fail_info(), e.to_string()));
+            }
+        };
+        let answer = match header.message_type {
+            MessageType::PkcsReq | MessageType::RenewalReq => {
+                self.enroll(profile, &msg, client_ip)?
+            }
+            MessageType::CertPoll => self.poll(&msg)?,
+            MessageType::GetCert => self.get_cert(&msg)?,
+            MessageType::GetCrl => self.get_crl(&msg)?,
+            MessageType::CertRep => {
+                Answer::Fail(FailInfo::BadRequest, "CertRep is not a request".into())
+            }
+        };
+        if let Answer::Fail(info, reason) = &answer {
+            tracing::info!(fail_info = ?info, reason = %reason, "FAILURE");
+        }
+        self.reply(&msg.header, Some((&msg.signer_cert, msg.cipher)), answer)
+    }
+
+    fn reply(
+        &self,
+        header: &Header,
+        recipient: Option<(&X509Ref, wire::ContentCipher)>,
+        answer: Answer,
+    ) -> Result<Vec<u8>, EnrollError> {
+        let reply = match (answer, recipient) {
+            (Answer::Issued(cert), Some((to, cipher))) => Reply::Success {
+                content: wire::certs_only(&[&cert])?,
+                recipient: to,
+                cipher,
+            },
+            (Answer::Content(content), Some((to, cipher))) => Reply::Success {
+                content,
+                recipient: to,
+                cipher,
+            },
+            (Answer::Pending, _) => Reply::Pending,
+            (Answer::Fail(info, _), _) => Reply::Failure(info),
+            (_, None) => Reply::Failure(FailInfo::BadRequest),
+        };
+        Ok(wire::cert_rep(&self.auth.ra, header, reply)?)
+    }
+
+    /// CertPoll (RFC 8894 §3.3.3): the request's current state.
+    fn poll(&self, msg: &PkiMessage) -> Result<Answer, EnrollError> {
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        match requests::latest_by_transaction(&mut conn, &msg.header.transaction_id.0)? {
+            Some(req) => self.answer_for(&mut conn, &req),
+            None => Ok(Answer::Fail(
+                FailInfo::BadCertId,
+                "no request with this transactionID".into(),
+            )),
+        }
+    }
+
+    /// The answer a stored request gives (retransmission and CertPoll).
+    fn answer_for(
+        &self,
+        conn: &mut PgConnection,
+        req: &EnrollmentRequest,
+    ) -> Result<Answer, EnrollError> {
+        Ok(match req.status() {
+            Some(Status::Issued) => match req.certificate_id {
+                Some(id) => {
+                    let c = certificates::by_id(conn, id)?;
+                    Answer::Issued(X509::from_der(&c.der).map_err(CaError::from)?)
+                }
+                None => Answer::Fail(
+                    FailInfo::BadRequest,
+                    "issued request without certificate".into(),
+                ),
+            },
+            Some(Status::Requested | Status::Applied) => Answer::Pending,
+            Some(Status::Declined) | None => Answer::Fail(
+                FailInfo::BadRequest,
+                format!("declined: {}", req.decline_reason.as_deref().unwrap_or("")),
+            ),
+        })
+    }
+
+    /// GetCert (RFC 8894 §3.3.4): a certificate by issuer and serial.
+    fn get_cert(&self, msg: &PkiMessage) -> Result<Answer, EnrollError> {
+        let MessageContent::GetCert { issuer_der, serial } = &msg.content else {
+            return Ok(Answer::Fail(
+                FailInfo::BadRequest,
+                "GetCert without IssuerAndSerialNumber".into(),
+            ));
+        };
+        if !self.auth.is_our_issuer(issuer_der) {
+            return Ok(Answer::Fail(FailInfo::BadCertId, "unknown issuer".into()));
+        }
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        match certificates::by_serial(&mut conn, &serial_hex(serial))? {
+            Some(c) => {
+                let cert = X509::from_der(&c.der).map_err(CaError::from)?;
+                Ok(Answer::Content(wire::certs_only(&[&cert])?))
+            }
+            None => Ok(Answer::Fail(
+                FailInfo::BadCertId,
+                "no certificate with this serial".into(),
+            )),
+        }
+    }
+
+    /// GetCRL (RFC 8894 §3.3.4): the CRL of the issuer named.
+    fn get_crl(&self, msg: &PkiMessage) -> Result<Answer, EnrollError> {
+        let MessageContent::GetCrl { issuer_der, .. } = &msg.content else {
+            return Ok(Answer::Fail(
+                FailInfo::BadRequest,
+                "GetCRL without IssuerAndSerialNumber".into(),
+            ));
+        };
+        let Some(ca) = self.auth.issuer_by_name(issuer_der) else {
+            return Ok(Answer::Fail(FailInfo::BadCertId, "unknown issuer".into()));
+        };
+        let crl = self.crl_for(ca)?;
+        Ok(Answer::Content(wire::crl_only(&crl)?))
+    }
+
+    /// Audit a refusal in its own transaction (the enrollment's was rolled back).
+    fn audit_refusal(
+        &self,
+        conn: &mut PgConnection,
+        txid: &str,
+        reason: &str,
+        client_ip: Option<&str>,
+    ) {
+        let res = conn.transaction(|conn| {
+            audit::record(
+                conn,
+                &AuditEvent {
+                    actor: "scep",
+                    kind: AuditKind::RequestRefused,
+                    target: Some(format!("transaction:{txid}")),
+                    details: serde_json::json!({ "reason": reason }),
+                    client_ip,
+                },
+            )
+        });
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not audit refusal");
+        }
+    }
+}
+
+/// Serial numbers are stored as uppercase hex of their minimal big-endian bytes.
+pub fn serial_hex(bytes: &[u8]) -> String {
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    hex::encode_upper(&bytes[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serial_hex;
+
+    #[test]
+    fn serial_hex_strips_leading_zero_bytes() {
+        assert_eq!(serial_hex(&[0, 0, 0x0a, 0xbc]), "0ABC");
+        assert_eq!(serial_hex(&[0x7f]), "7F");
+        assert_eq!(serial_hex(&[0]), "00");
+    }
+}

@@ -1,0 +1,224 @@
+//! PKCSReq and RenewalReq (RFC 8894 §3.3.1, §3.3.1.2): authenticate by
+//! one-time challenge or by a certificate we issued, apply the profile's
+//! policy, then issue at once or store the request as Requested (PENDING).
+
+use chrono::{Duration, Utc};
+use diesel::pg::PgConnection;
+use diesel::Connection;
+
+use super::{policy, Answer, Enroll, EnrollError};
+use crate::challenge::hash_secret;
+use crate::csr::{Csr, CsrError};
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::certificates::{self, Certificate};
+use crate::store::challenges::{self, Rejection};
+use crate::store::profiles::Profile;
+use crate::store::requests::{self, NewRequest, Status};
+use crate::store::StoreError;
+use crate::wire::{FailInfo, MessageContent, MessageType, PkiMessage};
+
+/// Why the enrollment transaction was rolled back.
+enum Abort {
+    Challenge(Rejection),
+    Retransmission,
+    Error(EnrollError),
+}
+
+impl<E: Into<EnrollError>> From<E> for Abort {
+    fn from(e: E) -> Self {
+        Self::Error(e.into())
+    }
+}
+
+impl Enroll {
+    pub(super) fn enroll(
+        &self,
+        profile: &Profile,
+        msg: &PkiMessage,
+        client_ip: Option<&str>,
+    ) -> Result<Answer, EnrollError> {
+        let MessageContent::CertReq { csr_der } = &msg.content else {
+            return Ok(Answer::Fail(
+                FailInfo::BadRequest,
+                "request without PKCS#10".into(),
+            ));
+        };
+        let csr = match Csr::from_der(csr_der) {
+            Ok(c) => c,
+            Err(CsrError::BadSignature) => {
+                return Ok(Answer::Fail(
+                    FailInfo::BadMessageCheck,
+                    "CSR signature does not verify".into(),
+                ))
+            }
+            Err(e) => return Ok(Answer::Fail(FailInfo::BadRequest, format!("bad CSR: {e}"))),
+        };
+        let txid = msg.header.transaction_id.0.as_str();
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+
+        // RFC 8894 §3.3.1: a retransmission gets the first answer again.
+        if let Some(existing) = requests::by_transaction(&mut conn, txid, &csr.public_key_sha256)? {
+            return self.answer_for(&mut conn, &existing);
+        }
+        if !profile.enabled {
+            return Ok(Answer::Fail(
+                FailInfo::BadRequest,
+                "profile is disabled".into(),
+            ));
+        }
+
+        // A request signed by a certificate we issued is a renewal
+        // (RenewalReq, or a PKCSReq as older clients send it).
+        let signer_der = msg.signer_cert.to_der().map_err(crate::ca::CaError::from)?;
+        let renewing = certificates::by_fingerprint(&mut conn, &openssl::sha::sha256(&signer_der))?;
+        if msg.header.message_type == MessageType::RenewalReq && renewing.is_none() {
+            return self.refuse(
+                &mut conn,
+                txid,
+                "RenewalReq is not signed by a certificate issued here",
+                client_ip,
+            );
+        }
+        let subject = match policy::check(profile, &csr) {
+            Ok(s) => s,
+            Err(v) => return self.refuse(&mut conn, txid, &format!("policy: {v}"), client_ip),
+        };
+        if let Some(old) = &renewing {
+            if let Err(reason) = renewal_allowed(profile, old) {
+                return self.refuse(&mut conn, txid, &reason, client_ip);
+            }
+        }
+        let challenge_hash = match (&renewing, &csr.challenge_password) {
+            (Some(_), _) => None,
+            (None, Some(pw)) => Some(hash_secret(pw)),
+            (None, None) => {
+                return self.refuse(&mut conn, txid, "no challenge password", client_ip)
+            }
+        };
+
+        let res = conn.transaction::<_, Abort, _>(|conn| {
+            let (org, dept, challenge_id, renewal_of) = match (&renewing, &challenge_hash) {
+                (Some(old), _) => (old.organization_id, old.department_id, None, Some(old.id)),
+                (None, Some(hash)) => {
+                    let ids: Vec<&str> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                    let c = challenges::consume(conn, hash, profile.id, &ids)?.map_err(Abort::Challenge)?;
+                    (c.organization_id, c.department_id, Some(c.id), None)
+                }
+                (None, None) => return Err(Abort::Challenge(Rejection::Unknown)),
+            };
+            // Renewals authenticated by a valid certificate are issued at
+            // once; new enrollments follow the profile's approval mode.
+            let immediate = renewing.is_some() || profile.auto_approve();
+            let status = if immediate { Status::Applied } else { Status::Requested };
+            let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
+            let key_desc = csr.key.to_string();
+            let new = NewRequest {
+                transaction_id: txid,
+                public_key_sha256: &csr.public_key_sha256,
+                message_type: msg.header.message_type.name(),
+                profile_id: profile.id,
+                organization_id: org,
+                department_id: dept,
+                status: status.as_str(),
+                subject: &csr.subject_text,
+                common_name: csr.common_name.as_deref(),
+                sans,
+                key_desc: &key_desc,
+                csr_der: &csr.der,
+                challenge_id,
+                renewal_of,
+                client_ip,
+            };
+            let actor = if immediate { "auto-approve" } else { "scep" };
+            let req = match requests::insert(conn, &new, actor) {
+                Ok(r) => r,
+                Err(StoreError::Conflict(_)) => return Err(Abort::Retransmission),
+                Err(e) => return Err(e.into()),
+            };
+            if immediate {
+                let cert = self.issue_in_tx(conn, profile, &req, &csr, &subject, "auto-approve")?;
+                Ok(Answer::Issued(cert))
+            } else {
+                audit::record(
+                    conn,
+                    &AuditEvent {
+                        actor: "scep",
+                        kind: AuditKind::RequestPending,
+                        target: Some(format!("request:{}", req.id)),
+                        details: serde_json::json!({ "transaction_id": txid, "subject": csr.subject_text }),
+                        client_ip,
+                    },
+                )?;
+                Ok(Answer::Pending)
+            }
+        });
+        match res {
+            Ok(answer) => Ok(answer),
+            Err(Abort::Error(e)) => Err(e),
+            Err(Abort::Retransmission) => self.answer_existing(&mut conn, txid, &csr),
+            Err(Abort::Challenge(r)) => {
+                // A concurrent retransmission may have used the challenge
+                // for this very transaction: answer as it was answered.
+                if r == Rejection::AlreadyUsed {
+                    if let Some(existing) =
+                        requests::by_transaction(&mut conn, txid, &csr.public_key_sha256)?
+                    {
+                        return self.answer_for(&mut conn, &existing);
+                    }
+                }
+                self.refuse(&mut conn, txid, r.as_str(), client_ip)
+            }
+        }
+    }
+
+    fn answer_existing(
+        &self,
+        conn: &mut PgConnection,
+        txid: &str,
+        csr: &Csr,
+    ) -> Result<Answer, EnrollError> {
+        match requests::by_transaction(conn, txid, &csr.public_key_sha256)? {
+            Some(existing) => self.answer_for(conn, &existing),
+            None => Err(EnrollError::Conflict(
+                "request vanished during retransmission".into(),
+            )),
+        }
+    }
+
+    fn refuse(
+        &self,
+        conn: &mut PgConnection,
+        txid: &str,
+        reason: &str,
+        client_ip: Option<&str>,
+    ) -> Result<Answer, EnrollError> {
+        self.audit_refusal(conn, txid, reason, client_ip);
+        Ok(Answer::Fail(FailInfo::BadRequest, reason.to_string()))
+    }
+}
+
+/// RFC 8894 §3.3.1.2: renewal needs a valid, unexpired certificate of the
+/// same profile, inside the profile's renewal window.
+fn renewal_allowed(profile: &Profile, old: &Certificate) -> Result<(), String> {
+    let now = Utc::now();
+    if old.is_revoked() {
+        return Err("signing certificate is revoked".into());
+    }
+    if old.not_after <= now {
+        return Err("signing certificate has expired".into());
+    }
+    if old.profile_id != profile.id {
+        return Err("signing certificate belongs to another profile".into());
+    }
+    let window = Duration::days(profile.renewal_window_days as i64);
+    if now < old.not_after - window {
+        return Err(format!(
+            "renewal window opens {} days before expiry",
+            profile.renewal_window_days
+        ));
+    }
+    Ok(())
+}

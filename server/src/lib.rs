@@ -1,0 +1,20 @@
+//! scepd core: the SCEP wire format, the CA, the enrollment state machine,
+//! the challenge service and the PostgreSQL store. `web` and the `scepd`
+//! binary use only the public API below.
+#![deny(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod bootstrap;
+pub mod ca;
+pub mod challenge;
+pub mod config;
+pub mod csr;
+pub mod enroll;
+pub mod http;
+pub mod pgcluster;
+pub mod store;
+pub mod testdb;
+pub mod wire;

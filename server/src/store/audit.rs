@@ -1,0 +1,100 @@
+//! The audit log: every security decision (issue, refusal, RA decision,
+//! revocation, mint) as a typed event, written in the same transaction as
+//! the change it records. Never holds secrets.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::audit_log;
+use super::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    CertificateIssued,
+    RequestPending,
+    RequestRefused,
+    RequestApproved,
+    RequestDeclined,
+    CertificateRevoked,
+    ChallengeMinted,
+    ChallengeUsed,
+    ChallengeRejected,
+    AdminCreated,
+    OrganizationCreated,
+    ProfileCreated,
+    CaCreated,
+    CrlIssued,
+}
+
+impl AuditKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CertificateIssued => "certificate.issued",
+            Self::RequestPending => "request.pending",
+            Self::RequestRefused => "request.refused",
+            Self::RequestApproved => "request.approved",
+            Self::RequestDeclined => "request.declined",
+            Self::CertificateRevoked => "certificate.revoked",
+            Self::ChallengeMinted => "challenge.minted",
+            Self::ChallengeUsed => "challenge.used",
+            Self::ChallengeRejected => "challenge.rejected",
+            Self::AdminCreated => "admin.created",
+            Self::OrganizationCreated => "organization.created",
+            Self::ProfileCreated => "profile.created",
+            Self::CaCreated => "ca.created",
+            Self::CrlIssued => "crl.issued",
+        }
+    }
+}
+
+/// One audit entry to record.
+#[derive(Debug, Clone)]
+pub struct AuditEvent<'a> {
+    pub actor: &'a str,
+    pub kind: AuditKind,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+    pub client_ip: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub event: String,
+    pub target: Option<String>,
+    pub details: serde_json::Value,
+    pub client_ip: Option<String>,
+}
+
+pub fn record(conn: &mut PgConnection, ev: &AuditEvent<'_>) -> Result<(), StoreError> {
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::actor.eq(ev.actor),
+            audit_log::event.eq(ev.kind.as_str()),
+            audit_log::target.eq(ev.target.as_deref()),
+            audit_log::details.eq(&ev.details),
+            audit_log::client_ip.eq(ev.client_ip),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Most recent entries first, optionally of one event kind.
+pub fn recent(
+    conn: &mut PgConnection,
+    kind: Option<AuditKind>,
+    limit: i64,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let mut q = audit_log::table
+        .select(AuditEntry::as_select())
+        .into_boxed();
+    if let Some(k) = kind {
+        q = q.filter(audit_log::event.eq(k.as_str()));
+    }
+    Ok(q.order((audit_log::at.desc(), audit_log::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}

@@ -1,0 +1,155 @@
+//! Issued certificates and their revocations.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{certificates, revocations};
+use super::StoreError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = certificates)]
+pub struct Certificate {
+    pub id: i64,
+    pub serial: String,
+    pub request_id: Option<i64>,
+    pub profile_id: i64,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub subject: String,
+    pub common_name: Option<String>,
+    pub sans: Vec<String>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub status: String,
+    pub fingerprint_sha256: Vec<u8>,
+    pub public_key_sha256: Vec<u8>,
+    pub issuer_sha256: Vec<u8>,
+    pub der: Vec<u8>,
+    pub replaces_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Certificate {
+    pub fn is_revoked(&self) -> bool {
+        self.status == "revoked"
+    }
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = certificates)]
+pub struct NewCertificate<'a> {
+    pub serial: &'a str,
+    pub request_id: Option<i64>,
+    pub profile_id: i64,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub subject: &'a str,
+    pub common_name: Option<&'a str>,
+    pub sans: Vec<String>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub fingerprint_sha256: &'a [u8],
+    pub public_key_sha256: &'a [u8],
+    pub issuer_sha256: &'a [u8],
+    pub der: &'a [u8],
+    pub replaces_id: Option<i64>,
+}
+
+pub fn insert(conn: &mut PgConnection, c: &NewCertificate<'_>) -> Result<Certificate, StoreError> {
+    Ok(diesel::insert_into(certificates::table)
+        .values(c)
+        .returning(Certificate::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Certificate, StoreError> {
+    Ok(certificates::table
+        .find(id)
+        .select(Certificate::as_select())
+        .first(conn)?)
+}
+
+pub fn by_serial(
+    conn: &mut PgConnection,
+    serial_hex: &str,
+) -> Result<Option<Certificate>, StoreError> {
+    Ok(certificates::table
+        .filter(certificates::serial.eq(serial_hex))
+        .select(Certificate::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn by_fingerprint(
+    conn: &mut PgConnection,
+    sha256: &[u8],
+) -> Result<Option<Certificate>, StoreError> {
+    Ok(certificates::table
+        .filter(certificates::fingerprint_sha256.eq(sha256))
+        .select(Certificate::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = revocations)]
+pub struct Revocation {
+    pub certificate_id: i64,
+    pub reason: String,
+    pub revoked_at: DateTime<Utc>,
+    pub revoked_by: String,
+}
+
+/// Revoke a valid certificate. `Conflict` if it is already revoked.
+pub fn revoke(
+    conn: &mut PgConnection,
+    certificate_id: i64,
+    reason: &str,
+    revoked_by: &str,
+) -> Result<Revocation, StoreError> {
+    let n = diesel::update(
+        certificates::table
+            .find(certificate_id)
+            .filter(certificates::status.eq("valid")),
+    )
+    .set(certificates::status.eq("revoked"))
+    .execute(conn)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "certificate {certificate_id} is not valid"
+        )));
+    }
+    Ok(diesel::insert_into(revocations::table)
+        .values((
+            revocations::certificate_id.eq(certificate_id),
+            revocations::reason.eq(reason),
+            revocations::revoked_by.eq(revoked_by),
+        ))
+        .returning(Revocation::as_returning())
+        .get_result(conn)?)
+}
+
+/// Every revocation by the CA `issuer_sha256`, with the serial: the CRL's entries.
+pub fn revoked_by_issuer(
+    conn: &mut PgConnection,
+    issuer_sha256: &[u8],
+) -> Result<Vec<(String, Revocation)>, StoreError> {
+    Ok(revocations::table
+        .inner_join(certificates::table)
+        .filter(certificates::issuer_sha256.eq(issuer_sha256))
+        .order(revocations::revoked_at)
+        .select((certificates::serial, Revocation::as_select()))
+        .load(conn)?)
+}
+
+/// Next CRL number (RFC 5280 §5.2.3), shared by every process.
+pub fn next_crl_number(conn: &mut PgConnection) -> Result<i64, StoreError> {
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let r: N = diesel::sql_query("SELECT nextval('crl_number_seq') AS n").get_result(conn)?;
+    Ok(r.n)
+}

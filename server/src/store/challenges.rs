@@ -1,0 +1,138 @@
+//! One-time challenge passwords, stored as SHA-256 hashes. Consumption is a
+//! single conditional UPDATE, so concurrent requests (on any number of scepd
+//! processes) racing for one challenge see exactly one winner.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::challenges;
+use super::StoreError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = challenges)]
+pub struct Challenge {
+    pub id: i64,
+    pub secret_hash: Vec<u8>,
+    pub profile_id: i64,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub device_identity: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = challenges)]
+pub struct NewChallenge<'a> {
+    pub secret_hash: &'a [u8],
+    pub profile_id: i64,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub device_identity: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+    pub created_by: &'a str,
+}
+
+pub fn insert(conn: &mut PgConnection, c: &NewChallenge<'_>) -> Result<Challenge, StoreError> {
+    Ok(diesel::insert_into(challenges::table)
+        .values(c)
+        .returning(Challenge::as_returning())
+        .get_result(conn)?)
+}
+
+/// Why a challenge was not accepted (for the audit log; the client only
+/// ever sees badRequest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Unknown,
+    WrongProfile,
+    AlreadyUsed,
+    Expired,
+    Revoked,
+    IdentityMismatch,
+}
+
+impl Rejection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown challenge",
+            Self::WrongProfile => "challenge is for another profile",
+            Self::AlreadyUsed => "challenge already used",
+            Self::Expired => "challenge expired",
+            Self::Revoked => "challenge revoked",
+            Self::IdentityMismatch => "challenge is bound to another device",
+        }
+    }
+}
+
+/// Atomically mark the challenge used if it is valid for this profile and
+/// device. `identities` are the request's CN / serial number.
+pub fn consume(
+    conn: &mut PgConnection,
+    secret_hash: &[u8],
+    profile_id: i64,
+    identities: &[&str],
+) -> Result<Result<Challenge, Rejection>, StoreError> {
+    let now = Utc::now();
+    let ids: Vec<String> = identities.iter().map(|s| s.to_string()).collect();
+    let updated = diesel::update(
+        challenges::table
+            .filter(challenges::secret_hash.eq(secret_hash))
+            .filter(challenges::profile_id.eq(profile_id))
+            .filter(challenges::used_at.is_null())
+            .filter(challenges::revoked_at.is_null())
+            .filter(challenges::expires_at.gt(now))
+            .filter(
+                challenges::device_identity
+                    .is_null()
+                    .or(challenges::device_identity.eq_any(&ids)),
+            ),
+    )
+    .set(challenges::used_at.eq(now))
+    .returning(Challenge::as_returning())
+    .get_result(conn)
+    .optional()?;
+    if let Some(c) = updated {
+        return Ok(Ok(c));
+    }
+    let found = challenges::table
+        .filter(challenges::secret_hash.eq(secret_hash))
+        .select(Challenge::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(Err(match found {
+        None => Rejection::Unknown,
+        Some(c) if c.profile_id != profile_id => Rejection::WrongProfile,
+        Some(c) if c.used_at.is_some() => Rejection::AlreadyUsed,
+        Some(c) if c.revoked_at.is_some() => Rejection::Revoked,
+        Some(c) if c.expires_at <= now => Rejection::Expired,
+        Some(_) => Rejection::IdentityMismatch,
+    }))
+}
+
+pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Challenge, StoreError> {
+    Ok(challenges::table
+        .find(id)
+        .select(Challenge::as_select())
+        .first(conn)?)
+}
+
+/// Delete unused challenges that expired before `before`; returns how many.
+pub fn purge_expired(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    use super::schema::enrollment_requests;
+    // Challenges referenced by a request stay (the request shows which
+    // challenge it used); only never-used ones go.
+    Ok(diesel::delete(
+        challenges::table
+            .filter(challenges::used_at.is_null())
+            .filter(challenges::expires_at.lt(before))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                enrollment_requests::table
+                    .filter(enrollment_requests::challenge_id.eq(challenges::id.nullable())),
+            ))),
+    )
+    .execute(conn)?)
+}

@@ -1,0 +1,90 @@
+//! Organizations and their departments.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{departments, organizations};
+use super::StoreError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = organizations)]
+pub struct Organization {
+    pub id: i64,
+    pub name: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = departments)]
+pub struct Department {
+    pub id: i64,
+    pub organization_id: i64,
+    pub name: String,
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn create_org(conn: &mut PgConnection, name: &str) -> Result<Organization, StoreError> {
+    Ok(diesel::insert_into(organizations::table)
+        .values(organizations::name.eq(name))
+        .returning(Organization::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn org_by_id(conn: &mut PgConnection, id: i64) -> Result<Organization, StoreError> {
+    Ok(organizations::table
+        .find(id)
+        .select(Organization::as_select())
+        .first(conn)?)
+}
+
+pub fn org_by_name(
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<Option<Organization>, StoreError> {
+    Ok(organizations::table
+        .filter(organizations::name.eq(name))
+        .select(Organization::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn list_orgs(conn: &mut PgConnection) -> Result<Vec<Organization>, StoreError> {
+    Ok(organizations::table
+        .order(organizations::name)
+        .select(Organization::as_select())
+        .load(conn)?)
+}
+
+pub fn create_department(
+    conn: &mut PgConnection,
+    organization_id: i64,
+    name: &str,
+) -> Result<Department, StoreError> {
+    Ok(diesel::insert_into(departments::table)
+        .values((
+            departments::organization_id.eq(organization_id),
+            departments::name.eq(name),
+        ))
+        .returning(Department::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn department_by_id(conn: &mut PgConnection, id: i64) -> Result<Department, StoreError> {
+    Ok(departments::table
+        .find(id)
+        .select(Department::as_select())
+        .first(conn)?)
+}
+
+pub fn departments_of(
+    conn: &mut PgConnection,
+    organization_id: i64,
+) -> Result<Vec<Department>, StoreError> {
+    Ok(departments::table
+        .filter(departments::organization_id.eq(organization_id))
+        .order(departments::name)
+        .select(Department::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,208 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    admin_scopes (id) {
+        id -> Int8,
+        admin_id -> Int8,
+        organization_id -> Int8,
+        department_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    admins (id) {
+        id -> Int8,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        email -> Nullable<Text>,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Int8,
+        at -> Timestamptz,
+        actor -> Text,
+        event -> Text,
+        target -> Nullable<Text>,
+        details -> Jsonb,
+        client_ip -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    certificates (id) {
+        id -> Int8,
+        serial -> Text,
+        request_id -> Nullable<Int8>,
+        profile_id -> Int8,
+        organization_id -> Int8,
+        department_id -> Nullable<Int8>,
+        subject -> Text,
+        common_name -> Nullable<Text>,
+        sans -> Array<Text>,
+        not_before -> Timestamptz,
+        not_after -> Timestamptz,
+        status -> Text,
+        fingerprint_sha256 -> Bytea,
+        public_key_sha256 -> Bytea,
+        issuer_sha256 -> Bytea,
+        der -> Bytea,
+        replaces_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    challenges (id) {
+        id -> Int8,
+        secret_hash -> Bytea,
+        profile_id -> Int8,
+        organization_id -> Int8,
+        department_id -> Nullable<Int8>,
+        device_identity -> Nullable<Text>,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+        revoked_at -> Nullable<Timestamptz>,
+        created_by -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    departments (id) {
+        id -> Int8,
+        organization_id -> Int8,
+        name -> Text,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    device_profiles (id) {
+        id -> Int8,
+        profile_id -> Text,
+        name -> Text,
+        cert_type -> Text,
+        validity_days -> Int4,
+        key_usage -> Array<Text>,
+        extended_key_usage -> Array<Text>,
+        subject_template -> Text,
+        san_types -> Array<Text>,
+        san_pattern -> Nullable<Text>,
+        min_rsa_bits -> Int4,
+        allowed_ec_curves -> Array<Text>,
+        hash_alg -> Text,
+        approval_mode -> Text,
+        renewal_window_days -> Int4,
+        max_active_per_device -> Int4,
+        revoke_on_replace -> Bool,
+        allow_post -> Bool,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    enrollment_requests (id) {
+        id -> Int8,
+        transaction_id -> Text,
+        public_key_sha256 -> Bytea,
+        message_type -> Text,
+        profile_id -> Int8,
+        organization_id -> Int8,
+        department_id -> Nullable<Int8>,
+        status -> Text,
+        subject -> Text,
+        common_name -> Nullable<Text>,
+        sans -> Array<Text>,
+        key_desc -> Text,
+        csr_der -> Bytea,
+        challenge_id -> Nullable<Int8>,
+        renewal_of -> Nullable<Int8>,
+        certificate_id -> Nullable<Int8>,
+        decline_reason -> Nullable<Text>,
+        client_ip -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    organizations (id) {
+        id -> Int8,
+        name -> Text,
+        enabled -> Bool,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    profile_scopes (id) {
+        id -> Int8,
+        profile_id -> Int8,
+        organization_id -> Int8,
+        department_id -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    request_events (id) {
+        id -> Int8,
+        request_id -> Int8,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        actor -> Text,
+        note -> Nullable<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    revocations (certificate_id) {
+        certificate_id -> Int8,
+        reason -> Text,
+        revoked_at -> Timestamptz,
+        revoked_by -> Text,
+    }
+}
+
+diesel::joinable!(admin_scopes -> admins (admin_id));
+diesel::joinable!(admin_scopes -> departments (department_id));
+diesel::joinable!(admin_scopes -> organizations (organization_id));
+diesel::joinable!(certificates -> departments (department_id));
+diesel::joinable!(certificates -> device_profiles (profile_id));
+diesel::joinable!(certificates -> organizations (organization_id));
+diesel::joinable!(challenges -> departments (department_id));
+diesel::joinable!(challenges -> device_profiles (profile_id));
+diesel::joinable!(challenges -> organizations (organization_id));
+diesel::joinable!(departments -> organizations (organization_id));
+diesel::joinable!(enrollment_requests -> challenges (challenge_id));
+diesel::joinable!(enrollment_requests -> departments (department_id));
+diesel::joinable!(enrollment_requests -> device_profiles (profile_id));
+diesel::joinable!(enrollment_requests -> organizations (organization_id));
+diesel::joinable!(profile_scopes -> departments (department_id));
+diesel::joinable!(profile_scopes -> device_profiles (profile_id));
+diesel::joinable!(profile_scopes -> organizations (organization_id));
+diesel::joinable!(request_events -> enrollment_requests (request_id));
+diesel::joinable!(revocations -> certificates (certificate_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    admin_scopes,
+    admins,
+    audit_log,
+    certificates,
+    challenges,
+    departments,
+    device_profiles,
+    enrollment_requests,
+    organizations,
+    profile_scopes,
+    request_events,
+    revocations,
+);

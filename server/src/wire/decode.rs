@@ -1,0 +1,241 @@
+//! Server-side decoding of a SCEP PKIMessage (RFC 8894 §3.2, §3.3): the
+//! outer SignedData and its attributes ([`decode`]), then signature check,
+//! decryption and messageData parsing ([`SignedMessage::open`]).
+
+use openssl::pkcs7::{Pkcs7, Pkcs7Flags, Pkcs7Ref};
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::{X509Ref, X509};
+
+use super::asn1::{self, read_single, TAG_INTEGER, TAG_SEQUENCE};
+use super::pkcs7_ffi::{scep_nids, AttrKind, SignedData};
+use super::{
+    envelope, ContentCipher, DigestAlg, Header, KeyTransport, MessageType, Nonce, RaIdentity,
+};
+use super::{TransactionId, WireError};
+
+/// Outer SignedData decoded, attributes read, signature NOT yet checked.
+pub struct SignedMessage {
+    header: Header,
+    signer_cert: X509,
+    p7: Pkcs7,
+}
+
+/// A verified and decrypted request.
+#[derive(Debug)]
+pub struct PkiMessage {
+    pub header: Header,
+    pub signer_cert: X509,
+    pub cipher: ContentCipher,
+    pub key_transport: KeyTransport,
+    pub content: MessageContent,
+}
+
+/// The messageData of a request, by message type (RFC 8894 §3.3.1-§3.3.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageContent {
+    /// PKCSReq and RenewalReq: the PKCS#10 DER.
+    CertReq { csr_der: Vec<u8> },
+    /// CertPoll: IssuerAndSubject.
+    CertPoll {
+        issuer_der: Vec<u8>,
+        subject_der: Vec<u8>,
+    },
+    /// GetCert: IssuerAndSerialNumber, serial as big-endian unsigned bytes.
+    GetCert {
+        issuer_der: Vec<u8>,
+        serial: Vec<u8>,
+    },
+    /// GetCRL: IssuerAndSerialNumber of the certificate whose CRL is wanted.
+    GetCrl {
+        issuer_der: Vec<u8>,
+        serial: Vec<u8>,
+    },
+}
+
+pub(crate) fn malformed(msg: impl Into<String>) -> WireError {
+    WireError::Malformed(msg.into())
+}
+
+/// A string attribute (PrintableString, or the string types lenient
+/// clients use instead).
+pub(crate) fn string_attr(
+    sd: &SignedData,
+    nid: openssl::nid::Nid,
+    name: &str,
+) -> Result<Option<String>, WireError> {
+    match sd.signed_attribute(nid) {
+        None => Ok(None),
+        Some((AttrKind::PrintableString | AttrKind::Utf8String | AttrKind::Ia5String, bytes)) => {
+            String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| malformed(format!("{name} is not text")))
+        }
+        Some((kind, _)) => Err(malformed(format!("{name} has type {kind:?}"))),
+    }
+}
+
+pub(crate) fn octets_attr(
+    sd: &SignedData,
+    nid: openssl::nid::Nid,
+    name: &str,
+) -> Result<Option<Vec<u8>>, WireError> {
+    match sd.signed_attribute(nid) {
+        None => Ok(None),
+        Some((AttrKind::OctetString, bytes)) => Ok(Some(bytes)),
+        Some((kind, _)) => Err(malformed(format!("{name} has type {kind:?}"))),
+    }
+}
+
+/// messageType, transactionID, senderNonce and digest, all required.
+pub(crate) fn read_header(sd: &SignedData) -> Result<Header, WireError> {
+    let nids = scep_nids()?;
+    if sd.signer_count() == 0 {
+        return Err(malformed("SignedData has no SignerInfo"));
+    }
+    let mt = string_attr(sd, nids.message_type, "messageType")?
+        .ok_or_else(|| malformed("messageType missing"))?;
+    let message_type = MessageType::from_code(&mt)
+        .ok_or_else(|| malformed(format!("unknown messageType {mt:?}")))?;
+    let txid = string_attr(sd, nids.transaction_id, "transactionID")?
+        .ok_or_else(|| malformed("transactionID missing"))?;
+    if txid.is_empty() {
+        return Err(malformed("transactionID is empty"));
+    }
+    let nonce = octets_attr(sd, nids.sender_nonce, "senderNonce")?
+        .ok_or_else(|| malformed("senderNonce missing"))?;
+    let digest_nid = sd
+        .digest_nid()
+        .ok_or_else(|| malformed("no digest algorithm"))?;
+    let digest = DigestAlg::from_nid(digest_nid).ok_or_else(|| {
+        WireError::UnsupportedAlgorithm(format!(
+            "digest {}",
+            digest_nid.long_name().unwrap_or("unknown")
+        ))
+    })?;
+    Ok(Header {
+        message_type,
+        transaction_id: TransactionId(txid),
+        sender_nonce: Nonce(nonce),
+        digest,
+    })
+}
+
+/// Verifies the signature over the signed attributes (and through the
+/// messageDigest attribute, the content) with `signer` only, and returns the
+/// content. No chain building: trust is the caller's policy.
+pub(crate) fn verify_content(p7: &Pkcs7Ref, signer: &X509Ref) -> Result<Vec<u8>, WireError> {
+    let mut certs = Stack::new()?;
+    certs.push(signer.to_owned())?;
+    let store = X509StoreBuilder::new()?.build();
+    let mut out = Vec::new();
+    p7.verify(
+        &certs,
+        &store,
+        None,
+        Some(&mut out),
+        Pkcs7Flags::NOVERIFY | Pkcs7Flags::NOINTERN,
+    )
+    .map_err(|_| WireError::BadSignature)?;
+    Ok(out)
+}
+
+/// Decodes a PKIMessage (DER or BER). Anything undecodable, or a missing
+/// transactionID/messageType/senderNonce, is `Malformed`.
+pub fn decode(der: &[u8]) -> Result<SignedMessage, WireError> {
+    let sd = SignedData::from_der(der)?;
+    let header = read_header(&sd)?;
+    let p7 = Pkcs7::from_der(der).map_err(|e| malformed(format!("PKCS#7: {e}")))?;
+    // PKCS7_get0_signers matches the SignerInfo's issuerAndSerialNumber
+    // against the certificates carried in the message.
+    let none = Stack::new()?;
+    let signers = p7
+        .signers(&none, Pkcs7Flags::empty())
+        .map_err(|_| malformed("signer certificate not included"))?;
+    let signer_cert = signers
+        .iter()
+        .next()
+        .map(X509Ref::to_owned)
+        .ok_or_else(|| malformed("signer certificate not included"))?;
+    Ok(SignedMessage {
+        header,
+        signer_cert,
+        p7,
+    })
+}
+
+impl SignedMessage {
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The certificate whose key signed the message (self-signed for a first
+    /// enrollment, a previously issued one for renewal).
+    pub fn signer_cert(&self) -> &X509Ref {
+        &self.signer_cert
+    }
+
+    /// Verifies the signature with the signer cert's key (not the chain;
+    /// policy is the caller's), decrypts the EnvelopedData with the RA key,
+    /// and parses the content for the message type.
+    pub fn open(&self, ra: &RaIdentity) -> Result<PkiMessage, WireError> {
+        let envelope_der = verify_content(&self.p7, &self.signer_cert)?;
+        if envelope_der.is_empty() {
+            return Err(malformed("request has no pkcsPKIEnvelope"));
+        }
+        let (plain, cipher, key_transport) = envelope::decrypt(&envelope_der, &ra.key, &ra.cert)?;
+        let content = parse_content(self.header.message_type, &plain)?;
+        Ok(PkiMessage {
+            header: self.header.clone(),
+            signer_cert: self.signer_cert.clone(),
+            cipher,
+            key_transport,
+            content,
+        })
+    }
+}
+
+fn two_fields<'a>(plain: &'a [u8], what: &str) -> Result<(Vec<u8>, asn1::Tlv<'a>), WireError> {
+    let seq = read_single(plain)?.expect(TAG_SEQUENCE, what)?.children()?;
+    match seq.as_slice() {
+        [issuer, second] => Ok((
+            issuer.expect(TAG_SEQUENCE, "issuer Name")?.raw.to_vec(),
+            *second,
+        )),
+        _ => Err(malformed(format!("{what} must have two fields"))),
+    }
+}
+
+fn parse_content(mt: MessageType, plain: &[u8]) -> Result<MessageContent, WireError> {
+    match mt {
+        MessageType::PkcsReq | MessageType::RenewalReq => {
+            read_single(plain)?.expect(TAG_SEQUENCE, "CertificationRequest")?;
+            Ok(MessageContent::CertReq {
+                csr_der: plain.to_vec(),
+            })
+        }
+        MessageType::CertPoll => {
+            let (issuer_der, subject) = two_fields(plain, "IssuerAndSubject")?;
+            let subject_der = subject.expect(TAG_SEQUENCE, "subject Name")?.raw.to_vec();
+            Ok(MessageContent::CertPoll {
+                issuer_der,
+                subject_der,
+            })
+        }
+        MessageType::GetCert | MessageType::GetCrl => {
+            let (issuer_der, serial) = two_fields(plain, "IssuerAndSerialNumber")?;
+            let serial =
+                asn1::unsigned_integer(serial.expect(TAG_INTEGER, "serialNumber")?.content)?;
+            Ok(if mt == MessageType::GetCert {
+                MessageContent::GetCert { issuer_der, serial }
+            } else {
+                MessageContent::GetCrl { issuer_der, serial }
+            })
+        }
+        MessageType::CertRep => Err(malformed("CertRep is not a request")),
+    }
+}
+
+#[cfg(test)]
+#[path = "decode_tests.rs"]
+mod tests;

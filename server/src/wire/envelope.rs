@@ -1,0 +1,207 @@
+//! The pkcsPKIEnvelope (RFC 8894 §3.2.2): a CMS EnvelopedData (RFC 5652 §6)
+//! with RSA key transport (PKCS#1 v1.5 or OAEP) and DES3/AES-CBC content
+//! encryption. Identifies the algorithms, decrypts, and encrypts replies.
+
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::pkey::{HasPrivate, PKeyRef};
+use openssl::stack::Stack;
+use openssl::x509::{X509Ref, X509};
+
+use super::asn1::{self, read_single, Tlv, TAG_OID, TAG_SEQUENCE, TAG_SET};
+use super::{pkcs7_ffi, ContentCipher, KeyTransport, WireError};
+
+const OID_ENVELOPED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03];
+const OID_DES_EDE3_CBC: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07];
+const OID_AES_128_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02];
+const OID_AES_192_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16];
+const OID_AES_256_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a];
+const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+const OID_RSAES_OAEP: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x07];
+
+fn malformed(msg: &str) -> WireError {
+    WireError::Malformed(format!("pkcsPKIEnvelope: {msg}"))
+}
+
+fn first_oid<'a>(alg: &Tlv<'a>, what: &str) -> Result<&'a [u8], WireError> {
+    let kids = alg.expect(TAG_SEQUENCE, what)?.children()?;
+    let oid = kids.first().ok_or_else(|| malformed(what))?;
+    Ok(oid.expect(TAG_OID, what)?.content)
+}
+
+/// Reads the content-encryption and key-transport algorithms of an
+/// EnvelopedData ContentInfo without decrypting it. Algorithms SCEP must
+/// not use (single DES, RC2, ...) give `UnsupportedAlgorithm`.
+pub(crate) fn algorithms(der: &[u8]) -> Result<(ContentCipher, KeyTransport), WireError> {
+    let ci = read_single(der)?
+        .expect(TAG_SEQUENCE, "ContentInfo")?
+        .children()?;
+    let (Some(ct), Some(explicit)) = (ci.first(), ci.get(1)) else {
+        return Err(malformed("short ContentInfo"));
+    };
+    if ct.expect(TAG_OID, "contentType")?.content != OID_ENVELOPED_DATA {
+        return Err(malformed("content is not EnvelopedData"));
+    }
+    let inner = explicit.expect(0xa0, "content")?.children()?;
+    let env = inner.first().ok_or_else(|| malformed("empty content"))?;
+    let fields = env.expect(TAG_SEQUENCE, "EnvelopedData")?.children()?;
+    // version, [0] originatorInfo OPTIONAL, recipientInfos, encryptedContentInfo
+    let mut rest = fields.iter().skip(1).filter(|t| t.tag != 0xa0);
+    let recipients = rest.next().ok_or_else(|| malformed("no recipientInfos"))?;
+    let eci = rest
+        .next()
+        .ok_or_else(|| malformed("no encryptedContentInfo"))?;
+
+    let eci = eci
+        .expect(TAG_SEQUENCE, "EncryptedContentInfo")?
+        .children()?;
+    let alg = eci
+        .get(1)
+        .ok_or_else(|| malformed("no contentEncryptionAlgorithm"))?;
+    let cipher = match first_oid(alg, "contentEncryptionAlgorithm")? {
+        OID_DES_EDE3_CBC => ContentCipher::Des3Cbc,
+        OID_AES_128_CBC => ContentCipher::Aes128Cbc,
+        OID_AES_192_CBC => ContentCipher::Aes192Cbc,
+        OID_AES_256_CBC => ContentCipher::Aes256Cbc,
+        other => {
+            return Err(WireError::UnsupportedAlgorithm(format!(
+                "content encryption {}",
+                asn1::oid_to_string(other)
+            )))
+        }
+    };
+
+    // KeyTransRecipientInfo is the only untagged (SEQUENCE) choice.
+    let ktri = recipients
+        .expect(TAG_SET, "recipientInfos")?
+        .children()?
+        .into_iter()
+        .find(|r| r.tag == TAG_SEQUENCE)
+        .ok_or_else(|| WireError::UnsupportedAlgorithm("no key transport recipient".into()))?;
+    let ktri = ktri.children()?;
+    let kea = ktri
+        .get(2)
+        .ok_or_else(|| malformed("short KeyTransRecipientInfo"))?;
+    let transport = match first_oid(kea, "keyEncryptionAlgorithm")? {
+        OID_RSA_ENCRYPTION => KeyTransport::RsaPkcs1v15,
+        OID_RSAES_OAEP => KeyTransport::RsaOaep,
+        other => {
+            return Err(WireError::UnsupportedAlgorithm(format!(
+                "key transport {}",
+                asn1::oid_to_string(other)
+            )))
+        }
+    };
+    Ok((cipher, transport))
+}
+
+/// Checks the algorithms, then decrypts with `key` for the recipient `cert`.
+pub(crate) fn decrypt<T: HasPrivate>(
+    der: &[u8],
+    key: &PKeyRef<T>,
+    cert: &X509,
+) -> Result<(Vec<u8>, ContentCipher, KeyTransport), WireError> {
+    let (cipher, transport) = algorithms(der)?;
+    let cms = CmsContentInfo::from_der(der).map_err(|e| malformed(&e.to_string()))?;
+    let plain = cms
+        .decrypt(key, cert)
+        .map_err(|e| WireError::Decrypt(e.to_string()))?;
+    Ok((plain, cipher, transport))
+}
+
+/// Envelopes `content` to `recipient`. Output is DER, so the encrypted
+/// content is a primitive OCTET STRING.
+pub(crate) fn encrypt(
+    content: &[u8],
+    recipient: &X509Ref,
+    cipher: ContentCipher,
+    transport: KeyTransport,
+) -> Result<Vec<u8>, WireError> {
+    match transport {
+        KeyTransport::RsaPkcs1v15 => {
+            let mut certs = Stack::new()?;
+            certs.push(recipient.to_owned())?;
+            let cms =
+                CmsContentInfo::encrypt(&certs, content, cipher.cipher(), CMSOptions::BINARY)?;
+            Ok(cms.to_der()?)
+        }
+        KeyTransport::RsaOaep => {
+            pkcs7_ffi::envelope_oaep(&recipient.to_der()?, content, cipher.cipher())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::testutil::{patch, self_signed};
+
+    const CIPHERS: [ContentCipher; 4] = [
+        ContentCipher::Des3Cbc,
+        ContentCipher::Aes128Cbc,
+        ContentCipher::Aes192Cbc,
+        ContentCipher::Aes256Cbc,
+    ];
+
+    #[test]
+    fn every_cipher_and_transport_roundtrips_and_is_identified() {
+        let ra = self_signed("envelope ra");
+        for cipher in CIPHERS {
+            for kt in [KeyTransport::RsaPkcs1v15, KeyTransport::RsaOaep] {
+                let der = encrypt(b"payload", &ra.cert, cipher, kt).unwrap();
+                assert_eq!(algorithms(&der).unwrap(), (cipher, kt));
+                let (plain, c, k) = decrypt(&der, &ra.key, &ra.cert).unwrap();
+                assert_eq!((plain.as_slice(), c, k), (&b"payload"[..], cipher, kt));
+            }
+        }
+    }
+
+    #[test]
+    fn other_recipient_cannot_decrypt() {
+        let ra = self_signed("envelope ra");
+        let other = self_signed("envelope other");
+        let der = encrypt(
+            b"payload",
+            &other.cert,
+            ContentCipher::Aes128Cbc,
+            KeyTransport::RsaPkcs1v15,
+        )
+        .unwrap();
+        assert!(matches!(
+            decrypt(&der, &ra.key, &ra.cert),
+            Err(WireError::Decrypt(_))
+        ));
+    }
+
+    #[test]
+    fn rc2_content_encryption_is_unsupported() {
+        let ra = self_signed("envelope ra");
+        let der = encrypt(
+            b"payload",
+            &ra.cert,
+            ContentCipher::Des3Cbc,
+            KeyTransport::RsaPkcs1v15,
+        )
+        .unwrap();
+        // rc2-cbc 1.2.840.113549.3.2 has the same length as des-ede3-cbc.
+        let der = patch(
+            &der,
+            OID_DES_EDE3_CBC,
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x02],
+        );
+        match decrypt(&der, &ra.key, &ra.cert) {
+            Err(WireError::UnsupportedAlgorithm(m)) => {
+                assert!(m.contains("1.2.840.113549.3.2"), "{m}")
+            }
+            other => panic!("expected UnsupportedAlgorithm, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn signed_data_is_not_an_envelope() {
+        let certs_only = pkcs7_ffi::degenerate(&[], &[]).unwrap();
+        assert!(matches!(
+            algorithms(&certs_only),
+            Err(WireError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,381 @@
+//! Administration commands that work on the same data directory and
+//! database as `serve`. Output meant for scripts (challenges, serials) goes
+//! to stdout one item per line; everything else to stderr.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+use diesel::pg::PgConnection;
+use server::bootstrap;
+use server::challenge::{self, MintRequest};
+use server::config::Config;
+use server::store::{orgs, profiles, requests};
+
+use crate::serve::{start, Running};
+
+#[derive(Subcommand)]
+pub enum ChallengeCmd {
+    /// Mint one-time challenges; prints one per line.
+    Mint {
+        /// Profile ID (as in /scep/<profile-id>).
+        #[arg(long, default_value = "default")]
+        profile: String,
+        /// Organization ID or name.
+        #[arg(long, default_value = "Default")]
+        org: String,
+        /// Department ID or name within the organization.
+        #[arg(long)]
+        department: Option<String>,
+        /// Bind the challenge to this device identity (CN or serialNumber).
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Lifetime, e.g. 60m, 2h, 1d.
+        #[arg(long, default_value = "60m")]
+        ttl: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum RequestCmd {
+    /// List requests in a state (requested, applied, issued, declined).
+    List {
+        #[arg(long, default_value = "requested")]
+        status: String,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Approve a request: it is issued at once; the device gets it at its next poll.
+    Approve {
+        id: i64,
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// Decline a request with a reason.
+    Decline {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CertCmd {
+    /// Revoke a certificate by serial (hex) with an RFC 5280 reason.
+    Revoke {
+        serial: String,
+        /// unspecified, keyCompromise, cACompromise, affiliationChanged,
+        /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum CaCmd {
+    /// Print the CA and RA fingerprints and the SCEP URL.
+    Show,
+    /// Create the next CA (served by GetNextCACert until it is promoted).
+    Rollover {
+        #[arg(long, default_value = "")]
+        common_name: String,
+    },
+    /// Write the current CRL (DER) to a file.
+    Crl { out: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum OrgCmd {
+    /// Create an organization; prints its ID.
+    Create { name: String },
+    /// Create a department in an organization; prints its ID.
+    AddDepartment { org: String, name: String },
+    /// List organizations.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum ProfileCmd {
+    /// Create a device certificate profile and enable it for organizations.
+    Create {
+        /// Stable profile ID used in the SCEP URL.
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// auto (issue at once) or manual (officer approves).
+        #[arg(long, default_value = "auto")]
+        approval: String,
+        /// Organizations (ID or name) that may use it.
+        #[arg(long = "org", default_value = "Default")]
+        orgs: Vec<String>,
+        #[arg(long, default_value_t = 365)]
+        validity_days: i32,
+        #[arg(long, default_value_t = 2048)]
+        min_rsa_bits: i32,
+        #[arg(long, default_value_t = 30)]
+        renewal_window_days: i32,
+        /// Subject template, e.g. "CN={{CommonName}},O=Acme".
+        #[arg(long, default_value = "CN={{CommonName}}")]
+        subject: String,
+        /// Do not advertise POSTPKIOperation (clients then use GET).
+        #[arg(long)]
+        no_post: bool,
+    },
+    /// List profiles.
+    List,
+}
+
+type CmdResult = Result<(), String>;
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+/// Run `f` with a connection, then stop a private cluster we started.
+fn with_db<T>(
+    cfg: &Config,
+    f: impl FnOnce(&Running, &mut PgConnection) -> Result<T, String>,
+) -> Result<T, String> {
+    let running = start(cfg, None)?;
+    let res = {
+        let mut conn = running.enroll.pool().get().map_err(err)?;
+        f(&running, &mut conn)
+    };
+    let Running { enroll, db, .. } = running;
+    drop(enroll);
+    if let Some(c) = db.cluster {
+        let _ = c.stop();
+    }
+    res
+}
+
+pub fn init(cfg: &Config, import_ca: Option<PathBuf>, import_key: Option<PathBuf>) -> CmdResult {
+    let import = match (import_ca, import_key) {
+        (Some(c), Some(k)) => Some(bootstrap::ImportCa {
+            cert_pem: std::fs::read(&c).map_err(|e| format!("{}: {e}", c.display()))?,
+            key_pem: std::fs::read(&k).map_err(|e| format!("{}: {e}", k.display()))?,
+        }),
+        _ => None,
+    };
+    let running = start(cfg, import)?;
+    let auth = running.enroll.authority();
+    println!("CA fingerprint (SHA-256): {}", auth.ca.fingerprint());
+    println!("SCEP URL: {}/scep", cfg.public_url);
+    if let Some(c) = running.db.cluster {
+        let _ = c.stop();
+    }
+    Ok(())
+}
+
+fn org_id(conn: &mut PgConnection, s: &str) -> Result<i64, String> {
+    if let Ok(id) = s.parse::<i64>() {
+        return Ok(orgs::org_by_id(conn, id)
+            .map_err(|_| format!("no organization {id}"))?
+            .id);
+    }
+    Ok(orgs::org_by_name(conn, s)
+        .map_err(err)?
+        .ok_or_else(|| format!("no organization named {s:?}"))?
+        .id)
+}
+
+fn department_id(conn: &mut PgConnection, org: i64, s: &str) -> Result<i64, String> {
+    let deps = orgs::departments_of(conn, org).map_err(err)?;
+    deps.iter()
+        .find(|d| d.id.to_string() == s || d.name == s)
+        .map(|d| d.id)
+        .ok_or_else(|| format!("no department {s:?} in organization {org}"))
+}
+
+pub fn challenge(cfg: &Config, cmd: ChallengeCmd) -> CmdResult {
+    let ChallengeCmd::Mint {
+        profile,
+        org,
+        department,
+        device,
+        count,
+        ttl,
+    } = cmd;
+    let ttl = challenge::parse_ttl(&ttl).map_err(err)?;
+    with_db(cfg, |_, conn| {
+        let org = org_id(conn, &org)?;
+        let department = department
+            .map(|d| department_id(conn, org, &d))
+            .transpose()?;
+        let minted = challenge::mint(
+            conn,
+            &MintRequest {
+                profile: &profile,
+                organization_id: org,
+                department_id: department,
+                device_identity: device.as_deref(),
+                ttl,
+                count,
+                actor: "cli",
+            },
+        )
+        .map_err(err)?;
+        for m in minted {
+            println!("{}", m.secret);
+        }
+        Ok(())
+    })
+}
+
+pub fn request(cfg: &Config, cmd: RequestCmd) -> CmdResult {
+    with_db(cfg, |running, conn| match cmd {
+        RequestCmd::List { status, limit } => {
+            let st = requests::Status::parse(&status)
+                .ok_or_else(|| format!("unknown status {status:?}"))?;
+            for r in requests::list_by_status(conn, st, limit).map_err(err)? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    r.id,
+                    r.created_at.format("%F %T"),
+                    r.transaction_id,
+                    r.subject,
+                    r.status
+                );
+            }
+            Ok(())
+        }
+        RequestCmd::Approve { id, actor } => {
+            let r = running.enroll.approve(id, &actor).map_err(err)?;
+            eprintln!("request {} is {}", r.id, r.status);
+            Ok(())
+        }
+        RequestCmd::Decline { id, reason, actor } => {
+            let r = running.enroll.decline(id, &actor, &reason).map_err(err)?;
+            eprintln!("request {} is {}", r.id, r.status);
+            Ok(())
+        }
+    })
+}
+
+pub fn cert(cfg: &Config, cmd: CertCmd) -> CmdResult {
+    let CertCmd::Revoke {
+        serial,
+        reason,
+        actor,
+    } = cmd;
+    with_db(cfg, |running, _| {
+        let out = running
+            .enroll
+            .revoke(&serial, &reason, &actor)
+            .map_err(err)?;
+        eprintln!(
+            "revoked {} ({})",
+            out.certificate.serial, out.certificate.subject
+        );
+        Ok(())
+    })
+}
+
+pub fn ca(cfg: &Config, cmd: CaCmd) -> CmdResult {
+    match cmd {
+        CaCmd::Rollover { common_name } => {
+            let data = bootstrap::data_dir(cfg).map_err(err)?;
+            let fp = bootstrap::rollover(cfg, &data, &common_name).map_err(err)?;
+            println!("next CA fingerprint (SHA-256): {fp}");
+            eprintln!("restart scepd to advertise GetNextCACert");
+            Ok(())
+        }
+        CaCmd::Show => with_db(cfg, |running, _| {
+            let a = running.enroll.authority();
+            println!("CA  {}", a.ca.fingerprint());
+            println!("SCEP URL: {}/scep", cfg.public_url);
+            if let Some(n) = &a.next {
+                println!("next CA {}", n.ca.fingerprint());
+            }
+            Ok(())
+        }),
+        CaCmd::Crl { out } => with_db(cfg, |running, _| {
+            let crl = running
+                .enroll
+                .crl_for(&running.enroll.authority().ca)
+                .map_err(err)?;
+            std::fs::write(&out, crl).map_err(|e| format!("{}: {e}", out.display()))
+        }),
+    }
+}
+
+pub fn org(cfg: &Config, cmd: OrgCmd) -> CmdResult {
+    with_db(cfg, |_, conn| match cmd {
+        OrgCmd::Create { name } => {
+            let o = orgs::create_org(conn, &name).map_err(err)?;
+            println!("{}", o.id);
+            Ok(())
+        }
+        OrgCmd::AddDepartment { org, name } => {
+            let org = org_id(conn, &org)?;
+            let d = orgs::create_department(conn, org, &name).map_err(err)?;
+            println!("{}", d.id);
+            Ok(())
+        }
+        OrgCmd::List => {
+            for o in orgs::list_orgs(conn).map_err(err)? {
+                println!("{}\t{}", o.id, o.name);
+            }
+            Ok(())
+        }
+    })
+}
+
+pub fn profile(cfg: &Config, cmd: ProfileCmd) -> CmdResult {
+    with_db(cfg, |_, conn| match cmd {
+        ProfileCmd::Create {
+            id,
+            name,
+            approval,
+            orgs: org_names,
+            validity_days,
+            min_rsa_bits,
+            renewal_window_days,
+            subject,
+            no_post,
+        } => {
+            if approval != "auto" && approval != "manual" {
+                return Err(format!("approval must be auto or manual, not {approval:?}"));
+            }
+            let name = name.unwrap_or_else(|| id.clone());
+            let mut p = profiles::NewProfile::with_defaults(&id, &name);
+            p.approval_mode = &approval;
+            p.validity_days = validity_days;
+            p.min_rsa_bits = min_rsa_bits;
+            p.renewal_window_days = renewal_window_days;
+            p.subject_template = &subject;
+            p.allow_post = !no_post;
+            let org_ids = org_names
+                .iter()
+                .map(|o| org_id(conn, o))
+                .collect::<Result<Vec<_>, _>>()?;
+            let created = diesel::Connection::transaction(conn, |conn| {
+                let created = profiles::create(conn, &p)?;
+                for oid in &org_ids {
+                    profiles::enable_for(conn, created.id, *oid, None)?;
+                }
+                Ok::<_, server::store::StoreError>(created)
+            })
+            .map_err(err)?;
+            println!("{}", created.profile_id);
+            Ok(())
+        }
+        ProfileCmd::List => {
+            for p in profiles::list(conn).map_err(err)? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    p.profile_id,
+                    p.name,
+                    p.approval_mode,
+                    if p.enabled { "enabled" } else { "disabled" }
+                );
+            }
+            Ok(())
+        }
+    })
+}

@@ -1,0 +1,90 @@
+//! `scepd`: the SCEP enrollment service and its administration commands.
+//! `serve` runs the HTTP service; the other commands work on the same
+//! data directory and database (and may run while `serve` does).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use server::config::Settings;
+
+mod commands;
+mod serve;
+
+/// SCEP (RFC 8894) enrollment service with an RA console.
+///
+/// Every setting can also come from the environment (SCEPD_*, DATABASE_URL)
+/// or a TOML file given with --config; flags win over the environment,
+/// which wins over the file.
+#[derive(Parser)]
+#[command(name = "scepd", version, about, long_about)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (bootstraps CA, RA, database and first admin on first start).
+    Serve,
+    /// Bootstrap without serving; optionally import an existing CA.
+    Init {
+        /// PEM certificate of an existing CA to use instead of generating one.
+        #[arg(long, requires = "import_ca_key")]
+        import_ca: Option<std::path::PathBuf>,
+        /// PEM private key (unencrypted, PKCS#8 or traditional) of that CA.
+        #[arg(long, requires = "import_ca")]
+        import_ca_key: Option<std::path::PathBuf>,
+    },
+    /// One-time challenge passwords.
+    #[command(subcommand)]
+    Challenge(commands::ChallengeCmd),
+    /// Enrollment requests awaiting a decision.
+    #[command(subcommand)]
+    Request(commands::RequestCmd),
+    /// Issued certificates.
+    #[command(subcommand)]
+    Cert(commands::CertCmd),
+    /// The CA: show it, create the rollover CA, print the CRL.
+    #[command(subcommand)]
+    Ca(commands::CaCmd),
+    /// Organizations and departments.
+    #[command(subcommand)]
+    Org(commands::OrgCmd),
+    /// Device certificate profiles.
+    #[command(subcommand)]
+    Profile(commands::ProfileCmd),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match cli.settings.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("scepd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    serve::init_logging(&cfg, matches!(cli.command, Command::Serve));
+    let res = match cli.command {
+        Command::Serve => serve::run(cfg),
+        Command::Init {
+            import_ca,
+            import_ca_key,
+        } => commands::init(&cfg, import_ca, import_ca_key),
+        Command::Challenge(c) => commands::challenge(&cfg, c),
+        Command::Request(c) => commands::request(&cfg, c),
+        Command::Cert(c) => commands::cert(&cfg, c),
+        Command::Ca(c) => commands::ca(&cfg, c),
+        Command::Org(c) => commands::org(&cfg, c),
+        Command::Profile(c) => commands::profile(&cfg, c),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scepd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

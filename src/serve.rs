@@ -1,0 +1,96 @@
+//! `scepd serve`: bootstrap, then the HTTP service until SIGINT/SIGTERM,
+//! then stop the private PostgreSQL cluster if we started one.
+
+use std::sync::Arc;
+
+use actix_web::{middleware, web as aweb, App, HttpServer};
+use server::bootstrap::{self, Database};
+use server::config::Config;
+use server::enroll::Enroll;
+use server::store;
+
+pub fn init_logging(cfg: &Config, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if serving { "info" } else { "warn" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Everything a command needs: the service, and the cluster to stop after.
+pub struct Running {
+    pub enroll: Enroll,
+    pub db: Database,
+    pub data: std::path::PathBuf,
+}
+
+/// Bootstrap the data directory, identities and database.
+pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Running, String> {
+    let data = bootstrap::data_dir(cfg).map_err(|e| e.to_string())?;
+    let auth = bootstrap::authority(cfg, &data, import).map_err(|e| e.to_string())?;
+    let db = bootstrap::database(cfg, &data).map_err(|e| e.to_string())?;
+    let pool = store::pool(&db.url, cfg.db_pool_size).map_err(|e| e.to_string())?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    let seeded = bootstrap::seed(&mut conn, cfg).map_err(|e| e.to_string())?;
+    drop(conn);
+    if let Some(user) = &seeded.created_admin {
+        match &seeded.admin_password {
+            Some(pw) => eprintln!(
+                "\n  First MRAO created: username {user:?}, password {pw}\n  (shown once; set SCEPD_ADMIN_PASSWORD to choose it)\n"
+            ),
+            None => eprintln!("First MRAO created: username {user:?} (password from configuration)"),
+        }
+    }
+    Ok(Running {
+        enroll: Enroll::new(pool, Arc::new(auth)),
+        db,
+        data,
+    })
+}
+
+pub fn run(cfg: Config) -> Result<(), String> {
+    let running = start(&cfg, None)?;
+    let enroll = running.enroll.clone();
+    let site = ::web::SiteInfo {
+        public_url: cfg.public_url.clone(),
+        ca_fingerprint: enroll.authority().ca.fingerprint().to_string(),
+    };
+    tracing::info!(
+        listen = %cfg.listen,
+        scep_url = %format!("{}/scep", cfg.public_url),
+        data_dir = %running.data.display(),
+        "scepd starting"
+    );
+    let max_body = cfg.max_body_bytes;
+    let result = actix_web::rt::System::new().block_on(async move {
+        HttpServer::new(move || {
+            App::new()
+                .app_data(aweb::Data::new(enroll.clone()))
+                .app_data(aweb::Data::new(site.clone()))
+                .app_data(aweb::PayloadConfig::new(max_body))
+                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("scepd::http"))
+                .configure(server::http::configure)
+                .configure(::web::configure)
+        })
+        .workers(cfg.workers)
+        .bind(cfg.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?
+        .run()
+        .await
+        .map_err(|e| e.to_string())
+    });
+    if let Some(cluster) = running.db.cluster {
+        if let Err(e) = cluster.stop() {
+            tracing::warn!(error = %e, "stopping the private PostgreSQL cluster");
+        }
+    }
+    result
+}

@@ -1,0 +1,221 @@
+//! Test support: a real `scepd serve` process on a fresh database (real
+//! PostgreSQL via `server::testdb`), its CLI, and helpers around OpenSSL
+//! and micromdm's `scepclient`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use openssl::x509::X509;
+use server::testdb::{self, TestDb};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_scepd");
+
+/// A running `scepd serve` with its own database and data directory.
+pub struct Scepd {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub db: TestDb,
+    child: Child,
+    port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Scepd {
+    pub fn start() -> Scepd {
+        let db = testdb::test_db().expect("test database");
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_with(db, dir, &[])
+    }
+
+    pub fn start_with(db: TestDb, dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> Scepd {
+        let port = free_port();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .envs(base_env(&db.url, dir.path(), port))
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("scepd.log")).unwrap(),
+            ));
+        let child = cmd.spawn().expect("spawn scepd");
+        let s = Scepd {
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+            db,
+            child,
+            port,
+        };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(r) = ureq::get(&format!("{}/readyz", self.url)).call() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("scepd did not become ready; log:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("scepd.log")).unwrap_or_default()
+    }
+
+    /// Run a `scepd` CLI command against the same data dir and database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .envs(base_env(&self.db.url, self.dir.path(), self.port))
+            .output()
+            .expect("run scepd cli")
+    }
+
+    /// Run a CLI command that must succeed; its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "scepd {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn mint(&self, profile: &str) -> String {
+        self.cli_ok(&["challenge", "mint", "--profile", profile])
+            .trim()
+            .to_string()
+    }
+
+    pub fn scep_url(&self, profile: &str) -> String {
+        format!("{}/scep/{profile}", self.url)
+    }
+
+    pub fn ca_cert(&self) -> X509 {
+        X509::from_pem(&std::fs::read(self.dir.path().join("ca/ca.crt")).unwrap()).unwrap()
+    }
+
+    pub fn ca_pem_path(&self) -> PathBuf {
+        self.dir.path().join("ca/ca.crt")
+    }
+
+    pub fn ra_cert(&self) -> X509 {
+        X509::from_pem(&std::fs::read(self.dir.path().join("ca/ra.crt")).unwrap()).unwrap()
+    }
+
+    pub fn pg(&self) -> diesel::PgConnection {
+        use diesel::Connection;
+        diesel::PgConnection::establish(&self.db.url).unwrap()
+    }
+}
+
+impl Drop for Scepd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn base_env(db_url: &str, dir: &Path, port: u16) -> Vec<(String, String)> {
+    vec![
+        ("DATABASE_URL".into(), db_url.into()),
+        ("SCEPD_DATA_DIR".into(), dir.display().to_string()),
+        ("SCEPD_LISTEN".into(), format!("127.0.0.1:{port}")),
+        ("SCEPD_CA_KEY_TYPE".into(), "rsa2048".into()),
+        ("SCEPD_ADMIN_PASSWORD".into(), "test-admin-password".into()),
+        ("SCEPD_DB_POOL_SIZE".into(), "4".into()),
+        ("SCEPD_WORKERS".into(), "2".into()),
+        ("RUST_LOG".into(), "info".into()),
+    ]
+}
+
+/// Result of running micromdm's scepclient.
+pub struct ScepClientRun {
+    pub ok: bool,
+    pub output: String,
+    pub cert: Option<X509>,
+}
+
+/// Run `scepclient` in `dir` (keys and certificate files live there).
+pub fn scepclient(dir: &Path, url: &str, challenge: &str, cn: &str) -> ScepClientRun {
+    let out = Command::new("scepclient")
+        .current_dir(dir)
+        .args([
+            "-server-url",
+            url,
+            "-challenge",
+            challenge,
+            "-cn",
+            cn,
+            "-private-key",
+            "key.pem",
+            "-certificate",
+            "cert.pem",
+            "-debug",
+        ])
+        .output()
+        .expect("scepclient is installed (Debian package scep)");
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cert = std::fs::read(dir.join("cert.pem"))
+        .ok()
+        .and_then(|p| X509::from_pem(&p).ok());
+    ScepClientRun {
+        ok: out.status.success(),
+        output,
+        cert,
+    }
+}
+
+/// `openssl verify -CAfile ca cert`: true when the chain verifies.
+pub fn openssl_verify(ca: &Path, cert: &X509, extra: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("leaf.pem");
+    std::fs::write(&p, cert.to_pem().unwrap()).unwrap();
+    let out = Command::new("openssl")
+        .arg("verify")
+        .args(extra)
+        .arg("-CAfile")
+        .arg(ca)
+        .arg(&p)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// `openssl x509 -text` of a certificate.
+pub fn openssl_text(cert: &X509) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.pem");
+    std::fs::write(&p, cert.to_pem().unwrap()).unwrap();
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
