@@ -13,8 +13,10 @@ pub fn init_logging(cfg: &Config, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if cfg.log_json {
         builder.json().init();
@@ -50,7 +52,7 @@ pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Runnin
         }
     }
     Ok(Running {
-        enroll: Enroll::new(pool, Arc::new(auth)),
+        enroll: Enroll::new(pool, Arc::new(auth)).with_single_des(cfg.allow_single_des),
         db,
         data,
     })
@@ -63,6 +65,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
         public_url: cfg.public_url.clone(),
         ca_fingerprint: enroll.authority().ca.fingerprint().to_string(),
     };
+    let console = ::web::ConsoleSettings::new(cfg.console_idle_seconds, &cfg.public_url);
     tracing::info!(
         listen = %cfg.listen,
         scep_url = %format!("{}/scep", cfg.public_url),
@@ -75,6 +78,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
             App::new()
                 .app_data(aweb::Data::new(enroll.clone()))
                 .app_data(aweb::Data::new(site.clone()))
+                .app_data(aweb::Data::new(console.clone()))
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("scepd::http"))
                 .configure(server::http::configure)

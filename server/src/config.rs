@@ -85,6 +85,27 @@ pub struct Settings {
     /// Largest accepted PKIOperation body in bytes [default: 262144].
     #[arg(long, env = "SCEPD_MAX_BODY_BYTES", global = true)]
     pub max_body_bytes: Option<usize>,
+    /// Accept requests enveloped with single DES, as micromdm's scepclient
+    /// sends them; replies then use DES too [default: true].
+    #[arg(long, env = "SCEPD_ALLOW_SINGLE_DES", global = true)]
+    pub allow_single_des: Option<bool>,
+    /// RA console session idle timeout in seconds [default: 1800].
+    #[arg(long, env = "SCEPD_CONSOLE_IDLE_SECONDS", global = true)]
+    pub console_idle_seconds: Option<u32>,
+    /// Unused one-time challenges allowed per profile and organization;
+    /// minting beyond it is refused [default: 10000].
+    #[arg(long, env = "SCEPD_CHALLENGE_MAX_UNUSED", global = true)]
+    pub challenge_max_unused: Option<u32>,
+    /// Failed challenge attempts per client address and window before the
+    /// client is refused unexamined; 0 disables the limit [default: 20].
+    #[arg(long, env = "SCEPD_CHALLENGE_FAILURE_LIMIT", global = true)]
+    pub challenge_failure_limit: Option<u32>,
+    /// Length of the failed-attempt window in seconds, at most 86400 [default: 900].
+    #[arg(long, env = "SCEPD_CHALLENGE_FAILURE_WINDOW_SECONDS", global = true)]
+    pub challenge_failure_window_seconds: Option<u32>,
+    /// Seconds between purges of expired challenges [default: 300].
+    #[arg(long, env = "SCEPD_CHALLENGE_PURGE_INTERVAL_SECONDS", global = true)]
+    pub challenge_purge_interval_seconds: Option<u32>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "SCEPD_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -108,6 +129,12 @@ pub struct Config {
     pub admin_username: String,
     pub admin_password: Option<String>,
     pub max_body_bytes: usize,
+    pub allow_single_des: bool,
+    pub console_idle_seconds: u32,
+    pub challenge_max_unused: u32,
+    pub challenge_failure_limit: u32,
+    pub challenge_failure_window_seconds: u32,
+    pub challenge_purge_interval_seconds: u32,
     pub log_json: bool,
 }
 
@@ -200,6 +227,13 @@ impl Settings {
                 message: "must be at least 1".into(),
             });
         }
+        let window = s.challenge_failure_window_seconds.unwrap_or(900);
+        if window == 0 || window > 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "challenge_failure_window_seconds",
+                message: "must be between 1 and 86400".into(),
+            });
+        }
         Ok(Config {
             listen,
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("scepd-data")),
@@ -220,6 +254,15 @@ impl Settings {
             admin_username: s.admin_username.unwrap_or_else(|| "admin".into()),
             admin_password: s.admin_password.filter(|p| !p.is_empty()),
             max_body_bytes: s.max_body_bytes.unwrap_or(256 * 1024),
+            allow_single_des: s.allow_single_des.unwrap_or(true),
+            console_idle_seconds: s.console_idle_seconds.unwrap_or(1800).max(1),
+            challenge_max_unused: s.challenge_max_unused.unwrap_or(10_000),
+            challenge_failure_limit: s.challenge_failure_limit.unwrap_or(20),
+            challenge_failure_window_seconds: window,
+            challenge_purge_interval_seconds: s
+                .challenge_purge_interval_seconds
+                .unwrap_or(300)
+                .max(1),
             log_json,
         })
     }
@@ -253,6 +296,16 @@ impl Settings {
             admin_username: self.admin_username.or(o.admin_username),
             admin_password: self.admin_password.or(o.admin_password),
             max_body_bytes: self.max_body_bytes.or(o.max_body_bytes),
+            allow_single_des: self.allow_single_des.or(o.allow_single_des),
+            console_idle_seconds: self.console_idle_seconds.or(o.console_idle_seconds),
+            challenge_max_unused: self.challenge_max_unused.or(o.challenge_max_unused),
+            challenge_failure_limit: self.challenge_failure_limit.or(o.challenge_failure_limit),
+            challenge_failure_window_seconds: self
+                .challenge_failure_window_seconds
+                .or(o.challenge_failure_window_seconds),
+            challenge_purge_interval_seconds: self
+                .challenge_purge_interval_seconds
+                .or(o.challenge_purge_interval_seconds),
             log_format: self.log_format.or(o.log_format),
         }
     }

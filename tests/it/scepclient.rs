@@ -105,12 +105,12 @@ fn scepclient_enrolls_over_get_when_post_is_not_advertised() {
         s.log()
     );
     // The server saw a GET PKIOperation, not a POST.
+    let log = s.log();
     assert!(
-        s.log()
-            .contains("\"GET /scep/getonly?operation=PKIOperation&message="),
-        "{}",
-        s.log()
+        log.contains("\"GET /scep/getonly?operation=PKIOperation&message="),
+        "{log}"
     );
+    assert!(!log.contains("\"POST /scep/getonly"), "{log}");
     let (ok, msg) = openssl_verify(&s.ca_pem_path(), &run.cert.unwrap(), &[]);
     assert!(ok, "{msg}");
 }
@@ -119,4 +119,19 @@ fn ureq_bytes(url: &str) -> Vec<u8> {
     let mut v = vec![];
     std::io::Read::read_to_end(&mut ureq::get(url).call().unwrap().into_reader(), &mut v).unwrap();
     v
+}
+
+#[test]
+fn single_des_can_be_refused_with_bad_alg() {
+    let db = server::testdb::test_db().unwrap();
+    let s = Scepd::start_with(
+        db,
+        tempfile::tempdir().unwrap(),
+        &[("SCEPD_ALLOW_SINGLE_DES", "false")],
+    );
+    let challenge = s.mint("default");
+    let work = tempfile::tempdir().unwrap();
+    let run = scepclient(work.path(), &s.scep_url("default"), &challenge, "des-dev");
+    assert!(!run.ok);
+    assert!(run.output.contains("badAlg"), "{}", run.output);
 }

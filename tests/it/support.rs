@@ -16,7 +16,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_scepd");
 pub struct Scepd {
     pub url: String,
     pub dir: tempfile::TempDir,
-    pub db: TestDb,
+    /// None: scepd runs its own private cluster under `dir`.
+    pub db: Option<TestDb>,
     child: Child,
     port: u16,
 }
@@ -37,15 +38,79 @@ impl Scepd {
     }
 
     pub fn start_with(db: TestDb, dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> Scepd {
+        Self::spawn(Some(db), dir, extra_env)
+    }
+
+    /// Zero configuration: no DATABASE_URL, scepd runs its own PostgreSQL.
+    pub fn start_private(dir: tempfile::TempDir) -> Scepd {
+        Self::spawn(None, dir, &[])
+    }
+
+    /// Stop this process and start another on the same database and data dir.
+    pub fn restart(mut self) -> Scepd {
+        self.stop();
+        let db = self.db.take();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Self::spawn(db, dir, &[])
+    }
+
+    /// A second process on the same database and data directory.
+    pub fn second(&self) -> Scepd2 {
         let port = free_port();
+        let log = self.dir.path().join(format!("scepd-{port}.log"));
+        let child = Command::new(BIN)
+            .arg("serve")
+            .envs(base_env(self.db_url(), self.dir.path(), port))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .spawn()
+            .unwrap();
+        let s = Scepd2 {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        wait_ready(&s.url, || std::fs::read_to_string(&log).unwrap_or_default());
+        s
+    }
+
+    fn db_url(&self) -> Option<&str> {
+        self.db.as_ref().map(|d| d.url.as_str())
+    }
+
+    /// SIGTERM and wait, so a private PostgreSQL is stopped by scepd itself.
+    pub fn stop(&mut self) {
+        nix_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn spawn(db: Option<TestDb>, dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> Scepd {
+        let port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("scepd.log"))
+            .unwrap();
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
-            .envs(base_env(&db.url, dir.path(), port))
+            .envs(base_env(
+                db.as_ref().map(|d| d.url.as_str()),
+                dir.path(),
+                port,
+            ))
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("scepd.log")).unwrap(),
-            ));
+            .stderr(Stdio::from(log));
+        if db.is_none() {
+            cmd.env_remove("DATABASE_URL");
+        }
         let child = cmd.spawn().expect("spawn scepd");
         let s = Scepd {
             url: format!("http://127.0.0.1:{port}"),
@@ -59,16 +124,7 @@ impl Scepd {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(r) = ureq::get(&format!("{}/readyz", self.url)).call() {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("scepd did not become ready; log:\n{}", self.log());
+        wait_ready(&self.url, || self.log());
     }
 
     pub fn log(&self) -> String {
@@ -77,11 +133,13 @@ impl Scepd {
 
     /// Run a `scepd` CLI command against the same data dir and database.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .envs(base_env(&self.db.url, self.dir.path(), self.port))
-            .output()
-            .expect("run scepd cli")
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .envs(base_env(self.db_url(), self.dir.path(), self.port));
+        if self.db.is_none() {
+            cmd.env_remove("DATABASE_URL");
+        }
+        cmd.output().expect("run scepd cli")
     }
 
     /// Run a CLI command that must succeed; its stdout.
@@ -119,20 +177,56 @@ impl Scepd {
 
     pub fn pg(&self) -> diesel::PgConnection {
         use diesel::Connection;
-        diesel::PgConnection::establish(&self.db.url).unwrap()
+        diesel::PgConnection::establish(self.db_url().expect("test database")).unwrap()
     }
 }
 
 impl Drop for Scepd {
+    fn drop(&mut self) {
+        // TERM, so a private PostgreSQL cluster is shut down by scepd itself.
+        self.stop();
+    }
+}
+
+/// A second `scepd serve` sharing the first one's database and data dir.
+pub struct Scepd2 {
+    pub url: String,
+    child: Child,
+}
+
+impl Drop for Scepd2 {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn base_env(db_url: &str, dir: &Path, port: u16) -> Vec<(String, String)> {
-    vec![
-        ("DATABASE_URL".into(), db_url.into()),
+fn wait_ready(url: &str, log: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(r) = ureq::get(&format!("{url}/readyz")).call() {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("scepd did not become ready; log:\n{}", log());
+}
+
+/// Send a signal with the `kill` command (no libc in the tests).
+pub fn nix_kill(pid: u32, sig: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn base_env(db_url: Option<&str>, dir: &Path, port: u16) -> Vec<(String, String)> {
+    let mut env = vec![
         ("SCEPD_DATA_DIR".into(), dir.display().to_string()),
         ("SCEPD_LISTEN".into(), format!("127.0.0.1:{port}")),
         ("SCEPD_CA_KEY_TYPE".into(), "rsa2048".into()),
@@ -140,7 +234,11 @@ fn base_env(db_url: &str, dir: &Path, port: u16) -> Vec<(String, String)> {
         ("SCEPD_DB_POOL_SIZE".into(), "4".into()),
         ("SCEPD_WORKERS".into(), "2".into()),
         ("RUST_LOG".into(), "info".into()),
-    ]
+    ];
+    if let Some(url) = db_url {
+        env.push(("DATABASE_URL".into(), url.into()));
+    }
+    env
 }
 
 /// Result of running micromdm's scepclient.

@@ -78,11 +78,32 @@ enum Answer {
 pub struct Enroll {
     pool: PgPool,
     auth: Arc<Authority>,
+    allow_single_des: bool,
+    /// Failed-attempt limit and access-code cache (shared by all workers).
+    gate: Arc<crate::challenge::gate::Gate>,
 }
 
 impl Enroll {
     pub fn new(pool: PgPool, auth: Arc<Authority>) -> Self {
-        Self { pool, auth }
+        Self {
+            pool,
+            auth,
+            allow_single_des: true,
+            gate: Arc::default(),
+        }
+    }
+
+    /// Challenge policy: failed-attempt limit and its window.
+    pub fn with_gate(mut self, gate: crate::challenge::gate::Gate) -> Self {
+        self.gate = Arc::new(gate);
+        self
+    }
+
+    /// Whether requests enveloped with single DES are served (micromdm's
+    /// scepclient uses nothing else); refused with badAlg when false.
+    pub fn with_single_des(mut self, allow: bool) -> Self {
+        self.allow_single_des = allow;
+        self
     }
 
     pub fn authority(&self) -> &Authority {
@@ -162,6 +183,13 @@ impl Enroll {
                 return self.reply(&header, None, Answer::Fail(e.fail_info(), e.to_string()));
             }
         };
+        if msg.cipher == wire::ContentCipher::DesCbc && !self.allow_single_des {
+            return self.reply(
+                &header,
+                None,
+                Answer::Fail(FailInfo::BadAlg, "single DES is disabled".into()),
+            );
+        }
         let answer = match header.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
                 self.enroll(profile, &msg, client_ip)?

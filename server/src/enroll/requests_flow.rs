@@ -1,13 +1,17 @@
 //! PKCSReq and RenewalReq (RFC 8894 §3.3.1, §3.3.1.2): authenticate by
 //! one-time challenge or by a certificate we issued, apply the profile's
 //! policy, then issue at once or store the request as Requested (PENDING).
+//!
+//! A challengePassword that is no known one-time challenge may be an
+//! organization's access code (`challenge::access_codes`). A client with too
+//! many failed challenge attempts is refused before its secret is examined.
 
 use chrono::{Duration, Utc};
 use diesel::pg::PgConnection;
 use diesel::Connection;
 
 use super::{policy, Answer, Enroll, EnrollError};
-use crate::challenge::hash_secret;
+use crate::challenge::{access_codes, hash_secret};
 use crate::csr::{Csr, CsrError};
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::certificates::{self, Certificate};
@@ -88,24 +92,33 @@ impl Enroll {
                 return self.refuse(&mut conn, txid, &reason, client_ip);
             }
         }
-        let challenge_hash = match (&renewing, &csr.challenge_password) {
+        let challenge_pw = match (&renewing, &csr.challenge_password) {
             (Some(_), _) => None,
-            (None, Some(pw)) => Some(hash_secret(pw)),
+            (None, Some(pw)) => Some(pw.as_str()),
             (None, None) => {
                 return self.refuse(&mut conn, txid, "no challenge password", client_ip)
             }
         };
+        // Checked before the secret is looked at, so a locked-out client
+        // learns nothing and costs no argon2 run.
+        if challenge_pw.is_some() && self.gate.locked_out(&mut conn, client_ip)? {
+            let reason = "too many failed challenge attempts from this client";
+            self.gate
+                .reject(&mut conn, client_ip, txid, reason, false)?;
+            return self.refuse(&mut conn, txid, reason, client_ip);
+        }
 
         let res = conn.transaction::<_, Abort, _>(|conn| {
-            let (org, dept, challenge_id, renewal_of) = match (&renewing, &challenge_hash) {
+            let (org, dept, challenge_id, renewal_of) = match (&renewing, challenge_pw) {
                 (Some(old), _) => (old.organization_id, old.department_id, None, Some(old.id)),
-                (None, Some(hash)) => {
+                (None, Some(pw)) => {
                     let ids: Vec<&str> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
                         .into_iter()
                         .flatten()
                         .collect();
-                    let c = challenges::consume(conn, hash, profile.id, &ids)?.map_err(Abort::Challenge)?;
-                    (c.organization_id, c.department_id, Some(c.id), None)
+                    let (org, dept, challenge) =
+                        self.authenticate_secret(conn, profile, pw, &ids, txid, client_ip)?;
+                    (org, dept, challenge, None)
                 }
                 (None, None) => return Err(Abort::Challenge(Rejection::Unknown)),
             };
@@ -169,9 +182,64 @@ impl Enroll {
                         return self.answer_for(&mut conn, &existing);
                     }
                 }
+                self.gate
+                    .reject(&mut conn, client_ip, txid, r.as_str(), true)?;
                 self.refuse(&mut conn, txid, r.as_str(), client_ip)
             }
         }
+    }
+
+    /// Inside the enrollment transaction: use the one-time challenge (or
+    /// match an access code) and audit the use. Returns the organization,
+    /// department and challenge IDs the request is filed under.
+    fn authenticate_secret(
+        &self,
+        conn: &mut PgConnection,
+        profile: &Profile,
+        pw: &str,
+        identities: &[&str],
+        txid: &str,
+        client_ip: Option<&str>,
+    ) -> Result<(i64, Option<i64>, Option<i64>), Abort> {
+        let (org, dept, challenge_id, kind, target) =
+            match challenges::consume(conn, &hash_secret(pw), profile.id, identities)? {
+                Ok(c) => (
+                    c.organization_id,
+                    c.department_id,
+                    Some(c.id),
+                    AuditKind::ChallengeUsed,
+                    format!("challenge:{}", c.id),
+                ),
+                // Not a one-time challenge: perhaps an access code.
+                Err(Rejection::Unknown) => {
+                    match access_codes::find_match(conn, &self.gate.cache, pw, profile)? {
+                        Some(code) => (
+                            code.organization_id,
+                            code.department_id,
+                            None,
+                            AuditKind::AccessCodeUsed,
+                            format!("access_code:{}", code.id),
+                        ),
+                        None => return Err(Abort::Challenge(Rejection::Unknown)),
+                    }
+                }
+                Err(r) => return Err(Abort::Challenge(r)),
+            };
+        audit::record(
+            conn,
+            &AuditEvent {
+                actor: "scep",
+                kind,
+                target: Some(target),
+                details: serde_json::json!({
+                    "transaction_id": txid,
+                    "profile": profile.profile_id,
+                    "identities": identities,
+                }),
+                client_ip,
+            },
+        )?;
+        Ok((org, dept, challenge_id))
     }
 
     fn answer_existing(

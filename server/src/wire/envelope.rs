@@ -11,6 +11,7 @@ use super::asn1::{self, read_single, Tlv, TAG_OID, TAG_SEQUENCE, TAG_SET};
 use super::{pkcs7_ffi, ContentCipher, KeyTransport, WireError};
 
 const OID_ENVELOPED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03];
+const OID_DES_CBC: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x07];
 const OID_DES_EDE3_CBC: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07];
 const OID_AES_128_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02];
 const OID_AES_192_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16];
@@ -58,6 +59,7 @@ pub(crate) fn algorithms(der: &[u8]) -> Result<(ContentCipher, KeyTransport), Wi
         .get(1)
         .ok_or_else(|| malformed("no contentEncryptionAlgorithm"))?;
     let cipher = match first_oid(alg, "contentEncryptionAlgorithm")? {
+        OID_DES_CBC => ContentCipher::DesCbc,
         OID_DES_EDE3_CBC => ContentCipher::Des3Cbc,
         OID_AES_128_CBC => ContentCipher::Aes128Cbc,
         OID_AES_192_CBC => ContentCipher::Aes192Cbc,
@@ -94,6 +96,22 @@ pub(crate) fn algorithms(der: &[u8]) -> Result<(ContentCipher, KeyTransport), Wi
     Ok((cipher, transport))
 }
 
+/// OpenSSL 3 keeps single DES in its legacy provider; load it once, beside
+/// the default provider, the first time a DES envelope is seen.
+fn ensure_cipher(cipher: ContentCipher) -> Result<(), WireError> {
+    use std::sync::OnceLock;
+    static LEGACY: OnceLock<Option<openssl::provider::Provider>> = OnceLock::new();
+    if cipher != ContentCipher::DesCbc {
+        return Ok(());
+    }
+    match LEGACY.get_or_init(|| openssl::provider::Provider::try_load(None, "legacy", true).ok()) {
+        Some(_) => Ok(()),
+        None => Err(WireError::UnsupportedAlgorithm(
+            "single DES (OpenSSL legacy provider not available)".into(),
+        )),
+    }
+}
+
 /// Checks the algorithms, then decrypts with `key` for the recipient `cert`.
 pub(crate) fn decrypt<T: HasPrivate>(
     der: &[u8],
@@ -101,6 +119,7 @@ pub(crate) fn decrypt<T: HasPrivate>(
     cert: &X509,
 ) -> Result<(Vec<u8>, ContentCipher, KeyTransport), WireError> {
     let (cipher, transport) = algorithms(der)?;
+    ensure_cipher(cipher)?;
     let cms = CmsContentInfo::from_der(der).map_err(|e| malformed(&e.to_string()))?;
     let plain = cms
         .decrypt(key, cert)
@@ -116,6 +135,7 @@ pub(crate) fn encrypt(
     cipher: ContentCipher,
     transport: KeyTransport,
 ) -> Result<Vec<u8>, WireError> {
+    ensure_cipher(cipher)?;
     match transport {
         KeyTransport::RsaPkcs1v15 => {
             let mut certs = Stack::new()?;

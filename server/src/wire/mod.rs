@@ -204,6 +204,9 @@ impl DigestAlg {
 /// the client's, never a weaker one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContentCipher {
+    /// Single DES: broken, but micromdm's scepclient (go pkcs7) uses nothing
+    /// else. Whether it is accepted is the service's policy, not ours.
+    DesCbc,
     Des3Cbc,
     Aes128Cbc,
     Aes192Cbc,
@@ -213,6 +216,7 @@ pub enum ContentCipher {
 impl ContentCipher {
     pub fn cipher(self) -> Cipher {
         match self {
+            Self::DesCbc => Cipher::des_cbc(),
             Self::Des3Cbc => Cipher::des_ede3_cbc(),
             Self::Aes128Cbc => Cipher::aes_128_cbc(),
             Self::Aes192Cbc => Cipher::aes_192_cbc(),
