@@ -128,6 +128,10 @@ pub enum ProfileCmd {
     },
     /// List profiles.
     List,
+    /// Export an Apple .mobileconfig with a fresh one-time challenge.
+    Export(crate::export::ExportArgs),
+    /// Set the Wi-Fi/VPN payloads exported with a profile.
+    ApplePayloads(crate::export::ApplePayloadsArgs),
 }
 
 type CmdResult = Result<(), String>;
@@ -172,7 +176,7 @@ pub fn init(cfg: &Config, import_ca: Option<PathBuf>, import_key: Option<PathBuf
     Ok(())
 }
 
-fn org_id(conn: &mut PgConnection, s: &str) -> Result<i64, String> {
+pub(crate) fn org_id(conn: &mut PgConnection, s: &str) -> Result<i64, String> {
     if let Ok(id) = s.parse::<i64>() {
         return Ok(orgs::org_by_id(conn, id)
             .map_err(|_| format!("no organization {id}"))?
@@ -184,7 +188,7 @@ fn org_id(conn: &mut PgConnection, s: &str) -> Result<i64, String> {
         .id)
 }
 
-fn department_id(conn: &mut PgConnection, org: i64, s: &str) -> Result<i64, String> {
+pub(crate) fn department_id(conn: &mut PgConnection, org: i64, s: &str) -> Result<i64, String> {
     let deps = orgs::departments_of(conn, org).map_err(err)?;
     deps.iter()
         .find(|d| d.id.to_string() == s || d.name == s)
@@ -327,7 +331,9 @@ pub fn org(cfg: &Config, cmd: OrgCmd) -> CmdResult {
 }
 
 pub fn profile(cfg: &Config, cmd: ProfileCmd) -> CmdResult {
-    with_db(cfg, |_, conn| match cmd {
+    with_db(cfg, |running, conn| match cmd {
+        ProfileCmd::Export(a) => crate::export::export(running, conn, a),
+        ProfileCmd::ApplePayloads(a) => crate::export::set_apple_payloads(conn, a),
         ProfileCmd::Create {
             id,
             name,

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use server::config::Settings;
 
+mod admin_cmd;
 mod commands;
+mod export;
 mod serve;
 
 /// SCEP (RFC 8894) enrollment service with an RA console.
@@ -55,6 +57,9 @@ enum Command {
     /// Device certificate profiles.
     #[command(subcommand)]
     Profile(commands::ProfileCmd),
+    /// RA officers.
+    #[command(subcommand)]
+    Admin(admin_cmd::AdminCmd),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
         Command::Ca(c) => commands::ca(&cfg, c),
         Command::Org(c) => commands::org(&cfg, c),
         Command::Profile(c) => commands::profile(&cfg, c),
+        Command::Admin(c) => admin_cmd::admin(&cfg, c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

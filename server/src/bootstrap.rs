@@ -191,6 +191,9 @@ pub fn authority(
         ra_files.save(&ra)?;
         ra
     };
+    // The signer of exported .mobileconfig files, issued by this CA.
+    crate::mobileconfig::ensure_signer(data, &ca)
+        .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
     let next_ca = IdentityFiles::new(data, "next-ca");
     let next_ra = IdentityFiles::new(data, "next-ra");
     let next = if next_ca.exists() && next_ra.exists() {

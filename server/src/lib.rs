@@ -7,6 +7,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod api;
 pub mod bootstrap;
 pub mod ca;
 pub mod challenge;
@@ -14,6 +15,7 @@ pub mod config;
 pub mod csr;
 pub mod enroll;
 pub mod http;
+pub mod mobileconfig;
 pub mod pgcluster;
 pub mod store;
 pub mod testdb;

@@ -1,7 +1,11 @@
 //! Integration tests: a real `scepd` process, real PostgreSQL, real SCEP
 //! clients (micromdm `scepclient` and the project's own client code).
 
+mod console;
+mod console_browser;
 mod device;
+mod lifecycle;
+mod mobileconfig;
 mod protocol;
 mod scepclient;
 mod support;

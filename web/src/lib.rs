@@ -1,42 +1,85 @@
-//! The RA console (server-rendered with askama). For now the shell: a
-//! landing page that tells an operator where devices enroll, plus the
-//! static assets. It uses only `server`'s public API.
+//! The RA console, server-rendered with askama. Officers log in with a
+//! password (argon2id) and get a server-side session; every page and action
+//! is checked against the officer's role and scope (`server::store::queue`),
+//! and decisions go through `server::enroll::Enroll`. Uses only `server`'s
+//! public API; no queries here.
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, HttpResponse, Responder};
-use askama::Template;
 
+mod auth;
+mod error;
+mod session;
 mod views;
 
-/// Mount the console routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
-        .route("/static/style.css", web::get().to(style));
+pub use error::WebError;
+pub use views::SiteInfo;
+
+/// Console settings from the service configuration.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    /// A session unused this long is gone.
+    pub idle: std::time::Duration,
+    /// A session is never older than this, however busy.
+    pub max_age: std::time::Duration,
+    /// Mark cookies `Secure` (the public URL is https).
+    pub secure_cookies: bool,
 }
 
-async fn index(info: web::Data<views::SiteInfo>) -> impl Responder {
-    let page = views::IndexView {
-        site: info.get_ref().clone(),
-    };
-    match page.render() {
-        Ok(html) => HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .insert_header((
-                "Content-Security-Policy",
-                "default-src 'self'; frame-ancestors 'none'",
-            ))
-            .insert_header(("X-Content-Type-Options", "nosniff"))
-            .body(html),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            HttpResponse::InternalServerError().body("internal error\n")
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            idle: std::time::Duration::from_secs(30 * 60),
+            max_age: std::time::Duration::from_secs(12 * 3600),
+            secure_cookies: false,
         }
     }
+}
+
+impl ConsoleSettings {
+    pub fn new(idle_seconds: u32, public_url: &str) -> Self {
+        Self {
+            idle: std::time::Duration::from_secs(idle_seconds.into()),
+            secure_cookies: public_url.starts_with("https://"),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn idle_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::minutes(30))
+    }
+
+    pub(crate) fn max_age_chrono(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::hours(12))
+    }
+}
+
+/// Mount the console routes, all behind the session/CSRF/header gate.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("")
+            .wrap(from_fn(session::gate))
+            .route("/", web::get().to(views::dashboard::show))
+            .route("/login", web::get().to(views::login::form))
+            .route("/login", web::post().to(views::login::submit))
+            .route("/logout", web::post().to(views::login::logout))
+            .route("/requests", web::get().to(views::requests::queue))
+            .route("/requests/{id}", web::get().to(views::requests::detail))
+            .route(
+                "/requests/{id}/approve",
+                web::post().to(views::requests::approve),
+            )
+            .route(
+                "/requests/{id}/decline",
+                web::post().to(views::requests::decline),
+            )
+            .route("/static/style.css", web::get().to(style)),
+    );
 }
 
 async fn style() -> impl Responder {
     HttpResponse::Ok()
         .content_type("text/css")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(include_str!("../../static/style.css"))
 }
-
-pub use views::SiteInfo;

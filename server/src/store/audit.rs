@@ -19,11 +19,20 @@ pub enum AuditKind {
     ChallengeMinted,
     ChallengeUsed,
     ChallengeRejected,
+    ChallengesExpired,
+    AccessCodeCreated,
+    AccessCodeUsed,
+    AccessCodeChanged,
+    ApiKeyCreated,
+    ApiKeyRevoked,
     AdminCreated,
     OrganizationCreated,
     ProfileCreated,
     CaCreated,
     CrlIssued,
+    ConsoleLogin,
+    ConsoleLoginFailed,
+    ConsoleLogout,
 }
 
 impl AuditKind {
@@ -38,11 +47,20 @@ impl AuditKind {
             Self::ChallengeMinted => "challenge.minted",
             Self::ChallengeUsed => "challenge.used",
             Self::ChallengeRejected => "challenge.rejected",
+            Self::ChallengesExpired => "challenge.expired",
+            Self::AccessCodeCreated => "access_code.created",
+            Self::AccessCodeUsed => "access_code.used",
+            Self::AccessCodeChanged => "access_code.changed",
+            Self::ApiKeyCreated => "api_key.created",
+            Self::ApiKeyRevoked => "api_key.revoked",
             Self::AdminCreated => "admin.created",
             Self::OrganizationCreated => "organization.created",
             Self::ProfileCreated => "profile.created",
             Self::CaCreated => "ca.created",
             Self::CrlIssued => "crl.issued",
+            Self::ConsoleLogin => "console.login",
+            Self::ConsoleLoginFailed => "console.login_failed",
+            Self::ConsoleLogout => "console.logout",
         }
     }
 }

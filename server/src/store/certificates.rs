@@ -153,3 +153,18 @@ pub fn next_crl_number(conn: &mut PgConnection) -> Result<i64, StoreError> {
     let r: N = diesel::sql_query("SELECT nextval('crl_number_seq') AS n").get_result(conn)?;
     Ok(r.n)
 }
+
+/// Certificates whose CN is `common_name`, issued under one of
+/// `organizations`, newest first (the JSON API's device view).
+pub fn by_common_name_in(
+    conn: &mut PgConnection,
+    common_name: &str,
+    organizations: &[i64],
+) -> Result<Vec<Certificate>, StoreError> {
+    Ok(certificates::table
+        .filter(certificates::common_name.eq(common_name))
+        .filter(certificates::organization_id.eq_any(organizations))
+        .order(certificates::id.desc())
+        .select(Certificate::as_select())
+        .load(conn)?)
+}

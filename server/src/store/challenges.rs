@@ -120,8 +120,47 @@ pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Challenge, StoreError> 
         .first(conn)?)
 }
 
-/// Delete unused challenges that expired before `before`; returns how many.
-pub fn purge_expired(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, StoreError> {
+/// Unused, unrevoked, unexpired challenges of a profile and organization
+/// (what the mint cap counts).
+pub fn count_unused(
+    conn: &mut PgConnection,
+    profile_id: i64,
+    organization_id: i64,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    Ok(challenges::table
+        .filter(challenges::profile_id.eq(profile_id))
+        .filter(challenges::organization_id.eq(organization_id))
+        .filter(challenges::used_at.is_null())
+        .filter(challenges::revoked_at.is_null())
+        .filter(challenges::expires_at.gt(now))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Transaction-scoped advisory lock on (profile, organization): mints for
+/// the same pair queue behind each other, in any process.
+pub fn lock_for_mint(
+    conn: &mut PgConnection,
+    profile_id: i64,
+    organization_id: i64,
+) -> Result<(), StoreError> {
+    use diesel::sql_types::BigInt;
+    // 0x5CE9 in the high bits keeps these keys apart from other advisory
+    // locks; a collision between pairs only serialises two mints.
+    let key = (0x5CE9_i64 << 48) ^ (profile_id << 24) ^ organization_id;
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        .bind::<BigInt, _>(key)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Delete unused challenges that expired before `before`; returns their IDs
+/// (for the audit log).
+pub fn purge_expired(
+    conn: &mut PgConnection,
+    before: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
     use super::schema::enrollment_requests;
     // Challenges referenced by a request stay (the request shows which
     // challenge it used); only never-used ones go.
@@ -134,5 +173,6 @@ pub fn purge_expired(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<u
                     .filter(enrollment_requests::challenge_id.eq(challenges::id.nullable())),
             ))),
     )
-    .execute(conn)?)
+    .returning(challenges::id)
+    .get_results(conn)?)
 }

@@ -9,15 +9,21 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+pub mod access_codes;
 pub mod admins;
+pub mod api_keys;
+pub mod apple_payloads;
+pub mod attempts;
 pub mod audit;
 pub mod certificates;
 pub mod challenges;
 pub mod orgs;
 pub mod profiles;
+pub mod queue;
 pub mod requests;
 #[rustfmt::skip]
 pub mod schema;
+pub mod sessions;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 

@@ -189,3 +189,13 @@ pub fn is_enabled_for(
     };
     Ok(n > 0)
 }
+
+/// Organizations the profile is enabled for (wholly or for a department).
+pub fn organizations_of(conn: &mut PgConnection, profile_id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(profile_scopes::table
+        .filter(profile_scopes::profile_id.eq(profile_id))
+        .select(profile_scopes::organization_id)
+        .distinct()
+        .order(profile_scopes::organization_id)
+        .load(conn)?)
+}

@@ -1,6 +1,21 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    access_codes (id) {
+        id -> Int8,
+        organization_id -> Int8,
+        department_id -> Nullable<Int8>,
+        profile_id -> Nullable<Int8>,
+        label -> Text,
+        code_hash -> Text,
+        enabled -> Bool,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     admin_scopes (id) {
         id -> Int8,
         admin_id -> Int8,
@@ -18,6 +33,24 @@ diesel::table! {
         email -> Nullable<Text>,
         enabled -> Bool,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    api_key_scopes (api_key_id, organization_id) {
+        api_key_id -> Int8,
+        organization_id -> Int8,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> Int8,
+        name -> Text,
+        token_hash -> Bytea,
+        created_by -> Text,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -57,6 +90,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    challenge_failures (client_ip, window_start) {
+        client_ip -> Text,
+        window_start -> Timestamptz,
+        count -> Int4,
+    }
+}
+
+diesel::table! {
     challenges (id) {
         id -> Int8,
         secret_hash -> Bytea,
@@ -69,6 +110,17 @@ diesel::table! {
         revoked_at -> Nullable<Timestamptz>,
         created_by -> Text,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    console_sessions (id_hash) {
+        id_hash -> Bytea,
+        admin_id -> Int8,
+        csrf_token -> Text,
+        created_at -> Timestamptz,
+        last_seen -> Timestamptz,
+        expires_at -> Timestamptz,
     }
 }
 
@@ -134,11 +186,35 @@ diesel::table! {
 }
 
 diesel::table! {
+    login_failures (id) {
+        id -> Int8,
+        username -> Text,
+        client_ip -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     organizations (id) {
         id -> Int8,
         name -> Text,
         enabled -> Bool,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    profile_apple_payloads (profile_id) {
+        profile_id -> Int8,
+        wifi_ssid -> Nullable<Text>,
+        wifi_hidden -> Bool,
+        wifi_encryption -> Text,
+        wifi_trusted_server_names -> Array<Text>,
+        vpn_name -> Nullable<Text>,
+        vpn_remote_address -> Nullable<Text>,
+        vpn_remote_identifier -> Nullable<Text>,
+        vpn_local_identifier -> Nullable<Text>,
+        updated_at -> Timestamptz,
     }
 }
 
@@ -172,20 +248,27 @@ diesel::table! {
     }
 }
 
+diesel::joinable!(access_codes -> departments (department_id));
+diesel::joinable!(access_codes -> device_profiles (profile_id));
+diesel::joinable!(access_codes -> organizations (organization_id));
 diesel::joinable!(admin_scopes -> admins (admin_id));
 diesel::joinable!(admin_scopes -> departments (department_id));
 diesel::joinable!(admin_scopes -> organizations (organization_id));
+diesel::joinable!(api_key_scopes -> api_keys (api_key_id));
+diesel::joinable!(api_key_scopes -> organizations (organization_id));
 diesel::joinable!(certificates -> departments (department_id));
 diesel::joinable!(certificates -> device_profiles (profile_id));
 diesel::joinable!(certificates -> organizations (organization_id));
 diesel::joinable!(challenges -> departments (department_id));
 diesel::joinable!(challenges -> device_profiles (profile_id));
 diesel::joinable!(challenges -> organizations (organization_id));
+diesel::joinable!(console_sessions -> admins (admin_id));
 diesel::joinable!(departments -> organizations (organization_id));
 diesel::joinable!(enrollment_requests -> challenges (challenge_id));
 diesel::joinable!(enrollment_requests -> departments (department_id));
 diesel::joinable!(enrollment_requests -> device_profiles (profile_id));
 diesel::joinable!(enrollment_requests -> organizations (organization_id));
+diesel::joinable!(profile_apple_payloads -> device_profiles (profile_id));
 diesel::joinable!(profile_scopes -> departments (department_id));
 diesel::joinable!(profile_scopes -> device_profiles (profile_id));
 diesel::joinable!(profile_scopes -> organizations (organization_id));
@@ -193,15 +276,22 @@ diesel::joinable!(request_events -> enrollment_requests (request_id));
 diesel::joinable!(revocations -> certificates (certificate_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    access_codes,
     admin_scopes,
     admins,
+    api_key_scopes,
+    api_keys,
     audit_log,
     certificates,
+    challenge_failures,
     challenges,
+    console_sessions,
     departments,
     device_profiles,
     enrollment_requests,
+    login_failures,
     organizations,
+    profile_apple_payloads,
     profile_scopes,
     request_events,
     revocations,

@@ -3,6 +3,9 @@
 //!
 //! A secret is 160 bits from the OS CSPRNG, shown once in base32; only its
 //! SHA-256 is stored. Consumption is atomic in the database (`store::challenges`).
+//! The number of unused challenges per profile and organization is capped,
+//! as NDES caps its password cache. `access_codes` holds the static
+//! organization secrets; `gate` the failed-attempt limit and the purge.
 
 use chrono::{Duration, Utc};
 use diesel::pg::PgConnection;
@@ -11,6 +14,12 @@ use diesel::Connection;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::challenges::{self, Challenge, NewChallenge};
 use crate::store::{orgs, profiles, StoreError};
+
+pub mod access_codes;
+pub mod gate;
+
+/// Unused challenges allowed per profile and organization unless configured.
+pub const DEFAULT_MAX_UNUSED: u32 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChallengeError {
@@ -24,6 +33,12 @@ pub enum ChallengeError {
     ProfileNotEnabled { profile: String },
     #[error("invalid request: {0}")]
     Invalid(String),
+    #[error(
+        "{unused} unused challenges exist for this profile and organization; the limit is {limit}"
+    )]
+    LimitReached { unused: i64, limit: u32 },
+    #[error("cannot hash access code: {0}")]
+    Hash(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("random generator failed: {0}")]
@@ -81,9 +96,47 @@ pub fn hash_secret(secret: &str) -> [u8; 32] {
     openssl::sha::sha256(secret.trim().as_bytes())
 }
 
-/// Mint `count` challenges in one transaction, each audited without its secret.
+/// Mint `count` challenges in one transaction under the default cap.
 pub fn mint(conn: &mut PgConnection, req: &MintRequest<'_>) -> Result<Vec<Minted>, ChallengeError> {
-    if req.count == 0 || req.count > MAX_BULK {
+    mint_limited(conn, req, DEFAULT_MAX_UNUSED)
+}
+
+/// Mint `req.count` challenges (all bound to `req.device_identity`), refused
+/// when the profile and organization would then hold more than
+/// `max_unused` unused ones.
+pub fn mint_limited(
+    conn: &mut PgConnection,
+    req: &MintRequest<'_>,
+    max_unused: u32,
+) -> Result<Vec<Minted>, ChallengeError> {
+    let bindings = vec![req.device_identity; req.count as usize];
+    mint_batch(conn, req, &bindings, max_unused)
+}
+
+/// Mint one challenge per device identity, each bound to its device
+/// (`req.count` and `req.device_identity` are ignored).
+pub fn mint_bound(
+    conn: &mut PgConnection,
+    req: &MintRequest<'_>,
+    identities: &[&str],
+    max_unused: u32,
+) -> Result<Vec<Minted>, ChallengeError> {
+    if identities.iter().any(|i| i.trim().is_empty()) {
+        return Err(ChallengeError::Invalid("empty device identity".into()));
+    }
+    let bindings: Vec<Option<&str>> = identities.iter().map(|i| Some(*i)).collect();
+    mint_batch(conn, req, &bindings, max_unused)
+}
+
+/// All of a batch or nothing: one transaction, each challenge audited
+/// without its secret.
+fn mint_batch(
+    conn: &mut PgConnection,
+    req: &MintRequest<'_>,
+    bindings: &[Option<&str>],
+    max_unused: u32,
+) -> Result<Vec<Minted>, ChallengeError> {
+    if bindings.is_empty() || bindings.len() > MAX_BULK as usize {
         return Err(ChallengeError::Invalid(format!(
             "count must be between 1 and {MAX_BULK}"
         )));
@@ -114,9 +167,19 @@ pub fn mint(conn: &mut PgConnection, req: &MintRequest<'_>) -> Result<Vec<Minted
                 profile: profile.profile_id.clone(),
             });
         }
+        // Serialise mints for this profile and organization across
+        // processes, so that concurrent batches cannot overshoot the cap.
+        challenges::lock_for_mint(conn, profile.id, req.organization_id)?;
+        let unused = challenges::count_unused(conn, profile.id, req.organization_id, Utc::now())?;
+        if unused + bindings.len() as i64 > i64::from(max_unused) {
+            return Err(ChallengeError::LimitReached {
+                unused,
+                limit: max_unused,
+            });
+        }
         let expires_at = Utc::now() + req.ttl;
-        let mut out = Vec::with_capacity(req.count as usize);
-        for _ in 0..req.count {
+        let mut out = Vec::with_capacity(bindings.len());
+        for device_identity in bindings {
             let secret = generate_secret()?;
             let hash = hash_secret(&secret);
             let challenge = challenges::insert(
@@ -126,7 +189,7 @@ pub fn mint(conn: &mut PgConnection, req: &MintRequest<'_>) -> Result<Vec<Minted
                     profile_id: profile.id,
                     organization_id: req.organization_id,
                     department_id: req.department_id,
-                    device_identity: req.device_identity,
+                    device_identity: *device_identity,
                     expires_at,
                     created_by: req.actor,
                 },
@@ -141,7 +204,7 @@ pub fn mint(conn: &mut PgConnection, req: &MintRequest<'_>) -> Result<Vec<Minted
                         "profile": profile.profile_id,
                         "organization_id": req.organization_id,
                         "department_id": req.department_id,
-                        "device_identity": req.device_identity,
+                        "device_identity": device_identity,
                         "expires_at": expires_at,
                     }),
                     client_ip: None,

@@ -1,0 +1,293 @@
+//! `scepd-bench`: the load benchmark of issue 7. It starts scepd and/or
+//! micromdm's scepserver on 127.0.0.1, prepares PKCSReq messages with
+//! distinct RSA-2048 device keys before the clock starts, fires them with
+//! bounded concurrency, then verifies every CertRep, and prints
+//! enrollments/s and p50/p99 latency per concurrency, failures, scepd's
+//! peak RSS and the scepd/scepserver ratio. See docs/BENCHMARKS.md.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use server::wire::ContentCipher;
+
+mod cpu;
+mod device;
+mod keys;
+mod load;
+mod seed;
+mod servers;
+
+use servers::{Kind, Server};
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Target {
+    Scepd,
+    Scepserver,
+    Both,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Cipher {
+    Aes128,
+    Aes256,
+    Des3,
+    Des,
+}
+
+impl Cipher {
+    fn wire(self) -> ContentCipher {
+        match self {
+            Cipher::Aes128 => ContentCipher::Aes128Cbc,
+            Cipher::Aes256 => ContentCipher::Aes256Cbc,
+            Cipher::Des3 => ContentCipher::Des3Cbc,
+            Cipher::Des => ContentCipher::DesCbc,
+        }
+    }
+}
+
+/// Load benchmark: PKCSReq enrollments against scepd and micromdm's scepserver.
+#[derive(Parser)]
+#[command(name = "scepd-bench")]
+struct Args {
+    #[arg(long, value_enum, default_value = "both")]
+    target: Target,
+    /// Enrollments per concurrency level.
+    #[arg(long, default_value_t = 2000)]
+    requests: usize,
+    /// Concurrency levels, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    concurrency: Vec<usize>,
+    /// Before a last scepd run at --seed-concurrency, insert this many
+    /// certificates and used challenges (0: skip).
+    #[arg(long, default_value_t = 0)]
+    seed_rows: u64,
+    #[arg(long, default_value_t = 16)]
+    seed_concurrency: usize,
+    /// The scepd binary (build it with `cargo build --release`).
+    #[arg(long, default_value = "target/release/scepd")]
+    scepd_bin: PathBuf,
+    /// PostgreSQL for scepd (an empty database); unset: its private cluster.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// RUST_LOG for scepd (its default is info: one access line per request).
+    #[arg(long, default_value = "info")]
+    scepd_log: String,
+    /// Content cipher of the requests' envelopes.
+    #[arg(long, value_enum, default_value = "aes128")]
+    cipher: Cipher,
+    /// Cache of generated device keys, reused between runs.
+    #[arg(long, default_value = "target/scepd-bench/keys.bin")]
+    key_cache: PathBuf,
+    /// Keep the servers' temporary directories (logs, databases).
+    #[arg(long)]
+    keep: bool,
+}
+
+/// The result of one level against one server.
+struct Row {
+    kind: Kind,
+    label: String,
+    concurrency: usize,
+    requests: usize,
+    failed: usize,
+    elapsed: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    peak_rss_kib: u64,
+    /// CPU ms per enrollment while firing.
+    cpu: cpu::Snapshot,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        (self.requests - self.failed) as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("scepd-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let levels = &args.concurrency;
+    let n = args.requests;
+    if n == 0 || levels.is_empty() || levels.contains(&0) {
+        return Err("--requests and every --concurrency must be positive".into());
+    }
+    let keys = keys::pool(&args.key_cache, n * levels.len())?;
+    let mut rows = vec![];
+    let kinds: &[Kind] = match args.target {
+        Target::Scepd => &[Kind::Scepd],
+        Target::Scepserver => &[Kind::Scepserver],
+        Target::Both => &[Kind::Scepd, Kind::Scepserver],
+    };
+    for &kind in kinds {
+        let mut server = match kind {
+            Kind::Scepd => Server::scepd(
+                &args.scepd_bin,
+                args.database_url.as_deref(),
+                &args.scepd_log,
+            )?,
+            Kind::Scepserver => Server::scepserver()?,
+        };
+        eprintln!("{} up, pid {}", kind.name(), server.pid());
+        for (li, &c) in levels.iter().enumerate() {
+            let ks = &keys[li * n..(li + 1) * n];
+            rows.push(level(args, &server, ks, c, &format!("c{c}"))?);
+        }
+        if kind == Kind::Scepd && args.seed_rows > 0 {
+            seed::seed(&server.database_url()?, args.seed_rows)?;
+            let li = levels
+                .iter()
+                .position(|&c| c == args.seed_concurrency)
+                .unwrap_or(0);
+            let ks = &keys[li * n..(li + 1) * n];
+            let label = format!("c{} +{} rows", args.seed_concurrency, args.seed_rows);
+            rows.push(level(args, &server, ks, args.seed_concurrency, &label)?);
+        }
+        if args.keep {
+            server.dir.disable_cleanup(true);
+            eprintln!("kept {}", server.dir.path().display());
+        }
+        drop(server);
+    }
+    report(&rows);
+    if rows.iter().any(|r| r.failed > 0) {
+        return Err("some requests failed".into());
+    }
+    Ok(())
+}
+
+/// Prepare, fire and verify `keys.len()` enrollments at concurrency `c`.
+fn level(
+    args: &Args,
+    server: &Server,
+    keys: &[keys::Key],
+    c: usize,
+    label: &str,
+) -> Result<Row, String> {
+    let (ca, ra) = server.ca_and_ra()?;
+    let challenges = match server.kind {
+        Kind::Scepd => server.mint(keys.len())?,
+        Kind::Scepserver => vec![servers::SCEPSERVER_CHALLENGE.to_string(); keys.len()],
+    };
+    let t = Instant::now();
+    let tag = format!(
+        "bench-{}-{label}-{}",
+        server.kind.name(),
+        std::process::id()
+    )
+    .replace([' ', '+'], "");
+    let prepared = load::prepare(keys, &challenges, &ra, &tag, args.cipher.wire())?;
+    eprintln!(
+        "{} {label}: {} requests prepared in {:.1}s, firing",
+        server.kind.name(),
+        prepared.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let before = cpu::snapshot(server.pid());
+    let (outcomes, elapsed) = load::fire(&server.scep_url, &prepared, c);
+    let cpu = before.per_item_ms(&cpu::snapshot(server.pid()), prepared.len());
+    let (peak_rss_kib, _) = server.rss_kib();
+    let mut failed = 0;
+    let mut reasons: Vec<String> = vec![];
+    for (p, o) in prepared.iter().zip(&outcomes) {
+        let res = match &o.answer {
+            Ok(body) => load::verify(p, body, &ca, &ra),
+            Err(e) => Err(e.clone()),
+        };
+        if let Err(e) = res {
+            failed += 1;
+            if reasons.len() < 5 && !reasons.contains(&e) {
+                reasons.push(e);
+            }
+        }
+    }
+    for r in &reasons {
+        eprintln!("  failure: {r}");
+    }
+    let mut lat: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
+    lat.sort();
+    let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
+    let row = Row {
+        kind: server.kind,
+        label: label.to_string(),
+        concurrency: c,
+        requests: prepared.len(),
+        failed,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: lat[lat.len() - 1],
+        peak_rss_kib,
+        cpu,
+    };
+    eprintln!(
+        "  {:.0} enrollments/s, p50 {:.1} ms, p99 {:.1} ms, {} failed, peak RSS {} MiB, \
+         CPU ms/enrollment: server {:.2}, postgres {:.2}, client {:.2}",
+        row.rate(),
+        ms(row.p50),
+        ms(row.p99),
+        row.failed,
+        row.peak_rss_kib / 1024,
+        cpu.server,
+        cpu.postgres,
+        cpu.bench
+    );
+    Ok(row)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn report(rows: &[Row]) {
+    println!(
+        "| server | run | concurrency | requests | failed | enrollments/s | p50 ms | p99 ms \
+         | max ms | peak RSS MiB | CPU ms/enr server | postgres | client |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            r.kind.name(),
+            r.label,
+            r.concurrency,
+            r.requests,
+            r.failed,
+            r.rate(),
+            ms(r.p50),
+            ms(r.p99),
+            ms(r.max),
+            r.peak_rss_kib as f64 / 1024.0,
+            r.cpu.server,
+            r.cpu.postgres,
+            r.cpu.bench
+        );
+    }
+    let find = |k: Kind, l: &str| rows.iter().find(|r| r.kind == k && r.label == l);
+    let mut ratios = vec![];
+    for r in rows.iter().filter(|r| r.kind == Kind::Scepd) {
+        if let Some(m) = find(Kind::Scepserver, &r.label) {
+            ratios.push(format!("{}: {:.2}x", r.label, r.rate() / m.rate()));
+        }
+    }
+    if !ratios.is_empty() {
+        println!("\nscepd / scepserver enrollments/s: {}", ratios.join(", "));
+    }
+    let base = find(Kind::Scepd, "c16");
+    if let (Some(b), Some(s)) = (base, rows.iter().find(|r| r.label.contains("rows"))) {
+        println!(
+            "seeded vs empty database: {:.0} vs {:.0} enrollments/s ({:+.1}%)",
+            s.rate(),
+            b.rate(),
+            (s.rate() / b.rate() - 1.0) * 100.0
+        );
+    }
+}

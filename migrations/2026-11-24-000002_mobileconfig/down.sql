@@ -1,0 +1,1 @@
+DROP TABLE profile_apple_payloads;

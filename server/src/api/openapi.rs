@@ -1,0 +1,230 @@
+//! The OpenAPI 3.0 description of `/api/v1`, served at
+//! `/api/v1/openapi.json`. Built with serde_json so it needs no code
+//! generator; keep it in step with `handlers` and `service`.
+
+use serde_json::{json, Value};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+    })
+}
+
+fn ok_json(description: &str, schema: Value) -> Value {
+    json!({ "description": description, "content": { "application/json": { "schema": schema } } })
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn array_of(name: &str, field: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": [field],
+        "properties": { field: { "type": "array", "items": schema_ref(name) } }
+    })
+}
+
+fn common_errors(mut responses: serde_json::Map<String, Value>) -> Value {
+    responses.insert(
+        "401".into(),
+        error_response("Missing, unknown or revoked API key (`unauthorized`)."),
+    );
+    responses.insert(
+        "503".into(),
+        error_response("Database unavailable; retry (`unavailable`)."),
+    );
+    Value::Object(responses)
+}
+
+fn responses(items: &[(&str, Value)]) -> Value {
+    common_errors(
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    )
+}
+
+pub fn document() -> Value {
+    let nullable_int = json!({ "type": "integer", "format": "int64", "nullable": true });
+    let int = json!({ "type": "integer", "format": "int64" });
+    let time = json!({ "type": "string", "format": "date-time" });
+    let mint_errors = [
+        ("400", error_response("Malformed body or parameters (`invalid_request`).")),
+        ("403", error_response("The key may not act for this organization (`forbidden`).")),
+        ("404", error_response("Unknown profile or organization (`not_found`).")),
+        ("409", error_response("The profile is not enabled for the organization or department (`profile_not_enabled`).")),
+        ("429", error_response("Too many unused challenges for this profile and organization (`limit_reached`).")),
+    ];
+    let mut single = mint_errors.to_vec();
+    single.push((
+        "201",
+        ok_json(
+            "The challenge; its secret is shown only here.",
+            schema_ref("Challenge"),
+        ),
+    ));
+    let mut bulk = mint_errors.to_vec();
+    bulk.push((
+        "201",
+        ok_json(
+            "The challenges, all or none.",
+            array_of("Challenge", "challenges"),
+        ),
+    ));
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "scepd API",
+            "version": "1",
+            "description": "Mint one-time SCEP challenges (RFC 8894 challengePassword) and follow enrollments. Authenticate with `Authorization: Bearer scepd_...`; a key acts only for its organizations. Errors are `{\"error\": {\"code\", \"message\"}}` with codes unauthorized, forbidden, not_found, invalid_request, profile_not_enabled, limit_reached, unavailable, internal."
+        },
+        "servers": [{ "url": "/api/v1" }],
+        "security": [{ "bearer": [] }],
+        "paths": {
+            "/challenges": { "post": {
+                "summary": "Mint one challenge",
+                "operationId": "mintChallenge",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("MintRequest") } } },
+                "responses": responses(&single)
+            }},
+            "/challenges/bulk": { "post": {
+                "summary": "Mint many challenges: `count` unbound ones, or one bound to each of `device_identities`",
+                "operationId": "mintChallenges",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": schema_ref("BulkMintRequest") } } },
+                "responses": responses(&bulk)
+            }},
+            "/profiles": { "get": {
+                "summary": "Profiles enabled for the key's organizations",
+                "operationId": "listProfiles",
+                "responses": responses(&[("200", ok_json("Profiles.", array_of("Profile", "profiles")))])
+            }},
+            "/requests": { "get": {
+                "summary": "An enrollment request by SCEP transactionID",
+                "operationId": "getRequestByTransaction",
+                "parameters": [{ "name": "transaction_id", "in": "query", "required": true, "schema": { "type": "string" } }],
+                "responses": responses(&[
+                    ("200", ok_json("The request.", schema_ref("EnrollmentRequest"))),
+                    ("404", error_response("No such request in the key's organizations (`not_found`).")),
+                ])
+            }},
+            "/requests/{id}": { "get": {
+                "summary": "An enrollment request by ID",
+                "operationId": "getRequest",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": int }],
+                "responses": responses(&[
+                    ("200", ok_json("The request.", schema_ref("EnrollmentRequest"))),
+                    ("404", error_response("No such request in the key's organizations (`not_found`).")),
+                ])
+            }},
+            "/devices/{identity}/certificates": { "get": {
+                "summary": "Certificates issued to a device (by subject CN) in the key's organizations",
+                "operationId": "listDeviceCertificates",
+                "parameters": [{ "name": "identity", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "responses": responses(&[("200", ok_json("Certificates, newest first.", array_of("Certificate", "certificates")))])
+            }},
+            "/openapi.json": { "get": {
+                "summary": "This document",
+                "security": [],
+                "responses": { "200": { "description": "OpenAPI 3.0 document." } }
+            }}
+        },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": {
+                    "type": "object", "required": ["error"],
+                    "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
+                        "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "invalid_request", "profile_not_enabled", "limit_reached", "unavailable", "internal"] },
+                        "message": { "type": "string" }
+                    }}}
+                },
+                "MintRequest": {
+                    "type": "object", "required": ["profile", "organization_id"], "additionalProperties": false,
+                    "properties": {
+                        "profile": { "type": "string", "description": "Profile ID, as in /scep/<profile>." },
+                        "organization_id": int,
+                        "department_id": nullable_int,
+                        "device_identity": { "type": "string", "nullable": true, "description": "Only a CSR with this CN or serialNumber may use the challenge." },
+                        "ttl_minutes": { "type": "integer", "minimum": 1, "maximum": 43200, "default": 60 }
+                    }
+                },
+                "BulkMintRequest": {
+                    "type": "object", "required": ["profile", "organization_id"], "additionalProperties": false,
+                    "properties": {
+                        "profile": { "type": "string" },
+                        "organization_id": int,
+                        "department_id": nullable_int,
+                        "ttl_minutes": { "type": "integer", "minimum": 1, "maximum": 43200, "default": 60 },
+                        "count": { "type": "integer", "minimum": 1, "maximum": 10000 },
+                        "device_identities": { "type": "array", "items": { "type": "string" }, "maxItems": 10000 }
+                    }
+                },
+                "Challenge": {
+                    "type": "object",
+                    "properties": {
+                        "id": int, "challenge": { "type": "string" }, "profile": { "type": "string" },
+                        "organization_id": int, "department_id": nullable_int,
+                        "device_identity": { "type": "string", "nullable": true }, "expires_at": time
+                    }
+                },
+                "Profile": {
+                    "type": "object",
+                    "properties": {
+                        "id": { "type": "string" }, "name": { "type": "string" },
+                        "approval_mode": { "type": "string", "enum": ["auto", "manual"] },
+                        "enabled": { "type": "boolean" }, "scep_url": { "type": "string" },
+                        "organizations": { "type": "array", "items": int }
+                    }
+                },
+                "EnrollmentRequest": {
+                    "type": "object",
+                    "properties": {
+                        "id": int, "transaction_id": { "type": "string" },
+                        "status": { "type": "string", "enum": ["requested", "applied", "issued", "declined"] },
+                        "message_type": { "type": "string" }, "profile": { "type": "string" },
+                        "organization_id": int, "department_id": nullable_int,
+                        "subject": { "type": "string" }, "common_name": { "type": "string", "nullable": true },
+                        "certificate_serial": { "type": "string", "nullable": true },
+                        "decline_reason": { "type": "string", "nullable": true },
+                        "created_at": time, "updated_at": time
+                    }
+                },
+                "Certificate": {
+                    "type": "object",
+                    "properties": {
+                        "serial": { "type": "string" }, "subject": { "type": "string" },
+                        "common_name": { "type": "string", "nullable": true }, "profile": { "type": "string" },
+                        "organization_id": int, "department_id": nullable_int,
+                        "status": { "type": "string", "enum": ["valid", "revoked", "expired"] },
+                        "not_before": time, "not_after": time,
+                        "fingerprint_sha256": { "type": "string" }, "pem": { "type": "string" }
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn document_lists_every_route_with_json_errors() {
+        let d = super::document();
+        for p in [
+            "/challenges",
+            "/challenges/bulk",
+            "/profiles",
+            "/requests",
+            "/requests/{id}",
+            "/devices/{identity}/certificates",
+        ] {
+            assert!(d["paths"][p].is_object(), "{p} missing");
+        }
+        assert_eq!(d["openapi"], "3.0.3");
+        assert!(d["components"]["schemas"]["Error"]["properties"]["error"].is_object());
+    }
+}

@@ -1,0 +1,301 @@
+//! What each `/api/v1` endpoint does, given an authenticated caller: scope
+//! checks against the key's organizations, then the challenge service or a
+//! read from the store. Out-of-scope objects answer `not_found`, so a key
+//! cannot probe other organizations' requests or devices.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::pg::PgConnection;
+use serde::{Deserialize, Serialize};
+
+use super::keys::Caller;
+use super::ApiError;
+use crate::challenge::{self, MintRequest, Minted};
+use crate::store::certificates::{self, Certificate};
+use crate::store::profiles;
+use crate::store::requests::{self, EnrollmentRequest};
+
+/// Lifetime of a challenge minted without `ttl_minutes`.
+const DEFAULT_TTL_MINUTES: u32 = 60;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MintBody {
+    pub profile: String,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub device_identity: Option<String>,
+    pub ttl_minutes: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkMintBody {
+    pub profile: String,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub ttl_minutes: Option<u32>,
+    /// Unbound challenges to mint (exclusive with `device_identities`).
+    pub count: Option<u32>,
+    /// One challenge bound to each identity (CN or serialNumber).
+    pub device_identities: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChallengeOut {
+    pub id: i64,
+    /// The secret: shown in this response only.
+    pub challenge: String,
+    pub profile: String,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub device_identity: Option<String>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileOut {
+    pub id: String,
+    pub name: String,
+    pub approval_mode: String,
+    pub enabled: bool,
+    pub scep_url: String,
+    /// The caller's organizations this profile is enabled for.
+    pub organizations: Vec<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RequestOut {
+    pub id: i64,
+    pub transaction_id: String,
+    pub status: String,
+    pub message_type: String,
+    pub profile: String,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub subject: String,
+    pub common_name: Option<String>,
+    pub certificate_serial: Option<String>,
+    pub decline_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CertificateOut {
+    pub serial: String,
+    pub subject: String,
+    pub common_name: Option<String>,
+    pub profile: String,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    /// valid, revoked or expired.
+    pub status: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub fingerprint_sha256: String,
+    pub pem: String,
+}
+
+fn ttl(minutes: Option<u32>) -> Duration {
+    Duration::minutes(i64::from(minutes.unwrap_or(DEFAULT_TTL_MINUTES)))
+}
+
+fn require_scope(caller: &Caller, organization_id: i64) -> Result<(), ApiError> {
+    if caller.may_act_for(organization_id) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "this API key may not act for organization {organization_id}"
+        )))
+    }
+}
+
+fn render(minted: Vec<Minted>, profile: &str) -> Vec<ChallengeOut> {
+    minted
+        .into_iter()
+        .map(|m| ChallengeOut {
+            id: m.challenge.id,
+            challenge: m.secret,
+            profile: profile.to_string(),
+            organization_id: m.challenge.organization_id,
+            department_id: m.challenge.department_id,
+            device_identity: m.challenge.device_identity,
+            expires_at: m.challenge.expires_at,
+        })
+        .collect()
+}
+
+pub fn mint_one(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    body: &MintBody,
+    max_unused: u32,
+) -> Result<ChallengeOut, ApiError> {
+    require_scope(caller, body.organization_id)?;
+    let actor = caller.actor();
+    let minted = challenge::mint_limited(
+        conn,
+        &MintRequest {
+            profile: &body.profile,
+            organization_id: body.organization_id,
+            department_id: body.department_id,
+            device_identity: body.device_identity.as_deref(),
+            ttl: ttl(body.ttl_minutes),
+            count: 1,
+            actor: &actor,
+        },
+        max_unused,
+    )?;
+    render(minted, &body.profile)
+        .pop()
+        .ok_or(ApiError::Internal)
+}
+
+pub fn mint_bulk(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    body: &BulkMintBody,
+    max_unused: u32,
+) -> Result<Vec<ChallengeOut>, ApiError> {
+    require_scope(caller, body.organization_id)?;
+    let actor = caller.actor();
+    let req = MintRequest {
+        profile: &body.profile,
+        organization_id: body.organization_id,
+        department_id: body.department_id,
+        device_identity: None,
+        ttl: ttl(body.ttl_minutes),
+        count: body.count.unwrap_or(0),
+        actor: &actor,
+    };
+    let minted = match (&body.count, &body.device_identities) {
+        (Some(_), None) => challenge::mint_limited(conn, &req, max_unused)?,
+        (None, Some(ids)) => {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            challenge::mint_bound(conn, &req, &ids, max_unused)?
+        }
+        _ => {
+            return Err(ApiError::Invalid(
+                "give exactly one of count and device_identities".into(),
+            ))
+        }
+    };
+    Ok(render(minted, &body.profile))
+}
+
+pub fn list_profiles(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    public_url: &str,
+) -> Result<Vec<ProfileOut>, ApiError> {
+    let mut out = vec![];
+    for p in profiles::list(conn)? {
+        let organizations: Vec<i64> = profiles::organizations_of(conn, p.id)?
+            .into_iter()
+            .filter(|o| caller.may_act_for(*o))
+            .collect();
+        if organizations.is_empty() {
+            continue;
+        }
+        out.push(ProfileOut {
+            scep_url: format!("{public_url}/scep/{}", p.profile_id),
+            id: p.profile_id,
+            name: p.name,
+            approval_mode: p.approval_mode,
+            enabled: p.enabled,
+            organizations,
+        });
+    }
+    Ok(out)
+}
+
+fn render_request(conn: &mut PgConnection, r: EnrollmentRequest) -> Result<RequestOut, ApiError> {
+    let profile = profiles::by_id(conn, r.profile_id)?.profile_id;
+    let certificate_serial = match r.certificate_id {
+        Some(id) => Some(certificates::by_id(conn, id)?.serial),
+        None => None,
+    };
+    Ok(RequestOut {
+        id: r.id,
+        transaction_id: r.transaction_id,
+        status: r.status,
+        message_type: r.message_type,
+        profile,
+        organization_id: r.organization_id,
+        department_id: r.department_id,
+        subject: r.subject,
+        common_name: r.common_name,
+        certificate_serial,
+        decline_reason: r.decline_reason,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    })
+}
+
+/// A request by ID or by transactionID, if the caller may see it.
+pub fn request_status(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    id: Option<i64>,
+    transaction_id: Option<&str>,
+) -> Result<RequestOut, ApiError> {
+    let found = match (id, transaction_id) {
+        (Some(id), None) => Some(requests::by_id(conn, id).map_err(|_| not_found_request())?),
+        (None, Some(t)) => requests::latest_by_transaction(conn, t)?,
+        _ => {
+            return Err(ApiError::Invalid(
+                "give a request ID or a transaction_id".into(),
+            ))
+        }
+    };
+    match found {
+        Some(r) if caller.may_act_for(r.organization_id) => render_request(conn, r),
+        _ => Err(not_found_request()),
+    }
+}
+
+fn not_found_request() -> ApiError {
+    ApiError::NotFound("no such enrollment request".into())
+}
+
+fn render_certificate(conn: &mut PgConnection, c: Certificate) -> Result<CertificateOut, ApiError> {
+    let profile = profiles::by_id(conn, c.profile_id)?.profile_id;
+    let pem = openssl::x509::X509::from_der(&c.der)
+        .and_then(|x| x.to_pem())
+        .map_err(|e| {
+            tracing::error!(error = %e, serial = %c.serial, "stored certificate unreadable");
+            ApiError::Internal
+        })?;
+    let status = if c.is_revoked() {
+        "revoked".to_string()
+    } else if c.not_after <= Utc::now() {
+        "expired".to_string()
+    } else {
+        c.status.clone()
+    };
+    Ok(CertificateOut {
+        serial: c.serial,
+        subject: c.subject,
+        common_name: c.common_name,
+        profile,
+        organization_id: c.organization_id,
+        department_id: c.department_id,
+        status,
+        not_before: c.not_before,
+        not_after: c.not_after,
+        fingerprint_sha256: hex::encode(&c.fingerprint_sha256),
+        pem: String::from_utf8_lossy(&pem).into_owned(),
+    })
+}
+
+/// Certificates issued to the device with this CN in the caller's organizations.
+pub fn device_certificates(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    identity: &str,
+) -> Result<Vec<CertificateOut>, ApiError> {
+    certificates::by_common_name_in(conn, identity, &caller.organizations)?
+        .into_iter()
+        .map(|c| render_certificate(conn, c))
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! RA console sessions and failed-login bookkeeping, both in PostgreSQL so
+//! that every scepd process can serve every officer (no sticky sessions).
+//!
+//! A session is found by the SHA-256 of the random id in the officer's
+//! cookie; the raw id is never stored. A session lives while it is used at
+//! least once per idle timeout, and never longer than an absolute maximum.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+
+use super::admins::Admin;
+use super::schema::{admins, console_sessions, login_failures};
+use super::StoreError;
+
+#[derive(Clone, Queryable, Selectable)]
+#[diesel(table_name = console_sessions)]
+pub struct Session {
+    pub id_hash: Vec<u8>,
+    pub admin_id: i64,
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Session {
+    // The CSRF token is a per-session secret; keep it out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("admin_id", &self.admin_id)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Store a new session for `admin_id`.
+pub fn create(
+    conn: &mut PgConnection,
+    id_hash: &[u8],
+    admin_id: i64,
+    csrf_token: &str,
+    idle: Duration,
+) -> Result<Session, StoreError> {
+    let now = Utc::now();
+    Ok(diesel::insert_into(console_sessions::table)
+        .values((
+            console_sessions::id_hash.eq(id_hash),
+            console_sessions::admin_id.eq(admin_id),
+            console_sessions::csrf_token.eq(csrf_token),
+            console_sessions::created_at.eq(now),
+            console_sessions::last_seen.eq(now),
+            console_sessions::expires_at.eq(now + idle),
+        ))
+        .returning(Session::as_returning())
+        .get_result(conn)?)
+}
+
+/// The live session with this id hash and its (enabled) officer, its idle
+/// deadline pushed forward. `None` when unknown, idle too long, older than
+/// `max_age`, or the officer was disabled meanwhile.
+pub fn touch(
+    conn: &mut PgConnection,
+    id_hash: &[u8],
+    idle: Duration,
+    max_age: Duration,
+) -> Result<Option<(Session, Admin)>, StoreError> {
+    let now = Utc::now();
+    let session = diesel::update(
+        console_sessions::table
+            .find(id_hash)
+            .filter(console_sessions::expires_at.gt(now))
+            .filter(console_sessions::created_at.gt(now - max_age)),
+    )
+    .set((
+        console_sessions::last_seen.eq(now),
+        console_sessions::expires_at.eq(now + idle),
+    ))
+    .returning(Session::as_returning())
+    .get_result(conn)
+    .optional()?;
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    let admin = admins::table
+        .find(session.admin_id)
+        .filter(admins::enabled.eq(true))
+        .select(Admin::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(admin.map(|a| (session, a)))
+}
+
+pub fn delete(conn: &mut PgConnection, id_hash: &[u8]) -> Result<(), StoreError> {
+    diesel::delete(console_sessions::table.find(id_hash)).execute(conn)?;
+    Ok(())
+}
+
+/// Drop sessions past their idle deadline; run now and then (at login).
+pub fn purge_expired(conn: &mut PgConnection) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(console_sessions::table.filter(console_sessions::expires_at.le(Utc::now())))
+            .execute(conn)?,
+    )
+}
+
+/// Record one failed login for throttling.
+pub fn record_failure(
+    conn: &mut PgConnection,
+    username: &str,
+    client_ip: &str,
+) -> Result<(), StoreError> {
+    diesel::insert_into(login_failures::table)
+        .values((
+            login_failures::username.eq(username),
+            login_failures::client_ip.eq(client_ip),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Failed logins since `since`: (for this account, from this address).
+pub fn failures_since(
+    conn: &mut PgConnection,
+    username: &str,
+    client_ip: &str,
+    since: DateTime<Utc>,
+) -> Result<(i64, i64), StoreError> {
+    let by_user = login_failures::table
+        .filter(login_failures::username.eq(username))
+        .filter(login_failures::at.gt(since))
+        .count()
+        .get_result(conn)?;
+    let by_ip = login_failures::table
+        .filter(login_failures::client_ip.eq(client_ip))
+        .filter(login_failures::at.gt(since))
+        .count()
+        .get_result(conn)?;
+    Ok((by_user, by_ip))
+}
+
+/// A successful login forgives the account's earlier failures (not the
+/// address's: one address guessing many accounts stays throttled), and
+/// old rows are dropped so the table stays small.
+pub fn clear_failures(
+    conn: &mut PgConnection,
+    username: &str,
+    older_than: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::delete(
+        login_failures::table.filter(
+            login_failures::username
+                .eq(username)
+                .or(login_failures::at.lt(older_than)),
+        ),
+    )
+    .execute(conn)?;
+    Ok(())
+}

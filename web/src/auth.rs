@@ -1,0 +1,151 @@
+//! Officer login and logout: throttling of failed attempts per account and
+//! per client address (counted in PostgreSQL, so it holds across scepd
+//! processes), argon2id verification, a fresh session at each login, and
+//! an audit entry for every outcome. Runs on the blocking pool: argon2 is
+//! deliberately slow.
+
+use std::sync::OnceLock;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Argon2, PasswordVerifier};
+use chrono::{Duration, Utc};
+use server::store::audit::{self, AuditEvent, AuditKind};
+use server::store::{admins, sessions, PgPool, StoreError};
+
+use crate::error::WebError;
+use crate::session::{hash_id, random_token};
+
+/// Failed logins are counted over this window.
+const WINDOW: Duration = Duration::minutes(15);
+/// Failures per account in the window before the account is throttled.
+pub const MAX_PER_ACCOUNT: i64 = 5;
+/// Failures per client address in the window (one address guessing many
+/// accounts).
+pub const MAX_PER_ADDRESS: i64 = 20;
+
+pub enum LoginOutcome {
+    /// The new session's id (for the cookie only; stored hashed).
+    Success {
+        session_id: String,
+    },
+    Invalid,
+    Throttled,
+}
+
+/// A hash to verify against when the account does not exist, so that the
+/// answer takes as long as for a real account (no username probing).
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"scepd-no-such-officer", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+fn verify(password: &str, stored: &str) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(h) => Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn record(
+    conn: &mut server::store::PgPooled,
+    actor: &str,
+    kind: AuditKind,
+    details: serde_json::Value,
+    ip: &str,
+) -> Result<(), StoreError> {
+    audit::record(
+        conn,
+        &AuditEvent {
+            actor,
+            kind,
+            target: Some(format!("admin:{actor}")),
+            details,
+            client_ip: Some(ip),
+        },
+    )
+}
+
+/// Check a login attempt and, if it succeeds, open a session.
+pub fn login(
+    pool: &PgPool,
+    username: &str,
+    password: &str,
+    ip: &str,
+    idle: Duration,
+) -> Result<LoginOutcome, WebError> {
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    // Usernames are at most 100 characters (schema); longer input is
+    // trimmed so it cannot bloat the failure table or the audit log.
+    let username: String = username.trim().chars().take(100).collect();
+    let (by_user, by_ip) = sessions::failures_since(&mut conn, &username, ip, Utc::now() - WINDOW)?;
+    if by_user >= MAX_PER_ACCOUNT || by_ip >= MAX_PER_ADDRESS {
+        record(
+            &mut conn,
+            &username,
+            AuditKind::ConsoleLoginFailed,
+            serde_json::json!({ "reason": "throttled" }),
+            ip,
+        )?;
+        return Ok(LoginOutcome::Throttled);
+    }
+    let admin = admins::by_username(&mut conn, &username)?;
+    let ok = match &admin {
+        Some(a) if a.enabled => verify(password, &a.password_hash),
+        _ => {
+            let _ = verify(password, dummy_hash());
+            false
+        }
+    };
+    let Some(admin) = admin.filter(|_| ok) else {
+        sessions::record_failure(&mut conn, &username, ip)?;
+        record(
+            &mut conn,
+            &username,
+            AuditKind::ConsoleLoginFailed,
+            serde_json::json!({ "reason": "bad credentials" }),
+            ip,
+        )?;
+        return Ok(LoginOutcome::Invalid);
+    };
+    let session_id = random_token(32)?;
+    let csrf = random_token(32)?;
+    sessions::create(&mut conn, &hash_id(&session_id), admin.id, &csrf, idle)?;
+    sessions::clear_failures(&mut conn, &admin.username, Utc::now() - WINDOW)?;
+    sessions::purge_expired(&mut conn)?;
+    record(
+        &mut conn,
+        &admin.username,
+        AuditKind::ConsoleLogin,
+        serde_json::json!({ "role": admin.role }),
+        ip,
+    )?;
+    Ok(LoginOutcome::Success { session_id })
+}
+
+/// End a session: its row is deleted, so the cookie is worthless even if
+/// it was copied.
+pub fn logout(
+    pool: &PgPool,
+    session_hash: &[u8],
+    username: &str,
+    ip: &str,
+) -> Result<(), WebError> {
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    sessions::delete(&mut conn, session_hash)?;
+    record(
+        &mut conn,
+        username,
+        AuditKind::ConsoleLogout,
+        serde_json::json!({}),
+        ip,
+    )?;
+    Ok(())
+}

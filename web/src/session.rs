@@ -1,0 +1,223 @@
+//! The console's one gate, run for every console request
+//! (`middleware::from_fn(gate)`): resolves the session cookie to an
+//! `Officer`, refuses any state-changing request whose form lacks the
+//! session's CSRF token, and adds the security headers to every answer,
+//! errors included. Handlers take an `Officer` argument to require a login.
+//!
+//! The cookie holds a random 256-bit id; the database keeps its SHA-256.
+//! Being unguessable and checked server-side, the id needs no signature;
+//! `HttpOnly` keeps it from scripts, `SameSite=Strict` from other sites,
+//! and `Secure` is set whenever the public URL is https.
+
+use std::future::{ready, Ready};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::{header, Method};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes};
+use actix_web::{Error, FromRequest, HttpMessage, HttpRequest};
+use server::enroll::Enroll;
+use server::store::admins::Role;
+use server::store::queue::{self, Scope};
+use server::store::sessions;
+
+use crate::error::WebError;
+use crate::ConsoleSettings;
+
+pub const SESSION_COOKIE: &str = "scepd_session";
+/// Double-submit token for the login form, which has no session yet.
+pub const LOGIN_CSRF_COOKIE: &str = "scepd_login_csrf";
+/// The form field every POST form carries.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// `script-src 'self'` via default-src: no inline script or style anywhere.
+const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
+
+/// The logged-in officer of this request.
+#[derive(Debug, Clone)]
+pub struct Officer {
+    pub username: String,
+    pub role: Role,
+    pub scope: Scope,
+    pub csrf: String,
+    pub session_hash: Vec<u8>,
+}
+
+impl FromRequest for Officer {
+    type Error = WebError;
+    type Future = Ready<Result<Officer, WebError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            req.extensions()
+                .get::<Officer>()
+                .cloned()
+                .ok_or(WebError::LoginRequired),
+        )
+    }
+}
+
+/// A random token of `n` bytes, hex.
+pub fn random_token(n: usize) -> Result<String, WebError> {
+    let mut b = vec![0u8; n];
+    openssl::rand::rand_bytes(&mut b).map_err(|e| WebError::Internal(e.to_string()))?;
+    Ok(hex::encode(b))
+}
+
+pub fn hash_id(id: &str) -> Vec<u8> {
+    openssl::sha::sha256(id.as_bytes()).to_vec()
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte.
+pub fn tokens_match(a: &str, b: &str) -> bool {
+    a.len() == b.len() && !a.is_empty() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
+
+/// A console cookie with the attributes every one of ours carries.
+pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .finish()
+}
+
+/// A cookie that tells the browser to forget `name`.
+pub fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
+    let mut c = cookie(name, String::new(), secure);
+    c.make_removal();
+    c
+}
+
+pub fn client_ip(req: &HttpRequest) -> String {
+    // The socket peer, not X-Forwarded-For: a header any client can forge
+    // must not steer login throttling.
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn settings(req: &ServiceRequest) -> ConsoleSettings {
+    req.app_data::<web::Data<ConsoleSettings>>()
+        .map(|s| s.get_ref().clone())
+        .unwrap_or_default()
+}
+
+/// Resolve the session cookie (if any) to an officer and its scope.
+async fn resolve(req: &ServiceRequest, cfg: &ConsoleSettings) -> Result<Option<Officer>, WebError> {
+    let Some(id) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+        return Ok(None);
+    };
+    let Some(enroll) = req.app_data::<web::Data<Enroll>>().cloned() else {
+        return Err(WebError::Internal("no enrollment service".into()));
+    };
+    let (idle, max_age) = (cfg.idle_chrono(), cfg.max_age_chrono());
+    let found = web::block(move || -> Result<Option<Officer>, WebError> {
+        let mut conn = enroll
+            .pool()
+            .get()
+            .map_err(server::store::StoreError::from)?;
+        let hash = hash_id(&id);
+        let Some((session, admin)) = sessions::touch(&mut conn, &hash, idle, max_age)? else {
+            return Ok(None);
+        };
+        let Some(role) = Role::parse(&admin.role) else {
+            return Ok(None);
+        };
+        let scope = queue::scope_of(&mut conn, &admin)?;
+        Ok(Some(Officer {
+            username: admin.username,
+            role,
+            scope,
+            csrf: session.csrf_token,
+            session_hash: hash,
+        }))
+    })
+    .await??;
+    Ok(found)
+}
+
+/// Read the urlencoded body, find the CSRF field, and put the body back for
+/// the handler.
+async fn form_token(req: &mut ServiceRequest) -> Result<Option<String>, Error> {
+    let body = req.extract::<Bytes>().await?;
+    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+        .ok()
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == CSRF_FIELD))
+        .map(|(_, v)| v);
+    req.set_payload(Payload::from(body));
+    Ok(token)
+}
+
+async fn check(req: &mut ServiceRequest, cfg: &ConsoleSettings) -> Result<(), Error> {
+    let officer = resolve(req, cfg).await?;
+    let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD);
+    if state_changing {
+        // The login form has no session yet: it proves its origin with a
+        // double-submit cookie instead.
+        let expected = if req.path() == "/login" {
+            req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string())
+        } else {
+            officer.as_ref().map(|o| o.csrf.clone())
+        };
+        let given = form_token(req).await?;
+        let ok = matches!((&expected, &given), (Some(e), Some(g)) if tokens_match(e, g));
+        if !ok {
+            tracing::warn!(path = %req.path(), "console POST refused: CSRF token missing or wrong");
+            return Err(WebError::Csrf.into());
+        }
+    }
+    if let Some(o) = officer {
+        req.extensions_mut().insert(o);
+    }
+    Ok(())
+}
+
+/// The middleware: session, CSRF, then security headers on every answer.
+pub async fn gate(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let cfg = settings(&req);
+    let request_id = random_token(8).unwrap_or_default();
+    let mut res = match check(&mut req, &cfg).await {
+        // Handler errors already arrive as responses (actix converts them),
+        // so they get the headers below too.
+        Ok(()) => next.call(req).await?.map_into_boxed_body(),
+        Err(e) => req.error_response(e),
+    };
+    secure_headers(&mut res, &request_id);
+    Ok(res)
+}
+
+fn secure_headers(res: &mut ServiceResponse<BoxBody>, request_id: &str) {
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-store"),
+        );
+    }
+    if let Ok(v) = header::HeaderValue::from_str(request_id) {
+        h.insert(header::HeaderName::from_static("x-request-id"), v);
+    }
+}
