@@ -100,8 +100,15 @@ impl Client {
     }
 
     /// GET the login form, then submit it with its CSRF token.
+    /// A session cookie the browser still holds is sent with the POST (the
+    /// console must replace it), not with the GET (which would redirect a
+    /// logged-in officer to the dashboard).
     pub fn login(&mut self, user: &str, password: &str) -> Answer {
+        let held = self.cookies.remove("scepd_session");
         let form = self.get("/login");
+        if let Some(h) = held {
+            self.cookies.insert("scepd_session".into(), h);
+        }
         let token = csrf_in(&form.body);
         self.post(
             "/login",
@@ -207,6 +214,10 @@ fn login_sets_a_strict_httponly_session_and_logout_ends_it() {
     assert_eq!(r.status, 303);
     assert_eq!(c.get("/").status, 303);
     // The copied cookie is worthless after logout.
+    // Logging out again with the dead session just leads to the login page.
+    let r = c.post("/logout", &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/login"));
     let mut thief = Client::new(&s);
     thief.cookies.insert("scepd_session".into(), copied);
     assert_eq!(thief.get("/").status, 303);
@@ -264,7 +275,11 @@ fn failed_logins_are_throttled_and_idle_sessions_expire() {
     // Even the right password is refused while the account is throttled.
     let r = c.login("admin", ADMIN_PW);
     assert_eq!(r.status, 429);
-    assert!(!c.cookies.contains_key("scepd_session"));
+    assert!(r.body.contains("Too many failed logins"));
+    assert!(!r
+        .set_cookies
+        .iter()
+        .any(|c| c.starts_with("scepd_session=")));
 }
 
 #[test]
@@ -372,4 +387,126 @@ fn a_drao_sees_and_decides_only_its_departments_requests() {
     assert_eq!(m.login("admin", ADMIN_PW).status, 303);
     let all = m.get("/requests?status=all");
     assert!(all.body.contains("sales-laptop-1") && all.body.contains("ops-server-1"));
+}
+
+/// The queue's store queries on a real database: keyset pages that neither
+/// skip nor repeat rows (even with equal timestamps) and scope filtering.
+mod queue_store {
+    use diesel::prelude::*;
+    use server::store::queue::{self, Cursor, Filter, Scope};
+    use server::store::requests::{self, NewRequest, Status};
+    use server::store::{orgs, profiles};
+
+    #[test]
+    fn keyset_pages_cover_every_row_once_within_scope() {
+        let db = server::testdb::test_db().unwrap();
+        let mut conn = PgConnection::establish(&db.url).unwrap();
+        let org = orgs::create_org(&mut conn, "Acme").unwrap();
+        let other = orgs::create_org(&mut conn, "Other").unwrap();
+        let sales = orgs::create_department(&mut conn, org.id, "Sales").unwrap();
+        let p =
+            profiles::create(&mut conn, &profiles::NewProfile::with_defaults("p", "p")).unwrap();
+        let mut ids = vec![];
+        for i in 0..7u8 {
+            let (o, d) = match i % 3 {
+                0 => (org.id, Some(sales.id)),
+                1 => (org.id, None),
+                _ => (other.id, None),
+            };
+            let txid = format!("tx-{i}");
+            let r = requests::insert(
+                &mut conn,
+                &NewRequest {
+                    transaction_id: &txid,
+                    public_key_sha256: &[i; 32],
+                    message_type: "PKCSReq",
+                    profile_id: p.id,
+                    organization_id: o,
+                    department_id: d,
+                    status: Status::Requested.as_str(),
+                    subject: &format!("CN=dev-{i}"),
+                    common_name: Some(&format!("dev-{i}")),
+                    sans: vec![],
+                    key_desc: "RSA 2048",
+                    csr_der: &[0],
+                    challenge_id: None,
+                    renewal_of: None,
+                    client_ip: None,
+                },
+                "test",
+            )
+            .unwrap();
+            ids.push(r.id);
+        }
+        // Equal timestamps: only the id orders them.
+        diesel::sql_query("UPDATE enrollment_requests SET created_at = '2026-01-01T00:00:00Z'")
+            .execute(&mut conn)
+            .unwrap();
+
+        let filter = Filter {
+            status: Some(Status::Requested),
+            text: None,
+        };
+        let mut seen = vec![];
+        let mut after: Option<Cursor> = None;
+        loop {
+            let page = queue::list(&mut conn, &Scope::All, &filter, after, 3).unwrap();
+            assert!(page.rows.len() <= 3);
+            seen.extend(page.rows.iter().map(|r| r.id));
+            match page.next {
+                Some(c) => after = Some(Cursor::decode(&c.encode()).unwrap()),
+                None => break,
+            }
+        }
+        let mut expected = ids.clone();
+        expected.reverse();
+        assert_eq!(seen, expected, "newest first, each row once");
+
+        let drao = Scope::Limited {
+            organizations: vec![],
+            departments: vec![sales.id],
+        };
+        let rows = queue::list(&mut conn, &drao, &filter, None, 50)
+            .unwrap()
+            .rows;
+        assert!(rows.iter().all(|r| r.department_id == Some(sales.id)));
+        assert_eq!(rows.len(), 3);
+        let rao = Scope::Limited {
+            organizations: vec![org.id],
+            departments: vec![],
+        };
+        let rows = queue::list(&mut conn, &rao, &filter, None, 50)
+            .unwrap()
+            .rows;
+        assert!(rows.iter().all(|r| r.organization_id == org.id));
+        assert_eq!(rows.len(), 5);
+        // Out of scope is indistinguishable from absent.
+        let outside = ids[2];
+        assert!(matches!(
+            queue::request(&mut conn, &drao, outside),
+            Err(server::store::StoreError::NotFound)
+        ));
+        // Text filter: LIKE metacharacters are literal.
+        let f = Filter {
+            status: None,
+            text: Some("dev-1".into()),
+        };
+        assert_eq!(
+            queue::list(&mut conn, &Scope::All, &f, None, 50)
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+        let f = Filter {
+            status: None,
+            text: Some("dev_".into()),
+        };
+        assert!(queue::list(&mut conn, &Scope::All, &f, None, 50)
+            .unwrap()
+            .rows
+            .is_empty());
+        let counts = queue::counts(&mut conn, &rao).unwrap();
+        assert_eq!(counts[0], (Status::Requested, 5));
+    }
 }

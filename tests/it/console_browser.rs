@@ -36,11 +36,15 @@ impl Chromedriver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver is installed");
-        let url = format!("http://127.0.0.1:{port}");
+        // Owned by the guard from here on, so a failed start still kills it.
+        let cd = Chromedriver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if ureq::get(&format!("{url}/status")).call().is_ok() {
-                return Chromedriver { child, url };
+            if ureq::get(&format!("{}/status", cd.url)).call().is_ok() {
+                return cd;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -104,8 +108,21 @@ async fn login(d: &WebDriver, s: &Scepd) {
         .click()
         .await
         .unwrap();
-    let src = d.source().await.unwrap();
+    let src = wait_for(d, "Dashboard").await;
     assert!(src.contains("Dashboard"), "{src}");
+}
+
+/// The page source once it contains `text` (a click's navigation may
+/// still be in flight when `click` returns).
+async fn wait_for(d: &WebDriver, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let src = d.source().await.unwrap();
+        if src.contains(text) || Instant::now() > deadline {
+            return src;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Open the queue and the detail page of the request for `cn`.
@@ -119,7 +136,7 @@ async fn open_request(d: &WebDriver, s: &Scepd, cn: &str) {
         .click()
         .await
         .unwrap();
-    let src = d.source().await.unwrap();
+    let src = wait_for(d, &format!("CN={cn}")).await;
     assert!(src.contains(&format!("CN={cn}")), "{src}");
     assert!(src.contains("requested"), "{src}");
 }
@@ -159,7 +176,7 @@ async fn officer_approves_and_declines_in_the_browser() {
         .click()
         .await
         .unwrap();
-    let src = d.source().await.unwrap();
+    let src = wait_for(&d, "Approved: the certificate is issued").await;
     assert!(src.contains("Approved: the certificate is issued"), "{src}");
     assert!(src.contains("issued"), "{src}");
     let poll = approved.poll(&s, "manual", &approved.txid());
@@ -180,7 +197,7 @@ async fn officer_approves_and_declines_in_the_browser() {
         .click()
         .await
         .unwrap();
-    let src = d.source().await.unwrap();
+    let src = wait_for(&d, "Declined: ").await;
     assert!(src.contains("Declined"), "{src}");
     assert!(src.contains("unknown device"), "{src}");
     let poll = declined.poll(&s, "manual", &declined.txid());
@@ -193,6 +210,7 @@ async fn officer_approves_and_declines_in_the_browser() {
         .click()
         .await
         .unwrap();
+    wait_for(&d, "Log in").await;
     d.goto(format!("{}/requests", s.url)).await.unwrap();
     assert!(d.current_url().await.unwrap().path().ends_with("/login"));
     d.quit().await.unwrap();

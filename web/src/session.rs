@@ -154,7 +154,10 @@ async fn form_token(req: &mut ServiceRequest) -> Result<Option<String>, Error> {
 
 async fn check(req: &mut ServiceRequest, cfg: &ConsoleSettings) -> Result<(), Error> {
     let officer = resolve(req, cfg).await?;
-    let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD);
+    // Logging out of a session that already expired changes nothing; let
+    // it through to the handler, which sends the browser to the login page.
+    let expired_logout = officer.is_none() && req.path() == "/logout";
+    let state_changing = !matches!(*req.method(), Method::GET | Method::HEAD) && !expired_logout;
     if state_changing {
         // The login form has no session yet: it proves its origin with a
         // double-submit cookie instead.

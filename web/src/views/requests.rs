@@ -319,6 +319,11 @@ pub async fn decline(
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
     let reason = form.into_inner().reason;
+    if reason.chars().count() > 500 {
+        return Err(WebError::BadRequest(
+            "the reason is limited to 500 characters".into(),
+        ));
+    }
     web::block(move || -> Result<(), WebError> {
         ensure_in_scope(&enroll, &officer.scope, id)?;
         enroll.decline(id, &officer.username, &reason)?;
