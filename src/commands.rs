@@ -141,7 +141,7 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 /// Run `f` with a connection, then stop a private cluster we started.
-fn with_db<T>(
+pub fn with_db<T>(
     cfg: &Config,
     f: impl FnOnce(&Running, &mut PgConnection) -> Result<T, String>,
 ) -> Result<T, String> {
@@ -211,7 +211,7 @@ pub fn challenge(cfg: &Config, cmd: ChallengeCmd) -> CmdResult {
         let department = department
             .map(|d| department_id(conn, org, &d))
             .transpose()?;
-        let minted = challenge::mint(
+        let minted = challenge::mint_limited(
             conn,
             &MintRequest {
                 profile: &profile,
@@ -222,6 +222,7 @@ pub fn challenge(cfg: &Config, cmd: ChallengeCmd) -> CmdResult {
                 count,
                 actor: "cli",
             },
+            cfg.challenge_max_unused,
         )
         .map_err(err)?;
         for m in minted {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use server::config::Settings;
 
 mod admin_cmd;
+mod api_cmd;
 mod commands;
 mod export;
 mod serve;
@@ -57,6 +58,12 @@ enum Command {
     /// Device certificate profiles.
     #[command(subcommand)]
     Profile(commands::ProfileCmd),
+    /// API keys for MDMs using /api/v1.
+    #[command(subcommand)]
+    ApiKey(api_cmd::ApiKeyCmd),
+    /// Organization/department access codes (static enrollment secrets).
+    #[command(subcommand)]
+    AccessCode(api_cmd::AccessCodeCmd),
     /// RA officers.
     #[command(subcommand)]
     Admin(admin_cmd::AdminCmd),
@@ -84,6 +91,8 @@ fn main() -> ExitCode {
         Command::Ca(c) => commands::ca(&cfg, c),
         Command::Org(c) => commands::org(&cfg, c),
         Command::Profile(c) => commands::profile(&cfg, c),
+        Command::ApiKey(c) => api_cmd::api_key(&cfg, c),
+        Command::AccessCode(c) => api_cmd::access_code(&cfg, c),
         Command::Admin(c) => admin_cmd::admin(&cfg, c),
     };
     match res {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actix_web::{middleware, web as aweb, App, HttpServer};
 use server::bootstrap::{self, Database};
+use server::challenge::gate::{self, Gate};
 use server::config::Config;
 use server::enroll::Enroll;
 use server::store;
@@ -52,7 +53,12 @@ pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Runnin
         }
     }
     Ok(Running {
-        enroll: Enroll::new(pool, Arc::new(auth)).with_single_des(cfg.allow_single_des),
+        enroll: Enroll::new(pool, Arc::new(auth))
+            .with_single_des(cfg.allow_single_des)
+            .with_gate(Gate::new(
+                cfg.challenge_failure_limit,
+                chrono::Duration::seconds(i64::from(cfg.challenge_failure_window_seconds)),
+            )),
         db,
         data,
     })
@@ -73,15 +79,25 @@ pub fn run(cfg: Config) -> Result<(), String> {
         "scepd starting"
     );
     let max_body = cfg.max_body_bytes;
+    let api = server::api::ApiState {
+        pool: enroll.pool().clone(),
+        max_unused: cfg.challenge_max_unused,
+        public_url: cfg.public_url.clone(),
+    };
+    let purge_every =
+        std::time::Duration::from_secs(u64::from(cfg.challenge_purge_interval_seconds));
     let result = actix_web::rt::System::new().block_on(async move {
+        actix_web::rt::spawn(purge_challenges(api.pool.clone(), purge_every));
         HttpServer::new(move || {
             App::new()
                 .app_data(aweb::Data::new(enroll.clone()))
                 .app_data(aweb::Data::new(site.clone()))
                 .app_data(aweb::Data::new(console.clone()))
                 .app_data(aweb::PayloadConfig::new(max_body))
+                .app_data(aweb::Data::new(api.clone()))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("scepd::http"))
                 .configure(server::http::configure)
+                .configure(server::api::configure)
                 .configure(::web::configure)
         })
         .workers(cfg.workers)
@@ -97,4 +113,25 @@ pub fn run(cfg: Config) -> Result<(), String> {
         }
     }
     result
+}
+
+/// Delete expired, unused challenges now and then (audited by `gate::purge`).
+/// Every process runs this; the deletes are idempotent.
+async fn purge_challenges(pool: store::PgPool, every: std::time::Duration) {
+    let mut tick = actix_web::rt::time::interval(every);
+    loop {
+        tick.tick().await;
+        let pool = pool.clone();
+        let res = aweb::block(move || {
+            let mut conn = pool.get()?;
+            gate::purge(&mut conn, chrono::Utc::now())
+        })
+        .await;
+        match res {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(purged = n, "expired challenges purged"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "purging expired challenges"),
+            Err(e) => tracing::warn!(error = %e, "purging expired challenges"),
+        }
+    }
 }
