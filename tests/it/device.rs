@@ -79,6 +79,28 @@ impl Device {
         content: ClientContent<'_>,
         cipher: ContentCipher,
     ) -> Vec<u8> {
+        self.request_with(
+            s,
+            mt,
+            txid,
+            content,
+            cipher,
+            KeyTransport::RsaPkcs1v15,
+            DigestAlg::Sha256,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_with(
+        &self,
+        s: &Scepd,
+        mt: MessageType,
+        txid: &TransactionId,
+        content: ClientContent<'_>,
+        cipher: ContentCipher,
+        key_transport: KeyTransport,
+        digest: DigestAlg,
+    ) -> Vec<u8> {
         build_request(&ClientRequest {
             message_type: mt,
             transaction_id: txid.clone(),
@@ -87,8 +109,8 @@ impl Device {
             signer_key: &self.key,
             recipient: &s.ra_cert(),
             cipher,
-            key_transport: KeyTransport::RsaPkcs1v15,
-            digest: DigestAlg::Sha256,
+            key_transport,
+            digest,
             content,
         })
         .unwrap()

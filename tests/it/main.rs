@@ -1,6 +1,8 @@
 //! Integration tests: a real `scepd` process, real PostgreSQL, real SCEP
 //! clients (micromdm `scepclient` and the project's own client code).
 
+mod api;
+mod challenges;
 mod console;
 mod console_browser;
 mod device;

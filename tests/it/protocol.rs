@@ -202,6 +202,30 @@ mod rfc8894_3_3_1_2_renewal {
     }
 
     #[test]
+    fn pkcsreq_with_a_challenge_signed_by_an_issued_certificate_enrolls_afresh() {
+        let s = Scepd::start();
+        // Default profile: outside the renewal window, so not a renewal...
+        let old = enrolled(&s, "default", "re-enroller");
+        let fresh = Device::new("re-enroller", 2048);
+        // ...but the fresh challenge authenticates it.
+        let csr = fresh.csr(Some(&s.mint("default")));
+        let msg = old.request(
+            &s,
+            MessageType::PkcsReq,
+            &fresh.txid(),
+            ClientContent::Csr(&csr),
+            ContentCipher::Aes128Cbc,
+        );
+        let rep = old.send(&s, "default", &msg);
+        assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
+        let serial = hex::encode_upper(rep.certs[0].serial_number().to_bn().unwrap().to_vec());
+        let stored = certificates::by_serial(&mut s.pg(), &serial)
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.replaces_id, None);
+    }
+
+    #[test]
     fn renewal_req_with_a_self_signed_certificate_is_refused() {
         let s = Scepd::start();
         let dev = Device::new("stranger", 2048);
@@ -428,5 +452,98 @@ mod rfc8894_4_2_get_ca_cert {
             "{text}"
         );
         assert!(text.contains("CA:FALSE"), "{text}");
+    }
+}
+
+/// RFC 8894 §3.2.2 and §4.3: every envelope the server accepts, and GET as
+/// Apple sends it.
+mod rfc8894_3_2_2_envelopes {
+    use super::*;
+    use base64::Engine;
+    use server::wire::client::parse_cert_rep;
+    use server::wire::{DigestAlg, KeyTransport};
+
+    #[test]
+    fn every_cipher_with_v15_and_oaep_enrolls_and_is_answered_in_kind() {
+        let s = Scepd::start();
+        let ciphers = [
+            ContentCipher::Aes128Cbc,
+            ContentCipher::Aes192Cbc,
+            ContentCipher::Aes256Cbc,
+            ContentCipher::Des3Cbc,
+        ];
+        let challenges: Vec<String> = s
+            .cli_ok(&["challenge", "mint", "--count", "8"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut i = 0;
+        for cipher in ciphers {
+            for (transport, digest) in [
+                (KeyTransport::RsaPkcs1v15, DigestAlg::Sha256),
+                (KeyTransport::RsaOaep, DigestAlg::Sha512),
+            ] {
+                let dev = Device::new(&format!("env-{i}"), 2048);
+                let csr = dev.csr(Some(&challenges[i]));
+                i += 1;
+                let msg = dev.request_with(
+                    &s,
+                    MessageType::PkcsReq,
+                    &dev.txid(),
+                    ClientContent::Csr(&csr),
+                    cipher,
+                    transport,
+                    digest,
+                );
+                let rep = dev.send(&s, "default", &msg);
+                assert_eq!(
+                    rep.status,
+                    PkiStatus::Success,
+                    "{cipher:?} {transport:?}: {rep:?}"
+                );
+                assert_eq!(rep.cipher, Some(cipher), "reply uses the client's cipher");
+                assert_eq!(rep.digest, digest, "reply uses the client's digest");
+                assert!(rep.certs[0].public_key().unwrap().public_eq(&dev.key));
+            }
+        }
+    }
+
+    #[test]
+    fn get_with_unescaped_plus_and_line_breaks_is_understood() {
+        let s = Scepd::start();
+        // Find a request whose base64 has '+' and '/' so the test means something.
+        let (dev, msg) = loop {
+            let dev = Device::new("apple-get", 2048);
+            let csr = dev.csr(Some(&s.mint("default")));
+            let msg = dev.request(
+                &s,
+                MessageType::PkcsReq,
+                &dev.txid(),
+                ClientContent::Csr(&csr),
+                ContentCipher::Aes128Cbc,
+            );
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&msg);
+            if b64.contains('+') && b64.contains('/') {
+                break (dev, b64);
+            }
+        };
+        // Unescaped '+' and '/', a line break every 64 characters (escaped as %0A).
+        let wrapped: Vec<String> = msg
+            .as_bytes()
+            .chunks(64)
+            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+            .collect();
+        let url = format!(
+            "{}?operation=PKIOperation&message={}",
+            s.scep_url("default"),
+            wrapped.join("%0A")
+        );
+        let r = ureq::get(&url)
+            .call()
+            .unwrap_or_else(|e| panic!("{e}\n{}", s.log()));
+        let mut der = vec![];
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut der).unwrap();
+        let rep = parse_cert_rep(&der, &s.ra_cert(), &dev.signer, &dev.key).unwrap();
+        assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
     }
 }

@@ -116,19 +116,14 @@ impl Enroll {
 
     /// RFC 8894 §3.5.2 GetCACaps: only what works.
     pub fn caps(&self, profile: &Profile) -> String {
-        let mut caps = vec![];
+        // SHA-1 is still accepted from old clients but not offered.
+        let mut caps = vec!["SHA-256", "SHA-512", "AES", "DES3", "Renewal"];
         if profile.allow_post {
-            caps.push("POSTPKIOperation");
+            // RFC 8894 §3.5.2: SCEPStandard implies POSTPKIOperation, so a
+            // GET-only profile advertises neither (micromdm's client POSTs
+            // whenever it sees SCEPStandard).
+            caps.extend(["POSTPKIOperation", "SCEPStandard"]);
         }
-        caps.extend([
-            "SHA-1",
-            "SHA-256",
-            "SHA-512",
-            "AES",
-            "DES3",
-            "SCEPStandard",
-            "Renewal",
-        ]);
         if self.auth.next.is_some() {
             caps.push("GetNextCACert");
         }

@@ -87,11 +87,22 @@ impl Enroll {
             Ok(s) => s,
             Err(v) => return self.refuse(&mut conn, txid, &format!("policy: {v}"), client_ip),
         };
-        if let Some(old) = &renewing {
-            if let Err(reason) = renewal_allowed(profile, old) {
-                return self.refuse(&mut conn, txid, &reason, client_ip);
-            }
-        }
+        let renewing = match renewing {
+            Some(old) => match renewal_allowed(profile, &old) {
+                Ok(()) => Some(old),
+                // A device that still holds one of our certificates but
+                // brings a challenge enrolls afresh (scepclient signs with
+                // its existing certificate when it has one).
+                Err(_)
+                    if msg.header.message_type == MessageType::PkcsReq
+                        && csr.challenge_password.is_some() =>
+                {
+                    None
+                }
+                Err(reason) => return self.refuse(&mut conn, txid, &reason, client_ip),
+            },
+            None => None,
+        };
         let challenge_pw = match (&renewing, &csr.challenge_password) {
             (Some(_), _) => None,
             (None, Some(pw)) => Some(pw.as_str()),
