@@ -27,7 +27,10 @@ pub struct Device {
 
 impl Device {
     pub fn new(cn: &str, bits: u32) -> Device {
-        let key = PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap();
+        Self::with_key(cn, PKey::from_rsa(Rsa::generate(bits).unwrap()).unwrap())
+    }
+
+    pub fn with_key(cn: &str, key: PKey<Private>) -> Device {
         let signer = self_signed(&key, cn);
         Device {
             key,
@@ -38,15 +41,35 @@ impl Device {
 
     /// A PKCS#10 request made by `openssl req`, with an optional challenge.
     pub fn csr(&self, challenge: Option<&str>) -> Vec<u8> {
+        self.csr_with(challenge, &[], &[])
+    }
+
+    /// A PKCS#10 request with extra subject attributes (e.g. `("serialNumber",
+    /// "X1")`) and subjectAltNames in `openssl req` syntax (`DNS:a.example`).
+    pub fn csr_with(
+        &self,
+        challenge: Option<&str>,
+        extra_dn: &[(&str, &str)],
+        sans: &[&str],
+    ) -> Vec<u8> {
         let dir = tempfile::tempdir().unwrap();
         let key_path = dir.path().join("k.pem");
         std::fs::write(&key_path, self.key.private_key_to_pem_pkcs8().unwrap()).unwrap();
-        let mut cfg = format!(
-            "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n[dn]\nCN = {}\n[attrs]\n",
-            self.cn
-        );
+        let mut cfg =
+            String::from("[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n");
+        if !sans.is_empty() {
+            cfg.push_str("req_extensions = ext\n");
+        }
+        cfg.push_str(&format!("[dn]\nCN = {}\n", self.cn));
+        for (k, v) in extra_dn {
+            cfg.push_str(&format!("{k} = {v}\n"));
+        }
+        cfg.push_str("[attrs]\n");
         if let Some(c) = challenge {
             cfg.push_str(&format!("challengePassword = {c}\n"));
+        }
+        if !sans.is_empty() {
+            cfg.push_str(&format!("[ext]\nsubjectAltName = {}\n", sans.join(",")));
         }
         let cfg_path = dir.path().join("req.cnf");
         std::fs::write(&cfg_path, cfg).unwrap();

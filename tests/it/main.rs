@@ -8,6 +8,7 @@ mod console_browser;
 mod device;
 mod lifecycle;
 mod mobileconfig;
+mod policy;
 mod protocol;
 mod scepclient;
 mod support;
