@@ -99,33 +99,125 @@ pub enum OrgCmd {
     List,
 }
 
+/// The settings of a new device certificate profile.
+#[derive(clap::Args)]
+pub struct ProfileArgs {
+    /// Stable profile ID used in the SCEP URL.
+    id: String,
+    #[arg(long)]
+    name: Option<String>,
+    /// auto (issue at once) or manual (officer approves).
+    #[arg(long, default_value = "auto")]
+    approval: String,
+    /// Organizations (ID or name) that may use it.
+    #[arg(long = "org", default_value = "Default")]
+    orgs: Vec<String>,
+    /// device or user.
+    #[arg(long, default_value = "device")]
+    cert_type: String,
+    #[arg(long, default_value_t = 365)]
+    validity_days: i32,
+    /// Key usage, comma-separated (digitalSignature, keyEncipherment, ...).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "digitalSignature,keyEncipherment"
+    )]
+    key_usage: Vec<String>,
+    /// Extended key usage, comma-separated (clientAuth, serverAuth, emailProtection, codeSigning, ipsecIKE or an OID).
+    #[arg(long, value_delimiter = ',', default_value = "clientAuth")]
+    eku: Vec<String>,
+    /// Subject template, e.g. "CN={{CommonName}},O=Acme"; variables:
+    /// {{CommonName}}, {{SerialNumber}}, {{DeviceId}}, {{UserPrincipalName}}.
+    #[arg(long, default_value = "CN={{CommonName}}")]
+    subject: String,
+    /// SAN types a request may carry, comma-separated (dns, email, uri, upn, ip).
+    #[arg(long, value_delimiter = ',', default_value = "dns,email,uri,upn,ip")]
+    san_types: Vec<String>,
+    /// Regular expression every SAN value must match in full.
+    #[arg(long)]
+    san_pattern: Option<String>,
+    #[arg(long, default_value_t = 2048)]
+    min_rsa_bits: i32,
+    /// EC curves allowed, comma-separated (P-256, P-384); none by default.
+    #[arg(long, value_delimiter = ',')]
+    ec_curves: Vec<String>,
+    /// sha256, sha384 or sha512.
+    #[arg(long, default_value = "sha256")]
+    hash: String,
+    #[arg(long, default_value_t = 30)]
+    renewal_window_days: i32,
+    /// Active certificates one device (CN) may hold; 0 = no limit.
+    #[arg(long, default_value_t = 0)]
+    max_active: i32,
+    /// At the limit, revoke the oldest (superseded) instead of refusing.
+    #[arg(long)]
+    revoke_on_replace: bool,
+    /// Do not advertise POSTPKIOperation (clients then use GET).
+    #[arg(long)]
+    no_post: bool,
+}
+
+fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
+    use std::str::FromStr;
+    if a.approval != "auto" && a.approval != "manual" {
+        return Err(format!(
+            "approval must be auto or manual, not {:?}",
+            a.approval
+        ));
+    }
+    for k in &a.key_usage {
+        server::ca::KeyUsage::from_str(k).map_err(err)?;
+    }
+    for e in &a.eku {
+        server::ca::Eku::from_str(e).map_err(err)?;
+    }
+    for t in &a.san_types {
+        if !["dns", "email", "uri", "upn", "ip"].contains(&t.as_str()) {
+            return Err(format!("unknown SAN type {t:?}"));
+        }
+    }
+    if let Some(p) = &a.san_pattern {
+        regex::Regex::new(p).map_err(|e| format!("bad --san-pattern: {e}"))?;
+    }
+    let name = a.name.clone().unwrap_or_else(|| a.id.clone());
+    let mut p = profiles::NewProfile::with_defaults(&a.id, &name);
+    p.approval_mode = &a.approval;
+    p.cert_type = &a.cert_type;
+    p.validity_days = a.validity_days;
+    p.key_usage = a.key_usage.clone();
+    p.extended_key_usage = a.eku.clone();
+    p.subject_template = &a.subject;
+    p.san_types = a.san_types.clone();
+    p.san_pattern = a.san_pattern.as_deref();
+    p.min_rsa_bits = a.min_rsa_bits;
+    p.allowed_ec_curves = a.ec_curves.clone();
+    p.hash_alg = &a.hash;
+    p.renewal_window_days = a.renewal_window_days;
+    p.max_active_per_device = a.max_active;
+    p.revoke_on_replace = a.revoke_on_replace;
+    p.allow_post = !a.no_post;
+    let org_ids = a
+        .orgs
+        .iter()
+        .map(|o| org_id(conn, o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let created = diesel::Connection::transaction(conn, |conn| {
+        let created = profiles::create(conn, &p)?;
+        for oid in &org_ids {
+            profiles::enable_for(conn, created.id, *oid, None)?;
+        }
+        Ok::<_, server::store::StoreError>(created)
+    })
+    .map_err(err)?;
+    println!("{}", created.profile_id);
+    Ok(())
+}
+
 #[derive(Subcommand)]
 pub enum ProfileCmd {
     /// Create a device certificate profile and enable it for organizations.
-    Create {
-        /// Stable profile ID used in the SCEP URL.
-        id: String,
-        #[arg(long)]
-        name: Option<String>,
-        /// auto (issue at once) or manual (officer approves).
-        #[arg(long, default_value = "auto")]
-        approval: String,
-        /// Organizations (ID or name) that may use it.
-        #[arg(long = "org", default_value = "Default")]
-        orgs: Vec<String>,
-        #[arg(long, default_value_t = 365)]
-        validity_days: i32,
-        #[arg(long, default_value_t = 2048)]
-        min_rsa_bits: i32,
-        #[arg(long, default_value_t = 30)]
-        renewal_window_days: i32,
-        /// Subject template, e.g. "CN={{CommonName}},O=Acme".
-        #[arg(long, default_value = "CN={{CommonName}}")]
-        subject: String,
-        /// Do not advertise POSTPKIOperation (clients then use GET).
-        #[arg(long)]
-        no_post: bool,
-    },
+    Create(Box<ProfileArgs>),
     /// List profiles.
     List,
     /// Export an Apple .mobileconfig with a fresh one-time challenge.
@@ -335,43 +427,7 @@ pub fn profile(cfg: &Config, cmd: ProfileCmd) -> CmdResult {
     with_db(cfg, |running, conn| match cmd {
         ProfileCmd::Export(a) => crate::export::export(running, conn, a),
         ProfileCmd::ApplePayloads(a) => crate::export::set_apple_payloads(conn, a),
-        ProfileCmd::Create {
-            id,
-            name,
-            approval,
-            orgs: org_names,
-            validity_days,
-            min_rsa_bits,
-            renewal_window_days,
-            subject,
-            no_post,
-        } => {
-            if approval != "auto" && approval != "manual" {
-                return Err(format!("approval must be auto or manual, not {approval:?}"));
-            }
-            let name = name.unwrap_or_else(|| id.clone());
-            let mut p = profiles::NewProfile::with_defaults(&id, &name);
-            p.approval_mode = &approval;
-            p.validity_days = validity_days;
-            p.min_rsa_bits = min_rsa_bits;
-            p.renewal_window_days = renewal_window_days;
-            p.subject_template = &subject;
-            p.allow_post = !no_post;
-            let org_ids = org_names
-                .iter()
-                .map(|o| org_id(conn, o))
-                .collect::<Result<Vec<_>, _>>()?;
-            let created = diesel::Connection::transaction(conn, |conn| {
-                let created = profiles::create(conn, &p)?;
-                for oid in &org_ids {
-                    profiles::enable_for(conn, created.id, *oid, None)?;
-                }
-                Ok::<_, server::store::StoreError>(created)
-            })
-            .map_err(err)?;
-            println!("{}", created.profile_id);
-            Ok(())
-        }
+        ProfileCmd::Create(args) => create_profile(conn, &args),
         ProfileCmd::List => {
             for p in profiles::list(conn).map_err(err)? {
                 println!(

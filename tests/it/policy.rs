@@ -153,3 +153,49 @@ fn every_policy_violation_is_refused_with_its_reason() {
     );
     assert!(text.contains("DNS:host-1.corp.example"), "{text}");
 }
+
+#[test]
+fn active_certificates_per_device_are_capped_or_replaced() {
+    let s = Scepd::start();
+    s.cli_ok(&["profile", "create", "one-per-device", "--max-active", "1"]);
+    s.cli_ok(&[
+        "profile",
+        "create",
+        "replace",
+        "--max-active",
+        "1",
+        "--revoke-on-replace",
+    ]);
+
+    let first = Device::new("laptop-7", 2048);
+    assert_eq!(
+        first
+            .pkcs_req(&s, "one-per-device", Some(&s.mint("one-per-device")))
+            .status,
+        PkiStatus::Success
+    );
+    let second = Device::new("laptop-7", 2048);
+    assert_refused(
+        &s,
+        "one-per-device",
+        &second,
+        &second.csr(Some(&s.mint("one-per-device"))),
+        "already has 1 active",
+    );
+
+    let a = Device::new("phone-3", 2048);
+    let old = a
+        .pkcs_req(&s, "replace", Some(&s.mint("replace")))
+        .certs
+        .remove(0);
+    let b = Device::new("phone-3", 2048);
+    assert_eq!(
+        b.pkcs_req(&s, "replace", Some(&s.mint("replace"))).status,
+        PkiStatus::Success
+    );
+    let serial = hex::encode_upper(old.serial_number().to_bn().unwrap().to_vec());
+    let stored = server::store::certificates::by_serial(&mut s.pg(), &serial)
+        .unwrap()
+        .unwrap();
+    assert!(stored.is_revoked(), "the older certificate was superseded");
+}

@@ -48,6 +48,7 @@ impl Enroll {
             "sha512" => openssl::hash::MessageDigest::sha512(),
             _ => openssl::hash::MessageDigest::sha256(),
         };
+        self.limit_active(conn, profile, req, csr, actor)?;
         let serial = ca::random_serial()?;
         let crl_url = self.auth.crl_url(ca);
         let cert = ca::issue(
@@ -116,5 +117,54 @@ impl Enroll {
             },
         )?;
         Ok(cert)
+    }
+
+    /// The profile's cap on active certificates per device (by CN): make
+    /// room by revoking the oldest when the profile says so, else refuse.
+    /// A renewal does not count the certificate it replaces.
+    fn limit_active(
+        &self,
+        conn: &mut PgConnection,
+        profile: &Profile,
+        req: &EnrollmentRequest,
+        csr: &Csr,
+        actor: &str,
+    ) -> Result<(), EnrollError> {
+        let (Ok(max), Some(cn)) = (
+            usize::try_from(profile.max_active_per_device),
+            csr.common_name.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        if max == 0 {
+            return Ok(());
+        }
+        let active: Vec<_> = certificates::active_for_device(conn, profile.id, cn, Utc::now())?
+            .into_iter()
+            .filter(|c| Some(c.id) != req.renewal_of)
+            .collect();
+        if active.len() < max {
+            return Ok(());
+        }
+        if !profile.revoke_on_replace {
+            return Err(EnrollError::Policy(format!(
+                "device {cn} already has {} active certificates (profile allows {max})",
+                active.len()
+            )));
+        }
+        for old in &active[..active.len() + 1 - max] {
+            certificates::revoke(conn, old.id, "superseded", actor)?;
+            audit::record(
+                conn,
+                &AuditEvent {
+                    actor,
+                    kind: AuditKind::CertificateRevoked,
+                    target: Some(format!("certificate:{}", old.serial)),
+                    details: serde_json::json!({ "reason": "superseded", "replaced_by_request": req.id }),
+                    client_ip: None,
+                },
+            )?;
+        }
+        Ok(())
     }
 }

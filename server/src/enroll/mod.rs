@@ -43,6 +43,9 @@ pub enum EnrollError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The profile's policy refuses this issuance (SCEP: FAILURE badRequest).
+    #[error("policy: {0}")]
+    Policy(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("CA error: {0}")]

@@ -181,6 +181,9 @@ impl Enroll {
         });
         match res {
             Ok(answer) => Ok(answer),
+            Err(Abort::Error(EnrollError::Policy(reason))) => {
+                self.refuse(&mut conn, txid, &format!("policy: {reason}"), client_ip)
+            }
             Err(Abort::Error(e)) => Err(e),
             Err(Abort::Retransmission) => self.answer_existing(&mut conn, txid, &csr),
             Err(Abort::Challenge(r)) => {

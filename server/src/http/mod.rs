@@ -44,6 +44,7 @@ impl From<EnrollError> for HttpError {
             EnrollError::BadRequest(m) => Self::BadRequest(m),
             EnrollError::NotFound(m) => Self::NotFound(m),
             EnrollError::Conflict(m) => Self::Conflict(m),
+            e @ EnrollError::Policy(_) => Self::Conflict(e.to_string()),
             other => {
                 tracing::error!(error = %other, "request failed");
                 Self::Internal

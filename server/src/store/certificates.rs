@@ -168,3 +168,23 @@ pub fn by_common_name_in(
         .select(Certificate::as_select())
         .load(conn)?)
 }
+
+/// Valid, unexpired certificates of one device (by CN) under one profile,
+/// oldest expiry first; locked so concurrent issuances for the device
+/// count each other.
+pub fn active_for_device(
+    conn: &mut PgConnection,
+    profile_id: i64,
+    common_name: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<Certificate>, StoreError> {
+    Ok(certificates::table
+        .filter(certificates::profile_id.eq(profile_id))
+        .filter(certificates::common_name.eq(common_name))
+        .filter(certificates::status.eq("valid"))
+        .filter(certificates::not_after.gt(now))
+        .order((certificates::not_after.asc(), certificates::id.asc()))
+        .select(Certificate::as_select())
+        .for_update()
+        .load(conn)?)
+}
