@@ -28,10 +28,17 @@ pub fn pool(cache: &Path, n: usize) -> Result<Vec<Key>, String> {
         cache.display()
     );
     let started = std::time::Instant::now();
-    let fresh = generate(missing)?;
-    eprintln!("  done in {:.1}s", started.elapsed().as_secs_f64());
-    append(cache, &fresh)?;
-    keys.extend(fresh);
+    while keys.len() < n {
+        // Saved in chunks so an interrupted generation is not lost.
+        let fresh = generate((n - keys.len()).min(64))?;
+        append(cache, &fresh)?;
+        keys.extend(fresh);
+        eprintln!(
+            "  {} keys, {:.0}s",
+            keys.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(keys)
 }
 

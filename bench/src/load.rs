@@ -194,8 +194,9 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<Vec<u8>, String> 
     }
 }
 
-/// Check one answer completely; Err says what is wrong with it.
-pub fn verify(p: &Prepared, answer: &[u8], ca: &X509, ra: &X509) -> R<()> {
+/// Check one answer completely; Ok gives the certificate's serial (the
+/// caller checks uniqueness, RFC 5280 §4.1.2.2), Err what is wrong.
+pub fn verify(p: &Prepared, answer: &[u8], ca: &X509, ra: &X509) -> R<Vec<u8>> {
     let rep = parse_cert_rep(answer, ra, &p.signer, &p.key).map_err(|e| e.to_string())?;
     if rep.status != PkiStatus::Success {
         return Err(format!(
@@ -223,5 +224,6 @@ pub fn verify(p: &Prepared, answer: &[u8], ca: &X509, ra: &X509) -> R<()> {
     if !same_issuer {
         return Err("certificate issuer is not the CA's subject".into());
     }
-    Ok(())
+    let serial = ours.serial_number().to_bn().map_err(|e| e.to_string())?;
+    Ok(serial.to_vec())
 }

@@ -82,6 +82,9 @@ struct Args {
     /// Keep the servers' temporary directories (logs, databases).
     #[arg(long)]
     keep: bool,
+    /// Only fill the key cache.
+    #[arg(long)]
+    keys_only: bool,
 }
 
 /// The result of one level against one server.
@@ -101,6 +104,12 @@ struct Row {
 }
 
 impl Row {
+    /// Answers of any kind per second (valid or not).
+    fn answer_rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Verified enrollments per second.
     fn rate(&self) -> f64 {
         (self.requests - self.failed) as f64 / self.elapsed.as_secs_f64()
     }
@@ -120,7 +129,12 @@ fn run(args: &Args) -> Result<(), String> {
     if n == 0 || levels.is_empty() || levels.contains(&0) {
         return Err("--requests and every --concurrency must be positive".into());
     }
-    let keys = keys::pool(&args.key_cache, n * levels.len())?;
+    // Distinct keys within a level; levels (and servers) reuse the pool
+    // with fresh transactionIDs, nonces and challenges.
+    let keys = keys::pool(&args.key_cache, n)?;
+    if args.keys_only {
+        return Ok(());
+    }
     let mut rows = vec![];
     let kinds: &[Kind] = match args.target {
         Target::Scepd => &[Kind::Scepd],
@@ -137,19 +151,13 @@ fn run(args: &Args) -> Result<(), String> {
             Kind::Scepserver => Server::scepserver()?,
         };
         eprintln!("{} up, pid {}", kind.name(), server.pid());
-        for (li, &c) in levels.iter().enumerate() {
-            let ks = &keys[li * n..(li + 1) * n];
-            rows.push(level(args, &server, ks, c, &format!("c{c}"))?);
+        for &c in levels {
+            rows.push(level(args, &server, &keys, c, &format!("c{c}"))?);
         }
         if kind == Kind::Scepd && args.seed_rows > 0 {
             seed::seed(&server.database_url()?, args.seed_rows)?;
-            let li = levels
-                .iter()
-                .position(|&c| c == args.seed_concurrency)
-                .unwrap_or(0);
-            let ks = &keys[li * n..(li + 1) * n];
             let label = format!("c{} +{} rows", args.seed_concurrency, args.seed_rows);
-            rows.push(level(args, &server, ks, args.seed_concurrency, &label)?);
+            rows.push(level(args, &server, &keys, args.seed_concurrency, &label)?);
         }
         if args.keep {
             server.dir.disable_cleanup(true);
@@ -197,9 +205,16 @@ fn level(
     let (peak_rss_kib, _) = server.rss_kib();
     let mut failed = 0;
     let mut reasons: Vec<String> = vec![];
+    let mut serials = std::collections::HashSet::new();
     for (p, o) in prepared.iter().zip(&outcomes) {
         let res = match &o.answer {
-            Ok(body) => load::verify(p, body, &ca, &ra),
+            Ok(body) => load::verify(p, body, &ca, &ra).and_then(|serial| {
+                if serials.insert(serial) {
+                    Ok(())
+                } else {
+                    Err("serial number already issued in this run".to_string())
+                }
+            }),
             Err(e) => Err(e.clone()),
         };
         if let Err(e) = res {
@@ -249,19 +264,20 @@ fn ms(d: Duration) -> f64 {
 
 fn report(rows: &[Row]) {
     println!(
-        "| server | run | concurrency | requests | failed | enrollments/s | p50 ms | p99 ms \
+        "| server | run | concurrency | requests | failed | enrollments/s | answers/s | p50 ms | p99 ms \
          | max ms | peak RSS MiB | CPU ms/enr server | postgres | client |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
             r.kind.name(),
             r.label,
             r.concurrency,
             r.requests,
             r.failed,
             r.rate(),
+            r.answer_rate(),
             ms(r.p50),
             ms(r.p99),
             ms(r.max),
