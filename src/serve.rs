@@ -79,11 +79,20 @@ pub fn run(cfg: Config) -> Result<(), String> {
         "scepd starting"
     );
     let max_body = cfg.max_body_bytes;
+    let blocking_threads = (cfg.db_pool_size as usize / cfg.workers.max(1)).max(2);
     let api = server::api::ApiState {
         pool: enroll.pool().clone(),
         max_unused: cfg.challenge_max_unused,
         public_url: cfg.public_url.clone(),
     };
+    // Notifications: one sender per process; rows are leased, so several
+    // processes never deliver the same mail.
+    server::notify::sender::spawn(
+        enroll.pool().clone(),
+        cfg.mail.clone(),
+        cfg.public_url.clone(),
+    )
+    .map_err(|e| format!("cannot start the notification sender: {e}"))?;
     let purge_every =
         std::time::Duration::from_secs(u64::from(cfg.challenge_purge_interval_seconds));
     let result = actix_web::rt::System::new().block_on(async move {
@@ -101,6 +110,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 .configure(::web::configure)
         })
         .workers(cfg.workers)
+        // Enrollment work (RSA, diesel) runs on blocking threads; more of
+        // them than database connections only queues on the pool.
+        .worker_max_blocking_threads(blocking_threads)
         .bind(cfg.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?
         .run()

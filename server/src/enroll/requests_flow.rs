@@ -73,8 +73,19 @@ impl Enroll {
 
         // A request signed by a certificate we issued is a renewal
         // (RenewalReq, or a PKCSReq as older clients send it).
-        let signer_der = msg.signer_cert.to_der().map_err(crate::ca::CaError::from)?;
-        let renewing = certificates::by_fingerprint(&mut conn, &openssl::sha::sha256(&signer_der))?;
+        // Only a certificate whose issuer is one of our CAs can be ours:
+        // self-signed signers (first enrollments) skip the lookup.
+        let issuer = msg
+            .signer_cert
+            .issuer_name()
+            .to_der()
+            .map_err(crate::ca::CaError::from)?;
+        let renewing = if self.auth.is_our_issuer(&issuer) {
+            let signer_der = msg.signer_cert.to_der().map_err(crate::ca::CaError::from)?;
+            certificates::by_fingerprint(&mut conn, &openssl::sha::sha256(&signer_der))?
+        } else {
+            None
+        };
         if msg.header.message_type == MessageType::RenewalReq && renewing.is_none() {
             return self.refuse(
                 &mut conn,
@@ -176,6 +187,7 @@ impl Enroll {
                         client_ip,
                     },
                 )?;
+                crate::notify::events::request_pending(conn, &req, profile)?;
                 Ok(Answer::Pending)
             }
         });

@@ -7,7 +7,6 @@ use openssl::x509::{X509Ref, X509};
 
 use super::asn1::{self, TAG_SEQUENCE};
 use super::decode::{malformed, octets_attr, read_header, string_attr, verify_content};
-use super::encode::with_key_der;
 use super::pkcs7_ffi::{self, scep_nids, AttrKind, AttrSpec, SignedData};
 use super::{
     envelope, ContentCipher, DigestAlg, FailInfo, KeyTransport, MessageType, Nonce, PkiStatus,
@@ -96,17 +95,14 @@ pub(crate) fn sign_request(
             value: &req.sender_nonce.0,
         },
     ];
-    let cert = req.signer_cert.to_der()?;
-    with_key_der(req.signer_key, |key| {
-        pkcs7_ffi::sign_with_attributes(
-            &cert,
-            key,
-            req.digest.message_digest(),
-            &[],
-            &attrs,
-            envelope_der,
-        )
-    })
+    pkcs7_ffi::sign_with_attributes(
+        req.signer_cert,
+        req.signer_key,
+        req.digest.message_digest(),
+        &[],
+        &attrs,
+        envelope_der,
+    )
 }
 
 /// A decoded CertRep.

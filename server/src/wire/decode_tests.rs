@@ -141,8 +141,8 @@ fn each_message_type_parses_its_content() {
 fn missing_scep_attribute_is_malformed() {
     let client = self_signed("client");
     let nids = scep_nids().unwrap();
-    let key = client.key.private_key_to_der().unwrap();
-    let cert = client.cert.to_der().unwrap();
+    let key = client.key.clone();
+    let cert = client.cert.clone();
     let txid = AttrSpec {
         nid: nids.transaction_id,
         kind: AttrKind::PrintableString,
@@ -308,8 +308,7 @@ fn renewal_signer_is_the_cert_matching_the_signer_info() {
             value: &[2; 16],
         },
     ];
-    let key = client.key.private_key_to_der().unwrap();
-    let other_der = other.cert.to_der().unwrap();
+    let key = client.key.clone();
     let env = crate::wire::envelope::encrypt(
         b"\x30\x00",
         &ra.cert,
@@ -318,10 +317,10 @@ fn renewal_signer_is_the_cert_matching_the_signer_info() {
     )
     .unwrap();
     let der = sign_with_attributes(
-        &client.cert.to_der().unwrap(),
+        &client.cert,
         &key,
         MessageDigest::sha256(),
-        &[&other_der],
+        &[&other.cert],
         &attrs,
         &env,
     )

@@ -24,19 +24,6 @@ pub enum Reply<'a> {
     Failure(FailInfo),
 }
 
-/// Runs `f` with the DER of `key`, wiping the buffer afterwards so the
-/// private key does not linger in freed heap memory.
-pub(crate) fn with_key_der<R>(
-    key: &PKeyRef<Private>,
-    f: impl FnOnce(&[u8]) -> Result<R, WireError>,
-) -> Result<R, WireError> {
-    let mut der = key.private_key_to_der()?;
-    let r = f(&der);
-    der.fill(0);
-    std::hint::black_box(&der);
-    r
-}
-
 /// RFC 8894 §3.3.2 CertRep: signed by the RA with the request's digest;
 /// attributes transactionID (same), messageType 3, pkiStatus, failInfo (on
 /// failure), senderNonce (fresh), recipientNonce (the request's
@@ -85,27 +72,19 @@ pub fn cert_rep(ra: &RaIdentity, request: &Header, reply: Reply<'_>) -> Result<V
     if let Some(f) = fail {
         attrs.push(printable(nids.fail_info, f.code()));
     }
-    let cert = ra.cert.to_der()?;
-    with_key_der(&ra.key, |key| {
-        pkcs7_ffi::sign_with_attributes(
-            &cert,
-            key,
-            request.digest.message_digest(),
-            &[],
-            &attrs,
-            &content,
-        )
-    })
+    pkcs7_ffi::sign_with_attributes(
+        &ra.cert,
+        &ra.key,
+        request.digest.message_digest(),
+        &[],
+        &attrs,
+        &content,
+    )
 }
 
 /// Degenerate certificates-only PKCS#7 (GetCACert body, CertRep content).
 pub fn certs_only(certs: &[&X509Ref]) -> Result<Vec<u8>, WireError> {
-    let ders = certs
-        .iter()
-        .map(|c| c.to_der())
-        .collect::<Result<Vec<_>, _>>()?;
-    let refs: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
-    pkcs7_ffi::degenerate(&refs, &[])
+    pkcs7_ffi::degenerate(certs, &[])
 }
 
 /// Degenerate PKCS#7 carrying one CRL (GetCRL reply content).
@@ -120,17 +99,14 @@ pub fn signed_next_ca(
     signer_key: &PKeyRef<Private>,
     content: &[u8],
 ) -> Result<Vec<u8>, WireError> {
-    let cert = signer_cert.to_der()?;
-    with_key_der(signer_key, |key| {
-        pkcs7_ffi::sign_with_attributes(
-            &cert,
-            key,
-            openssl::hash::MessageDigest::sha256(),
-            &[],
-            &[],
-            content,
-        )
-    })
+    pkcs7_ffi::sign_with_attributes(
+        signer_cert,
+        signer_key,
+        openssl::hash::MessageDigest::sha256(),
+        &[],
+        &[],
+        content,
+    )
 }
 
 #[cfg(test)]

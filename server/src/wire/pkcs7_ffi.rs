@@ -14,11 +14,14 @@ use std::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use std::ptr::{self, NonNull};
 use std::sync::OnceLock;
 
+use foreign_types_shared::ForeignTypeRef;
 use openssl::asn1::Asn1Object;
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
+use openssl::pkey::{PKeyRef, Private};
 use openssl::symm::Cipher;
+use openssl::x509::X509Ref;
 use openssl_sys as ffi;
 
 use super::WireError;
@@ -178,15 +181,6 @@ fn x509_from_der(der: &[u8]) -> Result<Owned<ffi::X509>, WireError> {
     // and returns a new X509 (or NULL) that we own.
     let x = unsafe { ffi::d2i_X509(ptr::null_mut(), &mut p, c_long::from(c_len(der.len())?)) };
     Ok(Owned::new(x, ffi::X509_free)?)
-}
-
-fn pkey_from_der(der: &[u8]) -> Result<Owned<ffi::EVP_PKEY>, WireError> {
-    let mut p = der.as_ptr();
-    // SAFETY: as for `x509_from_der`; the result is a new EVP_PKEY we own.
-    let k = unsafe {
-        ffi::d2i_AutoPrivateKey(ptr::null_mut(), &mut p, c_long::from(c_len(der.len())?))
-    };
-    Ok(Owned::new(k, ffi::EVP_PKEY_free)?)
 }
 
 fn crl_from_der(der: &[u8]) -> Result<Owned<ffi::X509_CRL>, WireError> {
@@ -431,19 +425,13 @@ impl Drop for AttrStack {
 /// signingTime/messageDigest OpenSSL adds). `signer_cert_der` and
 /// `extra_certs_der` go into `certificates`. Returns DER.
 pub fn sign_with_attributes(
-    signer_cert_der: &[u8],
-    signer_key_der: &[u8],
+    cert: &X509Ref,
+    key: &PKeyRef<Private>,
     md: MessageDigest,
-    extra_certs_der: &[&[u8]],
+    extra: &[&X509Ref],
     attrs: &[AttrSpec<'_>],
     content: &[u8],
 ) -> Result<Vec<u8>, WireError> {
-    let cert = x509_from_der(signer_cert_der)?;
-    let key = pkey_from_der(signer_key_der)?;
-    let extra = extra_certs_der
-        .iter()
-        .map(|d| x509_from_der(d))
-        .collect::<Result<Vec<_>, _>>()?;
     let mut stack = AttrStack::new()?;
     // SAFETY: OBJ_nid2obj returns a static object; len -1 makes the
     // attribute copy it.
@@ -464,8 +452,8 @@ pub fn sign_with_attributes(
     }
     // SAFETY: PKCS7_new returns a new object that we own.
     let p7 = Owned::new(unsafe { ffi::PKCS7_new() }, ffi::PKCS7_free)?;
-    // SAFETY: all pointers are live objects we own. add_signature and
-    // add_certificate take their own references to cert and key; the signer
+    // SAFETY: p7 is ours; cert, key and extra are borrowed live objects and
+    // add_signature / add_certificate take their own references to them; the signer
     // info it returns is owned by p7; set_signed_attributes deep-copies the
     // stack. The BIO chain from dataInit is ours and is freed by its guard.
     unsafe {
@@ -479,7 +467,7 @@ pub fn sign_with_attributes(
             stack.0.as_ptr().cast(),
         ))?;
         cvt(ffi::PKCS7_add_certificate(p7.as_ptr(), cert.as_ptr()))?;
-        for x in &extra {
+        for x in extra {
             cvt(ffi::PKCS7_add_certificate(p7.as_ptr(), x.as_ptr()))?;
         }
         cvt(ffi::PKCS7_content_new(p7.as_ptr(), ffi::NID_pkcs7_data))?;
@@ -500,20 +488,16 @@ pub fn sign_with_attributes(
 }
 
 /// Builds a degenerate SignedData: no signers, id-data without eContent,
-/// carrying `certs_der` and `crls_der` (RFC 8894 §3.4). Returns DER.
-pub fn degenerate(certs_der: &[&[u8]], crls_der: &[&[u8]]) -> Result<Vec<u8>, WireError> {
-    let certs = certs_der
-        .iter()
-        .map(|d| x509_from_der(d))
-        .collect::<Result<Vec<_>, _>>()?;
+/// carrying `certs` and `crls_der` (RFC 8894 §3.4). Returns DER.
+pub fn degenerate(certs: &[&X509Ref], crls_der: &[&[u8]]) -> Result<Vec<u8>, WireError> {
     let crls = crls_der
         .iter()
         .map(|d| crl_from_der(d))
         .collect::<Result<Vec<_>, _>>()?;
     // SAFETY: PKCS7_new returns a new object that we own.
     let p7 = Owned::new(unsafe { ffi::PKCS7_new() }, ffi::PKCS7_free)?;
-    // SAFETY: p7 and every cert/CRL are live objects we own; the add
-    // functions take their own references. SET_DETACHED frees the empty
+    // SAFETY: p7 and every CRL are ours, the certs are borrowed live
+    // objects; the add functions take their own references. SET_DETACHED frees the empty
     // id-data OCTET STRING inside p7 and leaves a NULL in its place.
     unsafe {
         cvt(ffi::PKCS7_set_type(p7.as_ptr(), ffi::NID_pkcs7_signed))?;
@@ -527,7 +511,7 @@ pub fn degenerate(certs_der: &[&[u8]], crls_der: &[&[u8]]) -> Result<Vec<u8>, Wi
         {
             return Err(ErrorStack::get().into());
         }
-        for x in &certs {
+        for x in certs {
             cvt(ffi::PKCS7_add_certificate(p7.as_ptr(), x.as_ptr()))?;
         }
         for c in &crls {

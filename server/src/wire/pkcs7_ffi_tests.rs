@@ -24,10 +24,9 @@ fn signed_attributes_roundtrip_with_their_types() {
             value: &[0u8, 1, 2, 255],
         },
     ];
-    let key = id.key.private_key_to_der().unwrap();
     let der = sign_with_attributes(
-        &id.cert.to_der().unwrap(),
-        &key,
+        &id.cert,
+        &id.key,
         MessageDigest::sha384(),
         &[],
         &attrs,
@@ -68,16 +67,8 @@ fn signed_attributes_roundtrip_with_their_types() {
 #[test]
 fn empty_content_is_an_empty_octet_string() {
     let id = signer();
-    let key = id.key.private_key_to_der().unwrap();
-    let der = sign_with_attributes(
-        &id.cert.to_der().unwrap(),
-        &key,
-        MessageDigest::sha256(),
-        &[],
-        &[],
-        b"",
-    )
-    .unwrap();
+    let der =
+        sign_with_attributes(&id.cert, &id.key, MessageDigest::sha256(), &[], &[], b"").unwrap();
     let sd = SignedData::from_der(&der).unwrap();
     assert_eq!(sd.content(), Some(Vec::new()));
 }
@@ -87,11 +78,7 @@ fn degenerate_carries_certs_and_crls_and_no_signer_or_content() {
     let a = self_signed("degenerate a");
     let b = self_signed("degenerate b");
     let crl = crate::wire::testutil::empty_crl(&a);
-    let der = degenerate(
-        &[&a.cert.to_der().unwrap(), &b.cert.to_der().unwrap()],
-        &[&crl],
-    )
-    .unwrap();
+    let der = degenerate(&[&a.cert, &b.cert], &[&crl]).unwrap();
     let sd = SignedData::from_der(&der).unwrap();
     assert_eq!(sd.signer_count(), 0);
     assert_eq!(sd.content(), None);

@@ -221,10 +221,9 @@ pub(crate) fn assert_strict_der(der: &[u8]) {
 #[should_panic(expected = "in output")]
 fn strict_der_check_rejects_ber() {
     let id = self_signed("strict check");
-    let key = id.key.private_key_to_der().unwrap();
     let der = super::pkcs7_ffi::sign_with_attributes(
-        &id.cert.to_der().unwrap(),
-        &key,
+        &id.cert,
+        &id.key,
         MessageDigest::sha256(),
         &[],
         &[],
