@@ -547,3 +547,30 @@ mod rfc8894_3_2_2_envelopes {
         assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
     }
 }
+
+/// RFC 8894 §2.3: the signer of a first enrollment holds the key it asks to
+/// have certified.
+mod rfc8894_2_3_proof_of_possession {
+    use super::*;
+
+    #[test]
+    fn self_signed_signer_with_another_key_is_refused() {
+        let s = Scepd::start();
+        let signer = Device::new("mismatch", 2048);
+        let other = Device::new("mismatch", 2048);
+        // The CSR is other's (validly self-signed), the PKIMessage signer's.
+        let csr = other.csr(Some(&s.mint("default")));
+        let msg = signer.request(
+            &s,
+            MessageType::PkcsReq,
+            &other.txid(),
+            ClientContent::Csr(&csr),
+            ContentCipher::Aes128Cbc,
+        );
+        let rep = signer.send(&s, "default", &msg);
+        assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
+        assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
+        assert_eq!(count(&s, "certificates"), 0);
+        assert_eq!(count(&s, "challenges WHERE used_at IS NOT NULL"), 0);
+    }
+}
