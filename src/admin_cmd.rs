@@ -28,6 +28,9 @@ pub enum AdminCmd {
         /// Name of the environment variable holding the password.
         #[arg(long)]
         password_env: String,
+        /// Address for notifications (pending requests in scope).
+        #[arg(long)]
+        email: Option<String>,
     },
 }
 
@@ -76,6 +79,7 @@ pub fn admin(cfg: &Config, cmd: AdminCmd) -> Result<(), String> {
         org,
         departments,
         password_env,
+        email,
     } = cmd;
     let role = admins::Role::parse(&role).ok_or_else(|| format!("unknown role {role:?}"))?;
     match (role, &org, departments.is_empty()) {
@@ -95,10 +99,12 @@ pub fn admin(cfg: &Config, cmd: AdminCmd) -> Result<(), String> {
     let res = (|| {
         let mut conn = running.enroll.pool().get().map_err(|e| e.to_string())?;
         conn.transaction(|conn| -> Result<i64, TxError> {
-            let a = admins::create(conn, &username, &hash, role, None).map_err(|e| match e {
-                StoreError::Conflict(_) => format!("officer {username:?} already exists"),
-                e => e.to_string(),
-            })?;
+            let a = admins::create(conn, &username, &hash, role, email.as_deref()).map_err(
+                |e| match e {
+                    StoreError::Conflict(_) => format!("officer {username:?} already exists"),
+                    e => e.to_string(),
+                },
+            )?;
             if let Some(org) = &org {
                 let org = org_id(conn, org)?;
                 if departments.is_empty() {

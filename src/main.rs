@@ -11,6 +11,7 @@ mod admin_cmd;
 mod api_cmd;
 mod commands;
 mod export;
+mod notify_cmd;
 mod serve;
 
 /// SCEP (RFC 8894) enrollment service with an RA console.
@@ -67,6 +68,9 @@ enum Command {
     /// RA officers.
     #[command(subcommand)]
     Admin(admin_cmd::AdminCmd),
+    /// Email notifications: contacts, test mail, outbox.
+    #[command(subcommand)]
+    Notify(notify_cmd::NotifyCmd),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::ApiKey(c) => api_cmd::api_key(&cfg, c),
         Command::AccessCode(c) => api_cmd::access_code(&cfg, c),
         Command::Admin(c) => admin_cmd::admin(&cfg, c),
+        Command::Notify(c) => notify_cmd::notify(&cfg, c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

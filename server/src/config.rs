@@ -109,6 +109,47 @@ pub struct Settings {
     /// Log format: text or json [default: text].
     #[arg(long, env = "SCEPD_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
+    /// SMTP server for notifications; unset: mails are queued, not sent.
+    #[arg(long, env = "SCEPD_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+    /// SMTP port [default: 25, 587 with starttls, 465 with tls].
+    #[arg(long, env = "SCEPD_SMTP_PORT", global = true)]
+    pub smtp_port: Option<u16>,
+    /// SMTP transport security: none, starttls or tls (implicit) [default: starttls].
+    #[arg(long, env = "SCEPD_SMTP_TLS", global = true)]
+    pub smtp_tls: Option<String>,
+    /// SMTP user name (authentication only when set with the password).
+    #[arg(long, env = "SCEPD_SMTP_USERNAME", global = true)]
+    pub smtp_username: Option<String>,
+    /// SMTP password.
+    #[arg(
+        long,
+        env = "SCEPD_SMTP_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<String>,
+    /// Sender address of notifications [default: scepd@localhost].
+    #[arg(long, env = "SCEPD_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+    /// Seconds pending-request notices wait to be folded into one digest per officer [default: 300].
+    #[arg(long, env = "SCEPD_NOTIFY_DIGEST_SECONDS", global = true)]
+    pub notify_digest_seconds: Option<u32>,
+    /// Seconds between outbox polls [default: 10].
+    #[arg(long, env = "SCEPD_NOTIFY_POLL_SECONDS", global = true)]
+    pub notify_poll_seconds: Option<u32>,
+    /// Delivery attempts before a mail is marked failed [default: 8].
+    #[arg(long, env = "SCEPD_NOTIFY_MAX_ATTEMPTS", global = true)]
+    pub notify_max_attempts: Option<u32>,
+    /// First retry delay in seconds, doubled per attempt, at most an hour [default: 30].
+    #[arg(long, env = "SCEPD_NOTIFY_RETRY_BASE_SECONDS", global = true)]
+    pub notify_retry_base_seconds: Option<u32>,
+    /// Seconds between scans for expiring certificates [default: 3600].
+    #[arg(long, env = "SCEPD_NOTIFY_EXPIRY_SCAN_SECONDS", global = true)]
+    pub notify_expiry_scan_seconds: Option<u32>,
+    /// Days before expiry to remind contacts, comma-separated [default: 30,7,1].
+    #[arg(long, env = "SCEPD_EXPIRY_REMINDER_DAYS", global = true)]
+    pub expiry_reminder_days: Option<String>,
 }
 
 /// Resolved, validated configuration.
@@ -136,6 +177,8 @@ pub struct Config {
     pub challenge_failure_window_seconds: u32,
     pub challenge_purge_interval_seconds: u32,
     pub log_json: bool,
+    /// SMTP and notification settings (issue 6).
+    pub mail: crate::notify::MailSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -158,6 +201,7 @@ impl std::fmt::Debug for Config {
                 "admin_password",
                 &self.admin_password.as_ref().map(|_| "<redacted>"),
             )
+            .field("mail", &self.mail)
             .finish_non_exhaustive()
     }
 }
@@ -184,6 +228,7 @@ impl Settings {
             None => Settings::default(),
         };
         let s = self.or(file);
+        let mail = mail_settings(&s)?;
         let listen = s
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -264,6 +309,7 @@ impl Settings {
                 .unwrap_or(300)
                 .max(1),
             log_json,
+            mail,
         })
     }
 
@@ -307,8 +353,80 @@ impl Settings {
                 .challenge_purge_interval_seconds
                 .or(o.challenge_purge_interval_seconds),
             log_format: self.log_format.or(o.log_format),
+            smtp_host: self.smtp_host.or(o.smtp_host),
+            smtp_port: self.smtp_port.or(o.smtp_port),
+            smtp_tls: self.smtp_tls.or(o.smtp_tls),
+            smtp_username: self.smtp_username.or(o.smtp_username),
+            smtp_password: self.smtp_password.or(o.smtp_password),
+            mail_from: self.mail_from.or(o.mail_from),
+            notify_digest_seconds: self.notify_digest_seconds.or(o.notify_digest_seconds),
+            notify_poll_seconds: self.notify_poll_seconds.or(o.notify_poll_seconds),
+            notify_max_attempts: self.notify_max_attempts.or(o.notify_max_attempts),
+            notify_retry_base_seconds: self
+                .notify_retry_base_seconds
+                .or(o.notify_retry_base_seconds),
+            notify_expiry_scan_seconds: self
+                .notify_expiry_scan_seconds
+                .or(o.notify_expiry_scan_seconds),
+            expiry_reminder_days: self.expiry_reminder_days.or(o.expiry_reminder_days),
         }
     }
+}
+
+/// The notification settings, validated.
+fn mail_settings(s: &Settings) -> Result<crate::notify::MailSettings, ConfigError> {
+    use crate::notify::SmtpTls;
+    let smtp_tls: SmtpTls = s
+        .smtp_tls
+        .as_deref()
+        .unwrap_or("starttls")
+        .parse()
+        .map_err(|message| ConfigError::Invalid {
+            key: "smtp_tls",
+            message,
+        })?;
+    let default_port = match smtp_tls {
+        SmtpTls::None => 25,
+        SmtpTls::StartTls => 587,
+        SmtpTls::Tls => 465,
+    };
+    let days = s
+        .expiry_reminder_days
+        .as_deref()
+        .unwrap_or("30,7,1")
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse::<u32>().ok().filter(|d| (1..=3650).contains(d)))
+        .collect::<Option<Vec<u32>>>()
+        .ok_or_else(|| ConfigError::Invalid {
+            key: "expiry_reminder_days",
+            message: "must be comma-separated day counts between 1 and 3650".into(),
+        })?;
+    let from = s
+        .mail_from
+        .clone()
+        .unwrap_or_else(|| "scepd@localhost".into());
+    if !from.contains('@') {
+        return Err(ConfigError::Invalid {
+            key: "mail_from",
+            message: "must be an email address".into(),
+        });
+    }
+    Ok(crate::notify::MailSettings {
+        smtp_host: s.smtp_host.clone().filter(|h| !h.trim().is_empty()),
+        smtp_port: s.smtp_port.unwrap_or(default_port),
+        smtp_tls,
+        smtp_username: s.smtp_username.clone().filter(|u| !u.is_empty()),
+        smtp_password: s.smtp_password.clone().filter(|p| !p.is_empty()),
+        from,
+        digest_seconds: s.notify_digest_seconds.unwrap_or(300),
+        poll_seconds: s.notify_poll_seconds.unwrap_or(10).max(1),
+        max_attempts: s.notify_max_attempts.unwrap_or(8).max(1),
+        retry_base_seconds: s.notify_retry_base_seconds.unwrap_or(30).max(1),
+        expiry_scan_seconds: s.notify_expiry_scan_seconds.unwrap_or(3600).max(1),
+        expiry_reminder_days: days,
+    })
 }
 
 #[cfg(test)]
@@ -362,11 +480,13 @@ mod tests {
         let c = Settings {
             database_url: Some("postgres://u:hunter2@h/db".into()),
             admin_password: Some("sekret-pw".into()),
+            smtp_password: Some("smtp-hunter3".into()),
             ..Default::default()
         }
         .resolve()
         .unwrap();
         let d = format!("{c:?}");
         assert!(!d.contains("hunter2") && !d.contains("sekret-pw"), "{d}");
+        assert!(!d.contains("smtp-hunter3"), "{d}");
     }
 }

@@ -16,6 +16,7 @@ pub mod csr;
 pub mod enroll;
 pub mod http;
 pub mod mobileconfig;
+pub mod notify;
 pub mod pgcluster;
 pub mod store;
 pub mod testdb;

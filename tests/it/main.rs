@@ -7,6 +7,7 @@ mod console;
 mod console_browser;
 mod device;
 mod lifecycle;
+mod mail;
 mod mobileconfig;
 mod policy;
 mod protocol;

@@ -100,6 +100,7 @@ impl Enroll {
                     client_ip: None,
                 },
             )?;
+            crate::notify::events::declined(conn, &req, reason)?;
             Ok(requests::by_id(conn, req.id)?)
         })
     }
@@ -135,6 +136,7 @@ impl Enroll {
                     client_ip: None,
                 },
             )?;
+            crate::notify::events::revoked(conn, &cert, reason.as_str())?;
             Ok(RevokeOutcome {
                 certificate: certificates::by_id(conn, cert.id)?,
             })

@@ -116,6 +116,7 @@ impl Enroll {
                 client_ip: req.client_ip.as_deref(),
             },
         )?;
+        crate::notify::events::issued(conn, req, profile, &stored)?;
         Ok(cert)
     }
 

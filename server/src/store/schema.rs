@@ -33,6 +33,7 @@ diesel::table! {
         email -> Nullable<Text>,
         enabled -> Bool,
         created_at -> Timestamptz,
+        notify_email -> Bool,
     }
 }
 
@@ -195,11 +196,42 @@ diesel::table! {
 }
 
 diesel::table! {
+    notification_contacts (id) {
+        id -> Int8,
+        organization_id -> Int8,
+        profile_id -> Nullable<Int8>,
+        email -> Text,
+        events -> Array<Text>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     organizations (id) {
         id -> Int8,
         name -> Text,
         enabled -> Bool,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> Int8,
+        kind -> Text,
+        recipient -> Text,
+        payload -> Jsonb,
+        subject -> Nullable<Text>,
+        body_text -> Nullable<Text>,
+        body_html -> Nullable<Text>,
+        dedupe_key -> Nullable<Text>,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -268,6 +300,8 @@ diesel::joinable!(enrollment_requests -> challenges (challenge_id));
 diesel::joinable!(enrollment_requests -> departments (department_id));
 diesel::joinable!(enrollment_requests -> device_profiles (profile_id));
 diesel::joinable!(enrollment_requests -> organizations (organization_id));
+diesel::joinable!(notification_contacts -> device_profiles (profile_id));
+diesel::joinable!(notification_contacts -> organizations (organization_id));
 diesel::joinable!(profile_apple_payloads -> device_profiles (profile_id));
 diesel::joinable!(profile_scopes -> departments (department_id));
 diesel::joinable!(profile_scopes -> device_profiles (profile_id));
@@ -290,7 +324,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     device_profiles,
     enrollment_requests,
     login_failures,
+    notification_contacts,
     organizations,
+    outbox,
     profile_apple_payloads,
     profile_scopes,
     request_events,
