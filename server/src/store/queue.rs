@@ -125,7 +125,7 @@ fn in_scope<'a>(q: Boxed<'a>, scope: &Scope) -> Boxed<'a> {
 }
 
 /// Escape LIKE metacharacters so user text matches literally.
-fn like_pattern(text: &str) -> String {
+pub(crate) fn like_pattern(text: &str) -> String {
     let mut p = String::with_capacity(text.len() + 2);
     p.push('%');
     for c in text.chars() {

@@ -1,0 +1,339 @@
+//! Certificates as the RA console sees them: a scoped, filtered, keyset
+//! paginated list (newest first, by `certificates_listing` and the per-scope
+//! indexes of migration `000006`), one certificate through the scope, and
+//! the dashboard's issuance and expiry figures. An officer never reads a
+//! certificate outside its scope: out of scope is `NotFound`.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use diesel::dsl::sql;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Text, Timestamptz};
+
+use super::certificates::{Certificate, Revocation};
+use super::queue::{like_pattern, Cursor, Scope};
+use super::schema::{certificates, revocations};
+use super::StoreError;
+
+/// A list row: everything but the DER (which a page of 50 need not carry).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = certificates)]
+pub struct CertRow {
+    pub id: i64,
+    pub serial: String,
+    pub request_id: Option<i64>,
+    pub profile_id: i64,
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+    pub subject: String,
+    pub common_name: Option<String>,
+    pub sans: Vec<String>,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub status: String,
+    pub fingerprint_sha256: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl CertRow {
+    /// valid / expired / revoked, as the console shows it: the stored status
+    /// only knows valid and revoked; expiry is a matter of the clock.
+    pub fn state(&self, now: DateTime<Utc>) -> CertState {
+        if self.status == "revoked" {
+            CertState::Revoked
+        } else if self.not_after <= now {
+            CertState::Expired
+        } else {
+            CertState::Valid
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertState {
+    Valid,
+    Expired,
+    Revoked,
+}
+
+impl CertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CertState> {
+        [Self::Valid, Self::Expired, Self::Revoked]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// Certificate list filters from the console.
+#[derive(Debug, Clone, Default)]
+pub struct CertFilter {
+    /// Substring of CN, subject, a SAN or the serial (hex, colons allowed),
+    /// or a whole SHA-256 fingerprint.
+    pub text: Option<String>,
+    pub state: Option<CertState>,
+    /// Database id of the profile.
+    pub profile_id: Option<i64>,
+    pub organization_id: Option<i64>,
+    /// Valid certificates expiring within this many days.
+    pub expiring_days: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct CertPage {
+    pub rows: Vec<CertRow>,
+    pub next: Option<Cursor>,
+}
+
+type Boxed<'a> = certificates::BoxedQuery<'a, Pg>;
+
+fn in_scope<'a>(q: Boxed<'a>, scope: &Scope) -> Boxed<'a> {
+    match scope {
+        Scope::All => q,
+        Scope::Limited {
+            organizations,
+            departments,
+        } => q.filter(
+            certificates::organization_id
+                .eq_any(organizations.clone())
+                .or(certificates::department_id
+                    .assume_not_null()
+                    .eq_any(departments.clone())
+                    .and(certificates::department_id.is_not_null())),
+        ),
+    }
+}
+
+/// Hex digits of `text` without separators, uppercase (serials are stored
+/// so), or `None` when it is not hex.
+fn hex_of(text: &str) -> Option<String> {
+    let clean: String = text
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' '))
+        .collect::<String>()
+        .to_uppercase();
+    (!clean.is_empty() && clean.chars().all(|c| c.is_ascii_hexdigit())).then_some(clean)
+}
+
+fn filtered<'a>(scope: &Scope, f: &CertFilter, now: DateTime<Utc>) -> Boxed<'a> {
+    let mut q = in_scope(certificates::table.into_boxed(), scope);
+    if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        let p = like_pattern(t);
+        let hex = hex_of(t);
+        // Only a hex string is compared with serials, and only 32 bytes
+        // with fingerprints; otherwise these arms match nothing.
+        let serial = hex.as_deref().map_or_else(String::new, like_pattern);
+        let fingerprint = hex
+            .and_then(|h| hex::decode(h).ok())
+            .filter(|b| b.len() == 32)
+            .unwrap_or_default();
+        q = q.filter(
+            sql::<Bool>("(certificates.common_name ILIKE ")
+                .bind::<Text, _>(p.clone())
+                .sql(" OR certificates.subject ILIKE ")
+                .bind::<Text, _>(p.clone())
+                .sql(" OR array_to_string(certificates.sans, ' ') ILIKE ")
+                .bind::<Text, _>(p)
+                .sql(" OR (")
+                .bind::<Text, _>(serial.clone())
+                .sql(" <> '' AND certificates.serial LIKE ")
+                .bind::<Text, _>(serial)
+                .sql(") OR certificates.fingerprint_sha256 = ")
+                .bind::<Bytea, _>(fingerprint)
+                .sql(")"),
+        );
+    }
+    match f.state {
+        Some(CertState::Valid) => {
+            q = q
+                .filter(certificates::status.eq("valid"))
+                .filter(certificates::not_after.gt(now))
+        }
+        Some(CertState::Expired) => {
+            q = q
+                .filter(certificates::status.eq("valid"))
+                .filter(certificates::not_after.le(now))
+        }
+        Some(CertState::Revoked) => q = q.filter(certificates::status.eq("revoked")),
+        None => {}
+    }
+    if let Some(p) = f.profile_id {
+        q = q.filter(certificates::profile_id.eq(p));
+    }
+    if let Some(o) = f.organization_id {
+        q = q.filter(certificates::organization_id.eq(o));
+    }
+    if let Some(d) = f.expiring_days {
+        q = q
+            .filter(certificates::status.eq("valid"))
+            .filter(certificates::not_after.gt(now))
+            .filter(certificates::not_after.le(now + Duration::days(d)));
+    }
+    q
+}
+
+/// A page of certificates in scope matching `f`, newest first, after `after`.
+pub fn list(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    f: &CertFilter,
+    after: Option<Cursor>,
+    limit: i64,
+    now: DateTime<Utc>,
+) -> Result<CertPage, StoreError> {
+    let mut q = filtered(scope, f, now);
+    if let Some(c) = after {
+        q = q.filter(
+            certificates::created_at.lt(c.created_at).or(certificates::created_at
+                .eq(c.created_at)
+                .and(certificates::id.lt(c.id))),
+        );
+    }
+    let mut rows: Vec<CertRow> = q
+        .order((certificates::created_at.desc(), certificates::id.desc()))
+        .limit(limit + 1)
+        .select(CertRow::as_select())
+        .load(conn)?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| Cursor {
+            created_at: r.created_at,
+            id: r.id,
+        })
+    } else {
+        None
+    };
+    Ok(CertPage { rows, next })
+}
+
+/// One certificate (with its DER), or `NotFound` when it does not exist or
+/// is outside the scope.
+pub fn certificate(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    id: i64,
+) -> Result<Certificate, StoreError> {
+    Ok(in_scope(certificates::table.into_boxed(), scope)
+        .filter(certificates::id.eq(id))
+        .select(Certificate::as_select())
+        .first(conn)?)
+}
+
+/// The certificate's revocation, if revoked.
+pub fn revocation(conn: &mut PgConnection, id: i64) -> Result<Option<Revocation>, StoreError> {
+    Ok(revocations::table
+        .find(id)
+        .select(Revocation::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Ids of the certificates that replaced `id` (renewals).
+pub fn replaced_by(conn: &mut PgConnection, id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(certificates::table
+        .filter(certificates::replaces_id.eq(id))
+        .order(certificates::id)
+        .select(certificates::id)
+        .load(conn)?)
+}
+
+#[derive(QueryableByName)]
+struct DayCount {
+    #[diesel(sql_type = Date)]
+    day: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Certificates issued per UTC day since `since`, in scope; days without
+/// any are absent. Raw SQL because diesel cannot group a boxed query; the
+/// scope arrives as bound arrays, never as text.
+pub fn issued_per_day(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    since: DateTime<Utc>,
+) -> Result<Vec<(NaiveDate, i64)>, StoreError> {
+    let (all, orgs, depts) = match scope {
+        Scope::All => (true, vec![], vec![]),
+        Scope::Limited {
+            organizations,
+            departments,
+        } => (false, organizations.clone(), departments.clone()),
+    };
+    let rows: Vec<DayCount> = diesel::sql_query(
+        "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS n \
+         FROM certificates WHERE created_at >= $1 \
+         AND ($2 OR organization_id = ANY($3) OR department_id = ANY($4)) \
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<Timestamptz, _>(since)
+    .bind::<Bool, _>(all)
+    .bind::<Array<BigInt>, _>(orgs)
+    .bind::<Array<BigInt>, _>(depts)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.day, r.n)).collect())
+}
+
+/// Valid certificates in scope expiring within each of `days` from `now`.
+pub fn expiring_counts(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    now: DateTime<Utc>,
+    days: &[i64],
+) -> Result<Vec<(i64, i64)>, StoreError> {
+    let mut out = Vec::with_capacity(days.len());
+    for &d in days {
+        let f = CertFilter {
+            expiring_days: Some(d),
+            ..CertFilter::default()
+        };
+        let n: i64 = filtered(scope, &f, now).count().get_result(conn)?;
+        out.push((d, n));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hex_text_is_compared_with_serials() {
+        assert_eq!(hex_of("0a:bC"), Some("0ABC".into()));
+        assert_eq!(hex_of("laptop"), None);
+        assert_eq!(hex_of(" "), None);
+    }
+
+    #[test]
+    fn expiry_is_shown_from_the_clock() {
+        let now = Utc::now();
+        let mut r = CertRow {
+            id: 1,
+            serial: "01".into(),
+            request_id: None,
+            profile_id: 1,
+            organization_id: 1,
+            department_id: None,
+            subject: String::new(),
+            common_name: None,
+            sans: vec![],
+            not_before: now,
+            not_after: now,
+            status: "valid".into(),
+            fingerprint_sha256: vec![],
+            created_at: now,
+        };
+        assert_eq!(r.state(now), CertState::Expired);
+        r.not_after = now + Duration::days(1);
+        assert_eq!(r.state(now), CertState::Valid);
+        r.status = "revoked".into();
+        assert_eq!(r.state(now), CertState::Revoked);
+    }
+}
