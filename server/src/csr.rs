@@ -98,6 +98,8 @@ pub struct Csr {
     /// The subject's serialNumber attribute (2.5.4.5), if present.
     pub serial_number: Option<String>,
     pub public_key: PKey<Public>,
+    /// The SubjectPublicKeyInfo DER (copied into the issued certificate).
+    pub spki_der: Vec<u8>,
     /// SHA-256 of the SubjectPublicKeyInfo DER.
     pub public_key_sha256: [u8; 32],
     pub key: KeyInfo,
@@ -157,6 +159,7 @@ impl Csr {
             key: key_info(&public_key),
             public_key,
             public_key_sha256: openssl::sha::sha256(&spki_der),
+            spki_der,
             challenge_password: None,
             sans: Vec::new(),
             requested_key_usage: Vec::new(),

@@ -26,11 +26,11 @@ use crate::csr::San;
 /// Evaluated at compile time, so a typo fails the build rather than a request.
 pub(crate) const UPN_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.20.2.3");
 
-const OID_SKI: &str = "2.5.29.14";
-const OID_SAN: &str = "2.5.29.17";
-const OID_CRL_DP: &str = "2.5.29.31";
-const OID_AKI: &str = "2.5.29.35";
-const OID_EKU: &str = "2.5.29.37";
+pub(crate) const OID_SKI: &str = "2.5.29.14";
+pub(crate) const OID_SAN: &str = "2.5.29.17";
+pub(crate) const OID_CRL_DP: &str = "2.5.29.31";
+pub(crate) const OID_AKI: &str = "2.5.29.35";
+pub(crate) const OID_EKU: &str = "2.5.29.37";
 
 /// Wraps an already DER-encoded extension value into an OpenSSL extension.
 pub(crate) fn extension(oid: &str, critical: bool, value: &[u8]) -> Result<X509Extension, CaError> {
@@ -43,8 +43,13 @@ pub(crate) fn extension(oid: &str, critical: bool, value: &[u8]) -> Result<X509E
 /// subjectPublicKey BIT STRING contents. This matches what OpenSSL writes for
 /// `subjectKeyIdentifier=hash`, so our AKIs line up with OpenSSL-made CAs.
 pub(crate) fn key_identifier<T: HasPublic>(key: &PKeyRef<T>) -> Result<Vec<u8>, CaError> {
-    let spki_der = key.public_key_to_der()?;
-    let spki = SubjectPublicKeyInfoRef::from_der(&spki_der)?;
+    key_identifier_from_spki(&key.public_key_to_der()?)
+}
+
+/// RFC 5280 §4.2.1.2 method 1 from SubjectPublicKeyInfo DER (no OpenSSL
+/// key encoding, which is slow in OpenSSL 3).
+pub(crate) fn key_identifier_from_spki(spki_der: &[u8]) -> Result<Vec<u8>, CaError> {
+    let spki = SubjectPublicKeyInfoRef::from_der(spki_der)?;
     let bits = spki
         .subject_public_key
         .as_bytes()
@@ -71,13 +76,13 @@ pub(crate) fn aki_extension(aki_value: &[u8]) -> Result<X509Extension, CaError> 
     extension(OID_AKI, false, aki_value)
 }
 
-pub(crate) fn eku_extension(oids: &[&str]) -> Result<X509Extension, CaError> {
+/// extendedKeyUsage extension value (DER).
+pub(crate) fn eku_value(oids: &[&str]) -> Result<Vec<u8>, CaError> {
     let parsed = oids
         .iter()
         .map(|o| ObjectIdentifier::new(o).map_err(|_| CaError::InvalidEku((*o).to_string())))
         .collect::<Result<Vec<_>, _>>()?;
-    let value = ExtendedKeyUsage(parsed).to_der()?;
-    extension(OID_EKU, false, &value)
+    Ok(ExtendedKeyUsage(parsed).to_der()?)
 }
 
 fn ia5(kind: &str, s: &str) -> Result<Ia5String, CaError> {
@@ -98,18 +103,18 @@ fn general_name(san: &San) -> Result<GeneralName, CaError> {
     })
 }
 
-/// SAN extension; RFC 5280 §4.2.1.6 requires it to be critical when the
-/// subject DN is empty.
-pub(crate) fn san_extension(sans: &[San], critical: bool) -> Result<X509Extension, CaError> {
+/// subjectAltName extension value (DER); the caller marks it critical
+/// when the subject DN is empty (RFC 5280 §4.2.1.6).
+pub(crate) fn san_value(sans: &[San]) -> Result<Vec<u8>, CaError> {
     let names = sans
         .iter()
         .map(general_name)
         .collect::<Result<Vec<_>, _>>()?;
-    let value = SubjectAltName(names).to_der()?;
-    extension(OID_SAN, critical, &value)
+    Ok(SubjectAltName(names).to_der()?)
 }
 
-pub(crate) fn crl_dp_extension(url: &str) -> Result<X509Extension, CaError> {
+/// cRLDistributionPoints extension value (DER) with one URI.
+pub(crate) fn crl_dp_value(url: &str) -> Result<Vec<u8>, CaError> {
     let uri = GeneralName::UniformResourceIdentifier(
         Ia5String::new(url)
             .map_err(|_| CaError::InvalidSan(format!("CRL URL {url:?} is not ASCII")))?,
@@ -119,8 +124,7 @@ pub(crate) fn crl_dp_extension(url: &str) -> Result<X509Extension, CaError> {
         reasons: None,
         crl_issuer: None,
     };
-    let value = CrlDistributionPoints(vec![dp]).to_der()?;
-    extension(OID_CRL_DP, false, &value)
+    Ok(CrlDistributionPoints(vec![dp]).to_der()?)
 }
 
 pub(crate) fn asn1_time(t: DateTime<Utc>) -> Result<Asn1Time, CaError> {
@@ -162,14 +166,14 @@ mod tests {
 
     #[test]
     fn non_ascii_dns_san_is_rejected() {
-        let res = san_extension(&[San::Dns("bücher.example".into())], false);
+        let res = san_value(&[San::Dns("bücher.example".into())]);
         assert!(matches!(res, Err(CaError::InvalidSan(_))));
     }
 
     #[test]
     fn bad_eku_oid_is_rejected() {
         assert!(matches!(
-            eku_extension(&["1.3.6.1,critical"]),
+            eku_value(&["1.3.6.1,critical"]),
             Err(CaError::InvalidEku(_))
         ));
     }

@@ -3,22 +3,34 @@
 //! an optional CRL distribution point.
 
 use chrono::{DateTime, Utc};
+use der::Encode;
 use openssl::bn::BigNumRef;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{PKeyRef, Public};
-use openssl::x509::extension::{BasicConstraints, KeyUsage as KuExt};
-use openssl::x509::{X509Builder, X509NameRef, X509};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKeyRef, Public};
+use openssl::sign::Signer;
+use openssl::x509::{X509NameRef, X509};
 
 use super::der_ext::{
-    aki_extension, asn1_time, crl_dp_extension, eku_extension, key_identifier, san_extension,
-    ski_extension,
+    crl_dp_value, eku_value, key_identifier_from_spki, san_value, x509_time, OID_AKI, OID_CRL_DP,
+    OID_EKU, OID_SAN, OID_SKI,
 };
 use super::{CaError, CaIdentity, Eku, KeyUsage};
 use crate::csr::San;
+use crate::wire::asn1::{encode, encode_unsigned_integer, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE};
+
+const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
+const OID_KEY_USAGE: &str = "2.5.29.15";
+const TAG_BOOLEAN: u8 = 0x01;
+const TAG_BIT_STRING: u8 = 0x03;
+const TAG_NULL: u8 = 0x05;
 
 /// Everything the enrollment layer decides about a certificate.
 pub struct IssueParams<'a> {
     pub public_key: &'a PKeyRef<Public>,
+    /// The SubjectPublicKeyInfo DER of `public_key` when the caller has it
+    /// (a CSR does): saves OpenSSL 3's slow key encoder on every issuance.
+    pub spki_der: Option<&'a [u8]>,
     pub subject: &'a X509NameRef,
     pub sans: &'a [San],
     pub not_before: DateTime<Utc>,
@@ -50,50 +62,132 @@ pub fn issue(ca: &CaIdentity, p: &IssueParams<'_>) -> Result<X509, CaError> {
         return Err(CaError::InvalidSerial);
     }
 
-    let mut b = X509Builder::new()?;
-    b.set_version(2)?;
-    b.set_serial_number(p.serial.to_asn1_integer()?.as_ref())?;
-    b.set_subject_name(p.subject)?;
-    b.set_issuer_name(ca.subject())?;
-    b.set_pubkey(p.public_key)?;
-    b.set_not_before(asn1_time(p.not_before)?.as_ref())?;
-    b.set_not_after(asn1_time(not_after)?.as_ref())?;
-
-    b.append_extension(BasicConstraints::new().critical().build()?)?;
-    if !p.key_usage.is_empty() {
-        let mut ku = KuExt::new();
-        ku.critical();
-        for u in p.key_usage {
-            match u {
-                KeyUsage::DigitalSignature => ku.digital_signature(),
-                KeyUsage::NonRepudiation => ku.non_repudiation(),
-                KeyUsage::KeyEncipherment => ku.key_encipherment(),
-                KeyUsage::DataEncipherment => ku.data_encipherment(),
-                KeyUsage::KeyAgreement => ku.key_agreement(),
-            };
-        }
-        b.append_extension(ku.build()?)?;
+    let spki = match p.spki_der {
+        Some(d) => d.to_vec(),
+        None => p.public_key.public_key_to_der()?,
+    };
+    let mut exts = vec![extension(
+        OID_BASIC_CONSTRAINTS,
+        true,
+        &encode(TAG_SEQUENCE, &[]),
+    )?];
+    if let Some(ku) = key_usage_value(p.key_usage) {
+        exts.push(extension(OID_KEY_USAGE, true, &ku)?);
     }
     if !p.extended_key_usage.is_empty() {
         let oids: Vec<&str> = p.extended_key_usage.iter().map(Eku::oid).collect();
-        b.append_extension(eku_extension(&oids)?)?;
+        exts.push(extension(OID_EKU, false, &eku_value(&oids)?)?);
     }
+    let empty_subject = p.subject.entries().next().is_none();
     if !p.sans.is_empty() {
-        let empty_subject = p.subject.entries().next().is_none();
-        b.append_extension(san_extension(p.sans, empty_subject)?)?;
-    } else if p.subject.entries().next().is_none() {
+        // RFC 5280 §4.2.1.6: critical when the subject is empty.
+        exts.push(extension(OID_SAN, empty_subject, &san_value(p.sans)?)?);
+    } else if empty_subject {
         return Err(CaError::InvalidName(
             "certificate needs a subject or a subjectAltName".into(),
         ));
     }
-    b.append_extension(ski_extension(&key_identifier(p.public_key)?)?)?;
-    b.append_extension(aki_extension(ca.aki_value())?)?;
+    let ski = encode(TAG_OCTET_STRING, &key_identifier_from_spki(&spki)?);
+    exts.push(extension(OID_SKI, false, &ski)?);
+    exts.push(extension(OID_AKI, false, ca.aki_value())?);
     if let Some(url) = p.crl_url {
-        b.append_extension(crl_dp_extension(url)?)?;
+        exts.push(extension(OID_CRL_DP, false, &crl_dp_value(url)?)?);
     }
 
-    b.sign(ca.key(), p.digest)?;
-    Ok(b.build())
+    // RFC 5280 §4.1: the TBSCertificate is assembled as DER directly and
+    // only the signature is OpenSSL's.
+    let alg = signature_algorithm(ca.key(), p.digest)?;
+    let validity = [
+        x509_time(p.not_before)?.to_der()?,
+        x509_time(not_after)?.to_der()?,
+    ]
+    .concat();
+    let tbs = encode(
+        TAG_SEQUENCE,
+        &[
+            encode(0xa0, &encode(0x02, &[2])),
+            encode_unsigned_integer(&p.serial.to_vec()),
+            alg.clone(),
+            ca.subject_der().to_vec(),
+            encode(TAG_SEQUENCE, &validity),
+            p.subject.to_der()?,
+            spki,
+            encode(0xa3, &encode(TAG_SEQUENCE, &exts.concat())),
+        ]
+        .concat(),
+    );
+    let mut signer = Signer::new(p.digest, ca.key())?;
+    let signature = signer.sign_oneshot_to_vec(&tbs)?;
+    let cert = encode(
+        TAG_SEQUENCE,
+        &[
+            tbs,
+            alg,
+            encode(TAG_BIT_STRING, &[&[0u8][..], &signature].concat()),
+        ]
+        .concat(),
+    );
+    Ok(X509::from_der(&cert)?)
+}
+
+/// One Extension (RFC 5280 §4.1): OID, critical only when true (DER
+/// omits the DEFAULT FALSE), and the value wrapped in an OCTET STRING.
+fn extension(oid: &str, critical: bool, value: &[u8]) -> Result<Vec<u8>, CaError> {
+    let oid = der::asn1::ObjectIdentifier::new(oid).map_err(|e| CaError::Der(e.to_string()))?;
+    let mut body = encode(TAG_OID, oid.as_bytes());
+    if critical {
+        body.extend(encode(TAG_BOOLEAN, &[0xff]));
+    }
+    body.extend(encode(TAG_OCTET_STRING, value));
+    Ok(encode(TAG_SEQUENCE, &body))
+}
+
+/// keyUsage BIT STRING (RFC 5280 §4.2.1.3) with trailing zero bits
+/// removed, as DER requires for named bit lists; None when empty.
+fn key_usage_value(usages: &[KeyUsage]) -> Option<Vec<u8>> {
+    let mut bits: u8 = 0;
+    for u in usages {
+        bits |= match u {
+            KeyUsage::DigitalSignature => 0x80,
+            KeyUsage::NonRepudiation => 0x40,
+            KeyUsage::KeyEncipherment => 0x20,
+            KeyUsage::DataEncipherment => 0x10,
+            KeyUsage::KeyAgreement => 0x08,
+        };
+    }
+    if bits == 0 {
+        return None;
+    }
+    let unused = bits.trailing_zeros() as u8;
+    Some(encode(TAG_BIT_STRING, &[unused, bits]))
+}
+
+/// The AlgorithmIdentifier of the CA's signature (RFC 4055 / RFC 5758).
+fn signature_algorithm(
+    key: &PKeyRef<openssl::pkey::Private>,
+    md: MessageDigest,
+) -> Result<Vec<u8>, CaError> {
+    let nid = md.type_();
+    let (oid, null_params) = match (key.id(), nid) {
+        (Id::RSA, Nid::SHA256) => ("1.2.840.113549.1.1.11", true),
+        (Id::RSA, Nid::SHA384) => ("1.2.840.113549.1.1.12", true),
+        (Id::RSA, Nid::SHA512) => ("1.2.840.113549.1.1.13", true),
+        (Id::EC, Nid::SHA256) => ("1.2.840.10045.4.3.2", false),
+        (Id::EC, Nid::SHA384) => ("1.2.840.10045.4.3.3", false),
+        (Id::EC, Nid::SHA512) => ("1.2.840.10045.4.3.4", false),
+        _ => {
+            return Err(CaError::Der(format!(
+                "no signature algorithm for this CA key with {:?}",
+                nid.short_name().unwrap_or("?")
+            )))
+        }
+    };
+    let oid = der::asn1::ObjectIdentifier::new(oid).map_err(|e| CaError::Der(e.to_string()))?;
+    let mut body = encode(TAG_OID, oid.as_bytes());
+    if null_params {
+        body.extend(encode(TAG_NULL, &[]));
+    }
+    Ok(encode(TAG_SEQUENCE, &body))
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ fn issue_default(
     issue(
         ca,
         &IssueParams {
+            spki_der: None,
             public_key: key,
             subject: name,
             sans,
@@ -197,6 +198,7 @@ fn not_after_is_clamped_to_ca_expiry() {
     let cert = issue(
         &ca,
         &IssueParams {
+            spki_der: None,
             public_key: &key,
             subject: &name,
             sans: &[],
@@ -228,6 +230,7 @@ fn inverted_validity_is_rejected() {
     let err = issue(
         &ca,
         &IssueParams {
+            spki_der: None,
             public_key: &key,
             subject: &name,
             sans: &[],
@@ -255,6 +258,7 @@ fn eku_with_bad_oid_fails_issuance() {
     let err = issue(
         &ca,
         &IssueParams {
+            spki_der: None,
             public_key: &key,
             subject: &name,
             sans: &[],

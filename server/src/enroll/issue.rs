@@ -55,6 +55,7 @@ impl Enroll {
             ca,
             &IssueParams {
                 public_key: &csr.public_key,
+                spki_der: Some(&csr.spki_der),
                 subject,
                 sans: &csr.sans,
                 not_before: now - BACKDATE,

@@ -99,6 +99,7 @@ fn issue_signer(ca: &CaIdentity) -> Result<CaIdentity, MobileconfigError> {
     let cert = ca::issue(
         ca,
         &IssueParams {
+            spki_der: None,
             public_key: &public,
             subject: &name,
             sans: &[],

@@ -6,7 +6,6 @@
 use super::WireError;
 
 pub(crate) const TAG_INTEGER: u8 = 0x02;
-#[cfg(test)]
 pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
 pub(crate) const TAG_OID: u8 = 0x06;
 pub(crate) const TAG_SEQUENCE: u8 = 0x30;

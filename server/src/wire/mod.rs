@@ -14,7 +14,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::symm::Cipher;
 use openssl::x509::X509;
 
-mod asn1;
+pub(crate) mod asn1;
 pub mod client;
 mod decode;
 mod encode;
