@@ -5,8 +5,7 @@
 //! first MRAO whose password is shown once.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
@@ -99,20 +98,8 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), BootstrapError> {
     write_file(path, data, 0o600)
 }
 
-/// Write via a temporary file and rename, so a crash never leaves half a key.
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), BootstrapError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(data).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    crate::fsutil::write_atomic(path, data, mode).map_err(io(path))
 }
 
 /// An exclusive lock on `<data>/.lock` while identities are created, so two

@@ -14,6 +14,7 @@ pub mod challenge;
 pub mod config;
 pub mod csr;
 pub mod enroll;
+pub(crate) mod fsutil;
 pub mod http;
 pub mod mobileconfig;
 pub mod notify;

@@ -8,9 +8,7 @@
 //! default). An imported signer may sit there instead, with its
 //! intermediates in `profile-signer-chain.pem`.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{Duration, Utc};
@@ -55,20 +53,8 @@ impl Files {
     }
 }
 
-/// Write via a temporary file and rename, so a crash never leaves half a key.
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), MobileconfigError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    f.write_all(data).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    fs::set_permissions(&tmp, fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    crate::fsutil::write_atomic(path, data, mode).map_err(io(path))
 }
 
 /// Issue a new signing certificate from `ca`.
