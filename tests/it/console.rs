@@ -90,6 +90,25 @@ impl Client {
         self.finish(r)
     }
 
+    /// GET a download: status, content type and the raw body.
+    pub fn get_bytes(&mut self, path: &str) -> (u16, String, Vec<u8>) {
+        let r = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .set("Cookie", &self.cookie_header())
+            .call();
+        let resp = match r {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let ct = resp.content_type().to_string();
+        let mut body = vec![];
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+        (status, ct, body)
+    }
+
     pub fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
         let r = self
             .agent
@@ -129,7 +148,7 @@ pub fn csrf_in(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
-fn audit_count(s: &Scepd, event: &str) -> i64 {
+pub fn audit_count(s: &Scepd, event: &str) -> i64 {
     use diesel::dsl::count_star;
     use server::store::schema::audit_log;
     audit_log::table

@@ -1,7 +1,9 @@
 //! The RA console in a real headless Chromium (chromedriver + thirtyfour):
 //! an officer logs in, finds a device's PKCSReq in the queue as Requested,
 //! approves it, and the device's next CertPoll gets its certificate; a
-//! second request is declined with a reason and the poll gets FAILURE.
+//! second request is declined with a reason and the poll gets FAILURE;
+//! the issued certificate is found in the certificate list, revoked for
+//! key compromise, and the CRL (parsed by openssl) lists it.
 //! The screenshots in `docs/screenshots/` come from this test.
 
 use std::net::TcpListener;
@@ -158,7 +160,6 @@ async fn officer_approves_and_declines_in_the_browser() {
     let shots = screenshots();
 
     login(&d, &s).await;
-    d.screenshot(&shots.join("dashboard.png")).await.unwrap();
 
     d.goto(format!("{}/requests?status=requested", s.url))
         .await
@@ -202,6 +203,58 @@ async fn officer_approves_and_declines_in_the_browser() {
     assert!(src.contains("unknown device"), "{src}");
     let poll = declined.poll(&s, "manual", &declined.txid());
     assert_eq!(poll.status, PkiStatus::Failure, "{poll:?}");
+
+    // The dashboard charts today's issuance.
+    d.goto(format!("{}/", s.url)).await.unwrap();
+    let src = wait_for(&d, "issued-chart").await;
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(src.contains(&format!("{today}: 1")), "{src}");
+    d.screenshot(&shots.join("dashboard.png")).await.unwrap();
+
+    // Find the certificate, open it, revoke it for key compromise.
+    d.goto(format!("{}/certificates?q=laptop", s.url))
+        .await
+        .unwrap();
+    d.screenshot(&shots.join("certificates.png")).await.unwrap();
+    d.find(By::LinkText("browser-laptop-1"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let src = wait_for(&d, "Download PEM").await;
+    assert!(src.contains("CN=browser-laptop-1"), "{src}");
+    d.screenshot(&shots.join("certificate.png")).await.unwrap();
+    let serial = d
+        .find(By::Id("serial"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    d.find(By::Css("#reason option[value='keyCompromise']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    d.find(By::Id("revoke"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let src = wait_for(&d, "Revoked: the next CRL").await;
+    assert!(src.contains("keyCompromise"), "{src}");
+    let crl_link = d.find(By::PartialLinkText(".crl")).await.unwrap();
+    let crl_url = crl_link.attr("href").await.unwrap().unwrap();
+    let crl = crate::console_pages::fetch_crl_text(&crl_url);
+    assert!(crl.contains(&serial), "{crl}");
+    assert!(crl.contains("KEY COMPROMISE"), "{crl}");
+
+    d.goto(format!("{}/challenges", s.url)).await.unwrap();
+    wait_for(&d, "Outstanding").await;
+    d.screenshot(&shots.join("challenges.png")).await.unwrap();
 
     // Log out in the browser: the console is closed again.
     d.find(By::Css("form.logout button"))

@@ -5,7 +5,9 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
+use server::challenge::ChallengeError;
 use server::enroll::EnrollError;
+use server::mobileconfig::MobileconfigError;
 use server::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,7 @@ impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound => Self::NotFound,
+            StoreError::Conflict(m) => Self::Conflict(m),
             e if e.is_unavailable() => Self::Unavailable,
             e => Self::Internal(e.to_string()),
         }
@@ -49,6 +52,32 @@ impl From<EnrollError> for WebError {
             EnrollError::NotFound(_) => Self::NotFound,
             EnrollError::Conflict(m) => Self::Conflict(m),
             EnrollError::Store(s) => s.into(),
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ChallengeError> for WebError {
+    fn from(e: ChallengeError) -> Self {
+        match e {
+            ChallengeError::Store(s) => s.into(),
+            ChallengeError::LimitReached { .. } => Self::Conflict(e.to_string()),
+            e @ (ChallengeError::UnknownProfile(_)
+            | ChallengeError::UnknownOrganization(_)
+            | ChallengeError::WrongDepartment(..)
+            | ChallengeError::ProfileNotEnabled { .. }
+            | ChallengeError::Invalid(_)) => Self::BadRequest(e.to_string()),
+            e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<MobileconfigError> for WebError {
+    fn from(e: MobileconfigError) -> Self {
+        match e {
+            MobileconfigError::Invalid(m) | MobileconfigError::NotFound(m) => Self::BadRequest(m),
+            MobileconfigError::Challenge(c) => c.into(),
+            MobileconfigError::Store(s) => s.into(),
             e => Self::Internal(e.to_string()),
         }
     }

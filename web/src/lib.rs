@@ -54,6 +54,10 @@ impl ConsoleSettings {
     }
 }
 
+/// The identity that signs configuration profiles, loaded at start; `None`
+/// when it could not be (the console then refuses profile downloads).
+pub struct ProfileSigning(pub Option<std::sync::Arc<server::mobileconfig::ProfileSigner>>);
+
 /// Mount the console routes, all behind the session/CSRF/header gate.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -64,6 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/login", web::post().to(views::login::submit))
             .route("/logout", web::post().to(views::login::logout))
             .route("/requests", web::get().to(views::requests::queue))
+            .route("/requests/bulk", web::post().to(views::requests::bulk))
             .route("/requests/{id}", web::get().to(views::requests::detail))
             .route(
                 "/requests/{id}/approve",
@@ -73,7 +78,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/requests/{id}/decline",
                 web::post().to(views::requests::decline),
             )
-            .route("/static/style.css", web::get().to(style)),
+            .route("/certificates", web::get().to(views::certificates::list))
+            .route(
+                "/certificates.csv",
+                web::get().to(views::certificates::export_csv),
+            )
+            .route(
+                "/certificates/{id}",
+                web::get().to(views::certificates::detail),
+            )
+            .route(
+                "/certificates/{id}/pem",
+                web::get().to(views::certificates::pem),
+            )
+            .route(
+                "/certificates/{id}/der",
+                web::get().to(views::certificates::der),
+            )
+            .route(
+                "/certificates/{id}/revoke",
+                web::post().to(views::certificates::revoke),
+            )
+            .route(
+                "/requests/{id}/mobileconfig",
+                web::post().to(views::mobileconfig::for_request),
+            )
+            .route("/audit", web::get().to(views::audit::list))
+            .route("/challenges", web::get().to(views::challenges::page))
+            .route("/challenges", web::post().to(views::challenges::mint))
+            .route(
+                "/challenges/mobileconfig",
+                web::post().to(views::mobileconfig::from_form),
+            )
+            .route(
+                "/challenges/{id}/revoke",
+                web::post().to(views::challenges::revoke),
+            )
+            .route("/static/style.css", web::get().to(style))
+            .route("/static/console.js", web::get().to(script)),
     );
 }
 
@@ -82,4 +124,11 @@ async fn style() -> impl Responder {
         .content_type("text/css")
         .insert_header(("Cache-Control", "public, max-age=3600"))
         .body(include_str!("../../static/style.css"))
+}
+
+async fn script() -> impl Responder {
+    HttpResponse::Ok()
+        .content_type("text/javascript")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../static/console.js"))
 }

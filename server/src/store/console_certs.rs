@@ -191,9 +191,11 @@ pub fn list(
     let mut q = filtered(scope, f, now);
     if let Some(c) = after {
         q = q.filter(
-            certificates::created_at.lt(c.created_at).or(certificates::created_at
-                .eq(c.created_at)
-                .and(certificates::id.lt(c.id))),
+            certificates::created_at
+                .lt(c.created_at)
+                .or(certificates::created_at
+                    .eq(c.created_at)
+                    .and(certificates::id.lt(c.id))),
         );
     }
     let mut rows: Vec<CertRow> = q

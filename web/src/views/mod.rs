@@ -6,8 +6,12 @@ use askama::Template;
 use crate::error::WebError;
 use crate::session::Officer;
 
+pub mod audit;
+pub mod certificates;
+pub mod challenges;
 pub mod dashboard;
 pub mod login;
+pub mod mobileconfig;
 pub mod requests;
 
 /// Facts every page shows.
@@ -47,4 +51,55 @@ pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((actix_web::http::header::LOCATION, location.to_string()))
         .finish()
+}
+
+/// Percent-encode one query-string value.
+pub fn enc(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|s| s.trim_start_matches('=').to_string())
+        .unwrap_or_default()
+}
+
+/// Timestamps as every page shows them.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// An optional number from a form or query field; empty means absent.
+pub fn opt_num(field: &Option<String>, what: &str) -> Result<Option<i64>, WebError> {
+    match field.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| WebError::BadRequest(format!("{what} must be a number"))),
+    }
+}
+
+/// The organizations an officer's scope reaches (wholly, or through one of
+/// its departments), as (id, name), for filter selects.
+pub fn orgs_in_scope(
+    conn: &mut server::store::PgPooled,
+    scope: &server::store::queue::Scope,
+) -> Result<Vec<(i64, String)>, WebError> {
+    use server::store::queue::Scope;
+    let all = server::store::orgs::list_orgs(conn)?;
+    let reached: Option<Vec<i64>> = match scope {
+        Scope::All => None,
+        Scope::Limited {
+            organizations,
+            departments,
+        } => {
+            let mut ids = organizations.clone();
+            for d in departments {
+                ids.push(server::store::orgs::department_by_id(conn, *d)?.organization_id);
+            }
+            Some(ids)
+        }
+    };
+    Ok(all
+        .into_iter()
+        .filter(|o| reached.as_ref().is_none_or(|ids| ids.contains(&o.id)))
+        .map(|o| (o.id, o.name))
+        .collect())
 }

@@ -13,7 +13,7 @@ use server::store::queue::{self, Cursor, Filter, Scope};
 use server::store::requests::{self, EnrollmentRequest, RequestEvent, Status};
 use server::store::{challenges, orgs, profiles, PgPool, StoreError};
 
-use super::{html, see_other, Nav};
+use super::{enc, html, see_other, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -33,6 +33,8 @@ pub struct Row {
 #[template(path = "requests.html")]
 pub struct QueueView {
     pub nav: Option<Nav>,
+    /// The outcome of a bulk decision (built from two numbers only).
+    pub flash: Option<String>,
     /// The state filter's choices, and whether each is selected.
     pub options: Vec<(&'static str, bool)>,
     pub text: String,
@@ -46,6 +48,9 @@ pub struct QueueQuery {
     status: Option<String>,
     q: Option<String>,
     after: Option<String>,
+    /// Outcome of a bulk decision: how many succeeded and failed.
+    done: Option<u32>,
+    failed: Option<u32>,
 }
 
 fn org_name(names: &[orgs::Organization], id: i64) -> String {
@@ -55,18 +60,22 @@ fn org_name(names: &[orgs::Organization], id: i64) -> String {
         .map_or_else(|| id.to_string(), |o| o.name.clone())
 }
 
-fn enc(s: &str) -> String {
-    serde_urlencoded::to_string([("", s)])
-        .map(|s| s.trim_start_matches('=').to_string())
-        .unwrap_or_default()
-}
-
 pub async fn queue(
     officer: Officer,
     enroll: web::Data<Enroll>,
     q: web::Query<QueueQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let QueueQuery { status, q, after } = q.into_inner();
+    let QueueQuery {
+        status,
+        q,
+        after,
+        done,
+        failed,
+    } = q.into_inner();
+    let flash = done.map(|d| match failed.unwrap_or(0) {
+        0 => format!("{d} request(s) decided."),
+        f => format!("{d} request(s) decided; {f} could not be (not found, out of scope, or no longer pending)."),
+    });
     let status = status.unwrap_or_else(|| "requested".into());
     let filter = Filter {
         status: match status.as_str() {
@@ -118,6 +127,7 @@ pub async fn queue(
         .collect();
     html(&QueueView {
         nav: Some(Nav::of(&officer)),
+        flash,
         options,
         text,
         rows,
@@ -331,4 +341,75 @@ pub async fn decline(
     })
     .await??;
     Ok(see_other(&format!("/requests/{id}?msg=declined")))
+}
+
+/// Requests one bulk form may decide.
+const MAX_BULK: usize = 100;
+
+/// Approve or decline the selected queue rows. The form repeats `ids`, so
+/// the body is read as pairs. Each request is re-read through the scope and
+/// decided on its own (one transaction each, audited by `Enroll`); one that
+/// cannot be decided does not stop the others, and is counted.
+pub async fn bulk(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    body: web::Bytes,
+) -> Result<HttpResponse, WebError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| WebError::BadRequest("unreadable form".into()))?;
+    let field = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    let action = field("action").unwrap_or_default();
+    let reason = field("reason").unwrap_or_default();
+    let ids = pairs
+        .iter()
+        .filter(|(n, _)| n == "ids")
+        .map(|(_, v)| v.parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| WebError::BadRequest("bad request id".into()))?;
+    if ids.is_empty() || ids.len() > MAX_BULK {
+        return Err(WebError::BadRequest(format!(
+            "select between 1 and {MAX_BULK} requests"
+        )));
+    }
+    match action.as_str() {
+        "approve" => {}
+        "decline" if !reason.is_empty() && reason.chars().count() <= 500 => {}
+        "decline" => {
+            return Err(WebError::BadRequest(
+                "a decline needs a reason of at most 500 characters".into(),
+            ))
+        }
+        _ => return Err(WebError::BadRequest("unknown action".into())),
+    }
+    let (done, failed) = web::block(move || -> Result<(u32, u32), WebError> {
+        let (mut done, mut failed) = (0, 0);
+        for id in ids {
+            let outcome = ensure_in_scope(&enroll, &officer.scope, id).and_then(|()| {
+                if action == "approve" {
+                    enroll.approve(id, &officer.username).map(|_| ())
+                } else {
+                    enroll.decline(id, &officer.username, &reason).map(|_| ())
+                }
+                .map_err(WebError::from)
+            });
+            match outcome {
+                Ok(()) => done += 1,
+                Err(WebError::Unavailable) => return Err(WebError::Unavailable),
+                Err(e) => {
+                    tracing::info!(request = id, error = %e, "bulk decision skipped");
+                    failed += 1;
+                }
+            }
+        }
+        Ok((done, failed))
+    })
+    .await??;
+    Ok(see_other(&format!(
+        "/requests?status=requested&done={done}&failed={failed}"
+    )))
 }

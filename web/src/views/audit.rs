@@ -1,0 +1,168 @@
+//! The audit log page: filter by event kind, actor and date, newest first,
+//! keyset paginated. An MRAO sees every entry; an RAO or DRAO sees only the
+//! entries it made itself (audit rows carry a free-form target, not an
+//! organization, so "entries about my scope" is not a query we can answer
+//! reliably yet; showing less is the safe side).
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::{NaiveDate, TimeZone, Utc};
+use serde::Deserialize;
+use server::enroll::Enroll;
+use server::store::admins::Role;
+use server::store::console_audit::{self, AuditFilter};
+use server::store::queue::Cursor;
+use server::store::StoreError;
+
+use super::{enc, html, when, Nav};
+use crate::error::WebError;
+use crate::session::Officer;
+
+const PAGE_SIZE: i64 = 100;
+
+/// Event kinds offered in the filter (`AuditKind::as_str`).
+pub const KINDS: [&str; 24] = [
+    "certificate.issued",
+    "certificate.revoked",
+    "request.pending",
+    "request.refused",
+    "request.approved",
+    "request.declined",
+    "challenge.minted",
+    "challenge.used",
+    "challenge.rejected",
+    "challenge.expired",
+    "challenge.revoked",
+    "access_code.created",
+    "access_code.used",
+    "access_code.changed",
+    "api_key.created",
+    "api_key.revoked",
+    "admin.created",
+    "organization.created",
+    "profile.created",
+    "ca.created",
+    "crl.issued",
+    "console.login",
+    "console.login_failed",
+    "console.logout",
+];
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    event: Option<String>,
+    actor: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    after: Option<String>,
+}
+
+fn non_empty(s: &Option<String>) -> Option<String> {
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn day(s: &Option<String>) -> Result<Option<NaiveDate>, WebError> {
+    non_empty(s)
+        .map(|d| {
+            NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                .map_err(|_| WebError::BadRequest("dates are YYYY-MM-DD".into()))
+        })
+        .transpose()
+}
+
+fn midnight(d: NaiveDate) -> chrono::DateTime<Utc> {
+    Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN))
+}
+
+pub struct Entry {
+    pub at: String,
+    pub actor: String,
+    pub event: String,
+    pub target: String,
+    pub details: String,
+    pub client_ip: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit.html")]
+pub struct AuditView {
+    pub nav: Option<Nav>,
+    pub kinds: Vec<(&'static str, bool)>,
+    pub actor: String,
+    pub from: String,
+    pub to: String,
+    pub own_only: bool,
+    pub rows: Vec<Entry>,
+    pub next: Option<String>,
+}
+
+pub async fn list(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, WebError> {
+    let q = q.into_inner();
+    let event = non_empty(&q.event);
+    let (from, to) = (day(&q.from)?, day(&q.to)?);
+    let own_only = officer.role != Role::Mrao;
+    let filter = AuditFilter {
+        event: event.clone(),
+        actor: non_empty(&q.actor),
+        from: from.map(midnight),
+        // The "to" day is inclusive.
+        until: to.and_then(|d| d.succ_opt()).map(midnight),
+        only_actor: own_only.then(|| officer.username.clone()),
+    };
+    let after = match non_empty(&q.after) {
+        Some(a) => {
+            Some(Cursor::decode(&a).ok_or_else(|| WebError::BadRequest("bad page cursor".into()))?)
+        }
+        None => None,
+    };
+    let pool = enroll.pool().clone();
+    let f = filter.clone();
+    let page = web::block(move || -> Result<_, WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        Ok(console_audit::list(&mut conn, &f, after, PAGE_SIZE)?)
+    })
+    .await??;
+    let v = |o: &Option<String>| o.clone().unwrap_or_default();
+    let next = page.next.map(|c| {
+        format!(
+            "event={}&actor={}&from={}&to={}&after={}",
+            enc(&v(&q.event)),
+            enc(&v(&q.actor)),
+            enc(&v(&q.from)),
+            enc(&v(&q.to)),
+            enc(&c.encode())
+        )
+    });
+    let rows = page
+        .rows
+        .into_iter()
+        .map(|e| Entry {
+            at: when(e.at),
+            actor: e.actor,
+            event: e.event,
+            target: e.target.unwrap_or_default(),
+            details: e.details.to_string(),
+            client_ip: e.client_ip.unwrap_or_default(),
+        })
+        .collect();
+    html(&AuditView {
+        nav: Some(Nav::of(&officer)),
+        kinds: KINDS
+            .into_iter()
+            .map(|k| (k, event.as_deref() == Some(k)))
+            .collect(),
+        actor: filter.actor.unwrap_or_default(),
+        from: v(&q.from),
+        to: v(&q.to),
+        own_only,
+        rows,
+        next,
+    })
+}

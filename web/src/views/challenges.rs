@@ -1,0 +1,241 @@
+//! One-time challenges (RFC 8894 §2.3): mint one or many for a profile,
+//! organization, department and device in the officer's scope through
+//! `challenge::mint` (which audits each), show the values once on the
+//! response (never stored, never shown again; `Cache-Control: no-store`),
+//! list the outstanding ones without values, and revoke one (audited).
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+use server::challenge::{self, MintRequest};
+use server::enroll::Enroll;
+use server::store::queue::Scope;
+use server::store::{console_challenges, orgs, profiles, PgPooled, StoreError};
+
+use super::{opt_num, see_other, when, Nav};
+use crate::error::WebError;
+use crate::session::Officer;
+
+/// Outstanding challenges listed (newest first).
+const LIST_LIMIT: i64 = 200;
+/// Challenges one console form may mint (the CLI and API do bulk).
+pub const MAX_COUNT: u32 = 100;
+
+pub struct Outstanding {
+    pub id: i64,
+    pub profile: String,
+    pub place: String,
+    pub device: String,
+    pub expires: String,
+    pub created_by: String,
+}
+
+/// A freshly minted value, shown on this response only.
+pub struct Shown {
+    pub id: i64,
+    pub secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "challenges.html")]
+pub struct ChallengesView {
+    pub nav: Option<Nav>,
+    pub flash: Option<&'static str>,
+    /// (profile_id, name)
+    pub profiles: Vec<(String, String)>,
+    /// (organization id, department id or "", label), all in scope.
+    pub places: Vec<(String, String)>,
+    pub minted: Vec<Shown>,
+    pub outstanding: Vec<Outstanding>,
+}
+
+impl ChallengesView {
+    pub fn nav_csrf(&self) -> &str {
+        self.nav.as_ref().map_or("", |n| n.csrf.as_str())
+    }
+}
+
+/// Where an officer may mint: whole organizations it holds, and every
+/// department it holds (directly or through its organization). The value
+/// is `org` or `org:dept`.
+pub fn places(conn: &mut PgPooled, scope: &Scope) -> Result<Vec<(String, String)>, WebError> {
+    let mut out = vec![];
+    for (org, name) in super::orgs_in_scope(conn, scope)? {
+        if scope.allows(org, None) {
+            out.push((org.to_string(), name.clone()));
+        }
+        for d in orgs::departments_of(conn, org)? {
+            if scope.allows(org, Some(d.id)) {
+                out.push((format!("{org}:{}", d.id), format!("{name} / {}", d.name)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a place value and check it against the scope server-side (the
+/// select only offers places in scope, but a form can be forged).
+pub fn parse_place(value: &str, scope: &Scope) -> Result<(i64, Option<i64>), WebError> {
+    let bad = || WebError::BadRequest("choose an organization or department".into());
+    let (org, dept) = match value.split_once(':') {
+        Some((o, d)) => (
+            o.parse().map_err(|_| bad())?,
+            Some(d.parse().map_err(|_| bad())?),
+        ),
+        None => (value.parse().map_err(|_| bad())?, None),
+    };
+    if !scope.allows(org, dept) {
+        return Err(WebError::Forbidden);
+    }
+    Ok((org, dept))
+}
+
+fn load(conn: &mut PgPooled, scope: &Scope) -> Result<ChallengesView, WebError> {
+    let all_profiles = profiles::list(conn)?;
+    let orgs_all = orgs::list_orgs(conn)?;
+    let outstanding = console_challenges::outstanding(conn, scope, Utc::now(), LIST_LIMIT)?
+        .into_iter()
+        .map(|c| -> Result<Outstanding, WebError> {
+            let org = orgs_all
+                .iter()
+                .find(|o| o.id == c.organization_id)
+                .map_or_else(|| c.organization_id.to_string(), |o| o.name.clone());
+            let place = match c.department_id {
+                Some(d) => format!("{org} / {}", orgs::department_by_id(conn, d)?.name),
+                None => org,
+            };
+            Ok(Outstanding {
+                id: c.id,
+                profile: all_profiles
+                    .iter()
+                    .find(|p| p.id == c.profile_id)
+                    .map_or_else(|| c.profile_id.to_string(), |p| p.profile_id.clone()),
+                place,
+                device: c.device_identity.unwrap_or_default(),
+                expires: when(c.expires_at),
+                created_by: c.created_by,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ChallengesView {
+        nav: None,
+        flash: None,
+        profiles: all_profiles
+            .into_iter()
+            .filter(|p| p.enabled)
+            .map(|p| (p.profile_id, p.name))
+            .collect(),
+        places: places(conn, scope)?,
+        minted: vec![],
+        outstanding,
+    })
+}
+
+fn render(page: &ChallengesView) -> Result<HttpResponse, WebError> {
+    // no-store: a response with minted values must not linger in caches.
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    msg: Option<String>,
+}
+
+pub async fn page(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, WebError> {
+    let scope = officer.scope.clone();
+    let pool = enroll.pool().clone();
+    let mut page = web::block(move || -> Result<_, WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        load(&mut conn, &scope)
+    })
+    .await??;
+    page.nav = Some(Nav::of(&officer));
+    page.flash = match q.msg.as_deref() {
+        Some("revoked") => Some("Revoked: the challenge can no longer be used."),
+        _ => None,
+    };
+    render(&page)
+}
+
+#[derive(Deserialize)]
+pub struct MintForm {
+    profile: String,
+    place: String,
+    device: Option<String>,
+    count: Option<String>,
+    ttl: Option<String>,
+}
+
+pub async fn mint(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    form: web::Form<MintForm>,
+) -> Result<HttpResponse, WebError> {
+    let f = form.into_inner();
+    let (org, dept) = parse_place(&f.place, &officer.scope)?;
+    let count = opt_num(&f.count, "count")?.unwrap_or(1);
+    if !(1..=i64::from(MAX_COUNT)).contains(&count) {
+        return Err(WebError::BadRequest(format!(
+            "count must be between 1 and {MAX_COUNT}"
+        )));
+    }
+    let ttl = challenge::parse_ttl(f.ttl.as_deref().filter(|t| !t.is_empty()).unwrap_or("24h"))?;
+    let device = f
+        .device
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty());
+    let scope = officer.scope.clone();
+    let actor = officer.username.clone();
+    let pool = enroll.pool().clone();
+    let mut page = web::block(move || -> Result<_, WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        let minted = challenge::mint(
+            &mut conn,
+            &MintRequest {
+                profile: &f.profile,
+                organization_id: org,
+                department_id: dept,
+                device_identity: device.as_deref(),
+                ttl,
+                count: count as u32,
+                actor: &actor,
+            },
+        )?;
+        let mut page = load(&mut conn, &scope)?;
+        page.minted = minted
+            .into_iter()
+            .map(|m| Shown {
+                id: m.challenge.id,
+                secret: m.secret,
+            })
+            .collect();
+        Ok(page)
+    })
+    .await??;
+    page.nav = Some(Nav::of(&officer));
+    render(&page)
+}
+
+pub async fn revoke(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let pool = enroll.pool().clone();
+    web::block(move || -> Result<(), WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        console_challenges::revoke(&mut conn, &officer.scope, id, &officer.username)?;
+        Ok(())
+    })
+    .await??;
+    Ok(see_other("/challenges?msg=revoked"))
+}
