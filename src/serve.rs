@@ -72,6 +72,12 @@ pub fn run(cfg: Config) -> Result<(), String> {
         ca_fingerprint: enroll.authority().ca.fingerprint().to_string(),
     };
     let console = ::web::ConsoleSettings::new(cfg.console_idle_seconds, &cfg.public_url);
+    let signing = aweb::Data::new(::web::ProfileSigning(
+        server::mobileconfig::ensure_signer(&running.data, &enroll.authority().ca)
+            .map(std::sync::Arc::new)
+            .map_err(|e| tracing::warn!(error = %e, "no profile signer; console profile downloads are off"))
+            .ok(),
+    ));
     tracing::info!(
         listen = %cfg.listen,
         scep_url = %format!("{}/scep", cfg.public_url),
@@ -93,6 +99,8 @@ pub fn run(cfg: Config) -> Result<(), String> {
         cfg.public_url.clone(),
     )
     .map_err(|e| format!("cannot start the notification sender: {e}"))?;
+    // One set of counters for all workers (App factories run per worker).
+    let metrics = aweb::Data::new(server::http::metrics::Metrics::new());
     let purge_every =
         std::time::Duration::from_secs(u64::from(cfg.challenge_purge_interval_seconds));
     let result = actix_web::rt::System::new().block_on(async move {
@@ -100,8 +108,10 @@ pub fn run(cfg: Config) -> Result<(), String> {
         HttpServer::new(move || {
             App::new()
                 .app_data(aweb::Data::new(enroll.clone()))
+                .app_data(metrics.clone())
                 .app_data(aweb::Data::new(site.clone()))
                 .app_data(aweb::Data::new(console.clone()))
+                .app_data(signing.clone())
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .app_data(aweb::Data::new(api.clone()))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("scepd::http"))

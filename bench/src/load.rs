@@ -195,8 +195,9 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<Vec<u8>, String> 
 }
 
 /// Check one answer completely; Ok gives the certificate's serial (the
-/// caller checks uniqueness, RFC 5280 §4.1.2.2), Err what is wrong.
-pub fn verify(p: &Prepared, answer: &[u8], ca: &X509, ra: &X509) -> R<Vec<u8>> {
+/// caller checks uniqueness, RFC 5280 §4.1.2.2) and the SHA-256 of its DER
+/// (for `--verify-db`), Err what is wrong.
+pub fn verify(p: &Prepared, answer: &[u8], ca: &X509, ra: &X509) -> R<(Vec<u8>, [u8; 32])> {
     let rep = parse_cert_rep(answer, ra, &p.signer, &p.key).map_err(|e| e.to_string())?;
     if rep.status != PkiStatus::Success {
         return Err(format!(
@@ -225,5 +226,6 @@ pub fn verify(p: &Prepared, answer: &[u8], ca: &X509, ra: &X509) -> R<Vec<u8>> {
         return Err("certificate issuer is not the CA's subject".into());
     }
     let serial = ours.serial_number().to_bn().map_err(|e| e.to_string())?;
-    Ok(serial.to_vec())
+    let der = ours.to_der().map_err(|e| e.to_string())?;
+    Ok((serial.to_vec(), openssl::sha::sha256(&der)))
 }

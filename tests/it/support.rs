@@ -18,6 +18,8 @@ pub struct Scepd {
     pub dir: tempfile::TempDir,
     /// None: scepd runs its own private cluster under `dir`.
     pub db: Option<TestDb>,
+    /// A database URL not managed by `testdb` (a test's own cluster).
+    external_db: Option<String>,
     child: Child,
     port: u16,
 }
@@ -41,6 +43,17 @@ impl Scepd {
         Self::spawn(Some(db), dir, extra_env)
     }
 
+    /// On a database the test manages itself (e.g. its own PostgreSQL
+    /// cluster that it stops and starts).
+    pub fn start_on(url: &str, dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> Scepd {
+        Self::spawn_on(None, Some(url.to_string()), dir, extra_env)
+    }
+
+    /// The process id (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Zero configuration: no DATABASE_URL, scepd runs its own PostgreSQL.
     pub fn start_private(dir: tempfile::TempDir) -> Scepd {
         Self::spawn(None, dir, &[])
@@ -51,7 +64,7 @@ impl Scepd {
         self.stop();
         let db = self.db.take();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::spawn(db, dir, &[])
+        Self::spawn_on(db, self.external_db.take(), dir, &[])
     }
 
     /// A second process on the same database and data directory.
@@ -74,7 +87,10 @@ impl Scepd {
     }
 
     fn db_url(&self) -> Option<&str> {
-        self.db.as_ref().map(|d| d.url.as_str())
+        self.db
+            .as_ref()
+            .map(|d| d.url.as_str())
+            .or(self.external_db.as_deref())
     }
 
     /// SIGTERM and wait, so a private PostgreSQL is stopped by scepd itself.
@@ -92,6 +108,16 @@ impl Scepd {
     }
 
     fn spawn(db: Option<TestDb>, dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> Scepd {
+        Self::spawn_on(db, None, dir, extra_env)
+    }
+
+    fn spawn_on(
+        db: Option<TestDb>,
+        external_db: Option<String>,
+        dir: tempfile::TempDir,
+        extra_env: &[(&str, &str)],
+    ) -> Scepd {
+        let db_url = db.as_ref().map(|d| d.url.clone()).or(external_db.clone());
         let port = free_port();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -100,15 +126,11 @@ impl Scepd {
             .unwrap();
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
-            .envs(base_env(
-                db.as_ref().map(|d| d.url.as_str()),
-                dir.path(),
-                port,
-            ))
+            .envs(base_env(db_url.as_deref(), dir.path(), port))
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log));
-        if db.is_none() {
+        if db_url.is_none() {
             cmd.env_remove("DATABASE_URL");
         }
         let child = cmd.spawn().expect("spawn scepd");
@@ -116,6 +138,7 @@ impl Scepd {
             url: format!("http://127.0.0.1:{port}"),
             dir,
             db,
+            external_db,
             child,
             port,
         };
@@ -136,7 +159,7 @@ impl Scepd {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .envs(base_env(self.db_url(), self.dir.path(), self.port));
-        if self.db.is_none() {
+        if self.db_url().is_none() {
             cmd.env_remove("DATABASE_URL");
         }
         cmd.output().expect("run scepd cli")

@@ -8,14 +8,16 @@ use actix_web::{web, HttpResponse, ResponseError};
 use crate::enroll::{Enroll, EnrollError};
 
 mod health;
+pub mod metrics;
 mod scep;
 
 pub use scep::query_message;
 
-/// Mount the SCEP, CRL and health routes.
+/// Mount the SCEP, CRL, health and metrics routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     scep::configure(cfg);
     health::configure(cfg);
+    metrics::configure(cfg);
 }
 
 /// The error an HTTP handler answers with: one line of text, a status that

@@ -7,6 +7,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 
+use super::metrics::{operation_label, Metrics, Outcome};
 use super::{blocking, HttpError};
 use crate::enroll::{Enroll, EnrollError};
 use crate::store::{profiles, StoreError};
@@ -69,11 +70,31 @@ pub fn query_message(query: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("message is not base64: {e}"))
 }
 
+/// Answer, then count the request by operation and outcome (when the app
+/// carries [`Metrics`]).
 async fn scep(
     req: HttpRequest,
     body: web::Bytes,
     svc: web::Data<Enroll>,
 ) -> Result<HttpResponse, HttpError> {
+    let started = std::time::Instant::now();
+    let res = answer(req.clone(), body, svc).await;
+    if let Some(m) = req.app_data::<web::Data<Metrics>>() {
+        let op = operation_label(raw_param(req.query_string(), "operation").as_deref());
+        let outcome = match &res {
+            Ok((_, o)) => *o,
+            Err(e) => Outcome::of_error(e),
+        };
+        m.record(op, outcome, started.elapsed());
+    }
+    res.map(|(r, _)| r)
+}
+
+async fn answer(
+    req: HttpRequest,
+    body: web::Bytes,
+    svc: web::Data<Enroll>,
+) -> Result<(HttpResponse, Outcome), HttpError> {
     let query = req.query_string().to_string();
     let op = raw_param(&query, "operation")
         .ok_or_else(|| HttpError::BadRequest("missing operation parameter".into()))?;
@@ -90,7 +111,10 @@ async fn scep(
                 Ok(svc.caps(&profile))
             })
             .await?;
-            Ok(HttpResponse::Ok().content_type("text/plain").body(caps))
+            Ok((
+                HttpResponse::Ok().content_type("text/plain").body(caps),
+                Outcome::Success,
+            ))
         }
         o if o.eq_ignore_ascii_case("GetCACert") => {
             let body = blocking(&svc, move |svc| {
@@ -98,9 +122,12 @@ async fn scep(
                 svc.ca_certs()
             })
             .await?;
-            Ok(HttpResponse::Ok()
-                .content_type("application/x-x509-ca-ra-cert")
-                .body(body))
+            Ok((
+                HttpResponse::Ok()
+                    .content_type("application/x-x509-ca-ra-cert")
+                    .body(body),
+                Outcome::Success,
+            ))
         }
         o if o.eq_ignore_ascii_case("GetNextCACert") => {
             let body = blocking(&svc, move |svc| {
@@ -109,9 +136,12 @@ async fn scep(
             })
             .await?;
             match body {
-                Some(b) => Ok(HttpResponse::Ok()
-                    .content_type("application/x-x509-next-ca-cert")
-                    .body(b)),
+                Some(b) => Ok((
+                    HttpResponse::Ok()
+                        .content_type("application/x-x509-next-ca-cert")
+                        .body(b),
+                    Outcome::Success,
+                )),
                 None => Err(HttpError::NotFound("no next CA certificate".into())),
             }
         }
@@ -133,9 +163,13 @@ async fn scep(
                 svc.pki_operation(&profile, &message, client_ip.as_deref())
             })
             .await?;
-            Ok(HttpResponse::Ok()
-                .content_type("application/x-pki-message")
-                .body(rep))
+            let outcome = Outcome::of_cert_rep(&rep);
+            Ok((
+                HttpResponse::Ok()
+                    .content_type("application/x-pki-message")
+                    .body(rep),
+                outcome,
+            ))
         }
         other => Err(HttpError::BadRequest(format!(
             "unknown operation {:?}",

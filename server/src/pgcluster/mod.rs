@@ -108,6 +108,9 @@ pub struct ClusterOptions {
     /// Remove the whole cluster directory once the server has stopped,
     /// including after our process was killed (test clusters).
     pub remove_on_exit: bool,
+    /// Listen on this port instead of a free one picked at start: a test
+    /// that stops and restarts the cluster keeps its clients' URL valid.
+    pub port: Option<u16>,
 }
 
 impl Default for ClusterOptions {
@@ -115,6 +118,7 @@ impl Default for ClusterOptions {
         ClusterOptions {
             durable: true,
             remove_on_exit: false,
+            port: None,
         }
     }
 }
@@ -125,6 +129,7 @@ impl ClusterOptions {
         ClusterOptions {
             durable: false,
             remove_on_exit: true,
+            port: None,
         }
     }
 }
@@ -175,8 +180,17 @@ impl PgCluster {
         host::wait_for_previous(&pgdata, Duration::from_secs(15))?;
 
         let mut last = None;
-        for _ in 0..PORT_ATTEMPTS {
-            let port = host::free_port()?;
+        // A fixed port gets one attempt: retrying it would only fail again.
+        let attempts = if opts.port.is_some() {
+            1
+        } else {
+            PORT_ATTEMPTS
+        };
+        for _ in 0..attempts {
+            let port = match opts.port {
+                Some(p) => p,
+                None => host::free_port()?,
+            };
             let mut cluster = PgCluster {
                 dir: dir.clone(),
                 pgdata: pgdata.clone(),

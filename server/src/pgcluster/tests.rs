@@ -17,6 +17,7 @@ fn quick() -> ClusterOptions {
     ClusterOptions {
         durable: false,
         remove_on_exit: false,
+        port: None,
     }
 }
 
@@ -99,6 +100,25 @@ fn stale_postmaster_pid_does_not_block_start() {
     let c = PgCluster::start(&dir, quick()).unwrap();
     assert!(PgConnection::establish(&c.database_url("postgres")).is_ok());
     drop(c);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fixed_port_survives_a_restart_so_clients_reconnect_to_the_same_url() {
+    let dir = scratch("fixed-port");
+    let port = host::free_port().unwrap();
+    let opts = ClusterOptions {
+        port: Some(port),
+        ..quick()
+    };
+    let c = PgCluster::start(&dir, opts).unwrap();
+    assert_eq!(c.port(), port);
+    let url = c.database_url("scepd");
+    c.stop().unwrap();
+    let c = PgCluster::start(&dir, opts).unwrap();
+    assert_eq!(c.database_url("scepd"), url);
+    assert!(PgConnection::establish(&url).is_ok());
+    c.stop().unwrap();
     fs::remove_dir_all(&dir).unwrap();
 }
 
