@@ -88,6 +88,8 @@ pub fn run(cfg: Config) -> Result<(), String> {
     let blocking_threads = (cfg.db_pool_size as usize / cfg.workers.max(1)).max(2);
     let api = server::api::ApiState {
         pool: enroll.pool().clone(),
+        enroll: enroll.clone(),
+        signer: signing.0.clone(),
         max_unused: cfg.challenge_max_unused,
         public_url: cfg.public_url.clone(),
     };

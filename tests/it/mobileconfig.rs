@@ -219,3 +219,55 @@ fn unsigned_export_is_plain_xml_and_manual_profiles_poll_longer() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("device identity"));
 }
+
+#[test]
+fn an_mdm_downloads_a_signed_profile_over_the_api_within_its_scope() {
+    let srv = Scepd::start();
+    let other: i64 = srv
+        .cli_ok(&["org", "create", "Other"])
+        .trim()
+        .parse()
+        .unwrap();
+    let key = srv
+        .cli_ok(&["api-key", "create", "--name", "mdm", "--org", "Default"])
+        .trim()
+        .to_string();
+    let post = |body: serde_json::Value| {
+        ureq::post(&format!("{}/api/v1/mobileconfig", srv.url))
+            .set("Authorization", &format!("Bearer {key}"))
+            .set("Content-Type", "application/json")
+            .send_string(&body.to_string())
+    };
+    // Another organization's profile is not this key's to hand out.
+    match post(serde_json::json!({"profile": "default", "organization_id": other})) {
+        Err(ureq::Error::Status(403, _)) => {}
+        other => panic!("expected 403, got {other:?}"),
+    }
+    let resp = post(serde_json::json!({
+        "profile": "default", "organization_id": 1, "device_identity": "ipad-7"
+    }))
+    .unwrap();
+    assert_eq!(resp.content_type(), "application/x-apple-aspen-config");
+    let mut bytes = vec![];
+    std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api.mobileconfig");
+    std::fs::write(&file, &bytes).unwrap();
+    let xml = verify_signed(&srv.ca_pem_path(), &file);
+    let top = Value::from_reader_xml(xml.as_slice())
+        .unwrap()
+        .into_dictionary()
+        .unwrap();
+    let scep = payload(&top, "com.apple.security.scep");
+    let c = scep
+        .get("PayloadContent")
+        .and_then(Value::as_dictionary)
+        .unwrap();
+    let (url, challenge) = (s(c, "URL").to_string(), s(c, "Challenge").to_string());
+    let work = tempfile::tempdir().unwrap();
+    let run = scepclient(work.path(), &url, &challenge, "ipad-7");
+    assert!(run.ok, "{}\n{}", run.output, srv.log());
+    // The challenge is bound to the device named in the request.
+    let again = tempfile::tempdir().unwrap();
+    assert!(!scepclient(again.path(), &url, &challenge, "ipad-7").ok);
+}

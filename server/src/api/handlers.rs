@@ -15,6 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/challenges", web::post().to(mint_one))
         .route("/challenges/bulk", web::post().to(mint_bulk))
         .route("/profiles", web::get().to(list_profiles))
+        .route("/mobileconfig", web::post().to(super::mobileconfig::export))
         .route("/requests", web::get().to(request_by_transaction))
         .route("/requests/{id}", web::get().to(request_by_id))
         .route(
@@ -38,7 +39,7 @@ fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
 }
 
 /// Authenticate, then run `f`, off the async workers.
-async fn as_caller<T, F>(
+pub(super) async fn as_caller<T, F>(
     state: &web::Data<ApiState>,
     req: &HttpRequest,
     f: F,

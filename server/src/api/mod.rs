@@ -15,6 +15,7 @@ use crate::store::{PgPool, StoreError};
 
 mod handlers;
 pub mod keys;
+mod mobileconfig;
 mod openapi;
 pub mod service;
 
@@ -22,6 +23,10 @@ pub mod service;
 #[derive(Clone)]
 pub struct ApiState {
     pub pool: PgPool,
+    /// For configuration-profile exports (they mint through the service).
+    pub enroll: crate::enroll::Enroll,
+    /// Signs exported configuration profiles; None: only unsigned ones.
+    pub signer: Option<std::sync::Arc<crate::mobileconfig::ProfileSigner>>,
     /// Unused challenges allowed per profile and organization.
     pub max_unused: u32,
     /// Base URL devices use, for the SCEP URLs in profile listings.

@@ -102,6 +102,32 @@ pub fn document() -> Value {
                 "operationId": "listProfiles",
                 "responses": responses(&[("200", ok_json("Profiles.", array_of("Profile", "profiles")))])
             }},
+            "/mobileconfig": { "post": {
+                "summary": "A signed Apple configuration profile for one device, with a freshly minted one-time challenge",
+                "operationId": "exportMobileconfig",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "required": ["profile", "organization_id"],
+                    "additionalProperties": false,
+                    "properties": {
+                        "profile": { "type": "string" },
+                        "organization_id": int,
+                        "department_id": int,
+                        "device_identity": { "type": "string", "description": "CN or serialNumber; binds the challenge" },
+                        "ttl_minutes": { "type": "integer", "minimum": 1, "default": 10080 },
+                        "signed": { "type": "boolean", "default": true },
+                        "san_dns": { "type": "array", "items": { "type": "string" } },
+                        "san_email": { "type": "array", "items": { "type": "string" } },
+                        "san_upn": { "type": "array", "items": { "type": "string" } }
+                    }
+                }}}},
+                "responses": responses(&[
+                    ("200", json!({ "description": "The profile (CMS SignedData, or XML when unsigned).",
+                        "content": { "application/x-apple-aspen-config": { "schema": { "type": "string", "format": "binary" } } } })),
+                    ("403", error_response("The organization is not the key's (`forbidden`).")),
+                    ("404", error_response("No such profile or organization (`not_found`).")),
+                ])
+            }},
             "/requests": { "get": {
                 "summary": "An enrollment request by SCEP transactionID",
                 "operationId": "getRequestByTransaction",
@@ -218,6 +244,7 @@ mod tests {
             "/challenges",
             "/challenges/bulk",
             "/profiles",
+            "/mobileconfig",
             "/requests",
             "/requests/{id}",
             "/devices/{identity}/certificates",
