@@ -7,6 +7,7 @@ mod console;
 mod console_browser;
 mod console_bulk;
 mod console_pages;
+mod console_profiles;
 mod device;
 mod faults;
 mod hostile;

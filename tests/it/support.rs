@@ -154,6 +154,11 @@ impl Scepd {
         std::fs::read_to_string(self.dir.path().join("scepd.log")).unwrap_or_default()
     }
 
+    /// The environment a CLI command needs to reach this server's database.
+    pub fn cli_env(&self) -> Vec<(String, String)> {
+        base_env(self.db_url(), self.dir.path(), self.port)
+    }
+
     /// Run a `scepd` CLI command against the same data dir and database.
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(BIN);

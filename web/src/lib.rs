@@ -104,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::post().to(views::mobileconfig::for_request),
             )
             .route("/audit", web::get().to(views::audit::list))
+            .route("/profiles", web::get().to(views::profiles::page))
             .route("/challenges", web::get().to(views::challenges::page))
             .route("/challenges", web::post().to(views::challenges::mint))
             .route(

@@ -28,6 +28,8 @@ struct Target {
     organization_id: i64,
     department_id: Option<i64>,
     device: Option<String>,
+    /// Embed this (verified) access code instead of minting a challenge.
+    access_code: Option<String>,
 }
 
 async fn export(
@@ -49,7 +51,10 @@ async fn export(
                 organization_id: t.organization_id,
                 department_id: t.department_id,
                 device_identity: t.device.as_deref(),
-                challenge: ChallengeChoice::Mint { ttl: CHALLENGE_TTL },
+                challenge: match &t.access_code {
+                    Some(code) => ChallengeChoice::AccessCode(code),
+                    None => ChallengeChoice::Mint { ttl: CHALLENGE_TTL },
+                },
                 subject_alt_name: SubjectAltName::default(),
                 identifier_prefix: None,
                 removal_date: None,
@@ -76,6 +81,7 @@ pub struct ExportForm {
     profile: String,
     place: String,
     device: Option<String>,
+    access_code: Option<String>,
 }
 
 pub async fn from_form(
@@ -86,7 +92,14 @@ pub async fn from_form(
 ) -> Result<HttpResponse, WebError> {
     let f = form.into_inner();
     let (org, dept) = parse_place(&f.place, &officer.scope)?;
-    export(officer, enroll, signing, move |_| {
+    let code = f
+        .access_code
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    export(officer, enroll, signing, move |conn| {
+        if let Some(code) = &code {
+            verify_access_code(conn, &f.profile, org, code)?;
+        }
         Ok(Target {
             profile: f.profile,
             organization_id: org,
@@ -95,6 +108,7 @@ pub async fn from_form(
                 .device
                 .map(|d| d.trim().to_string())
                 .filter(|d| !d.is_empty()),
+            access_code: code,
         })
     })
     .await
@@ -116,7 +130,27 @@ pub async fn for_request(
             organization_id: r.organization_id,
             department_id: r.department_id,
             device: r.common_name,
+            access_code: None,
         })
     })
     .await
+}
+
+/// Only an enabled access code of this organization that the profile
+/// accepts may go into a file: a typo would hand out a profile that fails.
+fn verify_access_code(
+    conn: &mut server::store::PgPooled,
+    profile: &str,
+    organization_id: i64,
+    code: &str,
+) -> Result<(), WebError> {
+    let p = profiles::by_profile_id(conn, profile)?
+        .ok_or_else(|| WebError::BadRequest(format!("no profile {profile:?}")))?;
+    let cache = server::challenge::access_codes::VerifyCache::new(1);
+    match server::challenge::access_codes::find_match(conn, &cache, code, &p)? {
+        Some(c) if c.organization_id == organization_id => Ok(()),
+        _ => Err(WebError::BadRequest(
+            "that is not an access code of this organization for this profile".into(),
+        )),
+    }
 }

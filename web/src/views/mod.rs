@@ -12,6 +12,7 @@ pub mod challenges;
 pub mod dashboard;
 pub mod login;
 pub mod mobileconfig;
+pub mod profiles;
 pub mod requests;
 
 /// Facts every page shows.
