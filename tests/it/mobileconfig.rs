@@ -232,24 +232,30 @@ fn an_mdm_downloads_a_signed_profile_over_the_api_within_its_scope() {
         .cli_ok(&["api-key", "create", "--name", "mdm", "--org", "Default"])
         .trim()
         .to_string();
-    let post = |body: serde_json::Value| {
-        ureq::post(&format!("{}/api/v1/mobileconfig", srv.url))
+    // (status, body): the ureq error type is too large to pass around.
+    let post = |body: serde_json::Value| -> (u16, Vec<u8>, String) {
+        let r = match ureq::post(&format!("{}/api/v1/mobileconfig", srv.url))
             .set("Authorization", &format!("Bearer {key}"))
             .set("Content-Type", "application/json")
             .send_string(&body.to_string())
+        {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{e}"),
+        };
+        let (status, ct) = (r.status(), r.content_type().to_string());
+        let mut bytes = vec![];
+        std::io::Read::read_to_end(&mut r.into_reader(), &mut bytes).unwrap();
+        (status, bytes, ct)
     };
     // Another organization's profile is not this key's to hand out.
-    match post(serde_json::json!({"profile": "default", "organization_id": other})) {
-        Err(ureq::Error::Status(403, _)) => {}
-        other => panic!("expected 403, got {other:?}"),
-    }
-    let resp = post(serde_json::json!({
+    let (status, _, _) = post(serde_json::json!({"profile": "default", "organization_id": other}));
+    assert_eq!(status, 403);
+    let (status, bytes, ct) = post(serde_json::json!({
         "profile": "default", "organization_id": 1, "device_identity": "ipad-7"
-    }))
-    .unwrap();
-    assert_eq!(resp.content_type(), "application/x-apple-aspen-config");
-    let mut bytes = vec![];
-    std::io::Read::read_to_end(&mut resp.into_reader(), &mut bytes).unwrap();
+    }));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(ct, "application/x-apple-aspen-config");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("api.mobileconfig");
     std::fs::write(&file, &bytes).unwrap();
