@@ -114,6 +114,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 .app_data(aweb::Data::new(site.clone()))
                 .app_data(aweb::Data::new(console.clone()))
                 .app_data(signing.clone())
+                .app_data(aweb::Data::new(cfg.mail.clone()))
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .app_data(aweb::Data::new(api.clone()))
                 .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("scepd::http"))

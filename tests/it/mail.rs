@@ -588,3 +588,69 @@ fn expiry_reminder_fires_once_per_threshold_and_not_for_renewed_certificates() {
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(smtp.mails().len(), 2, "{:#?}", smtp.mails());
 }
+
+/// The console's mail page: an MRAO sends a test mail and sees mails that
+/// wait while SMTP is down; an officer turns their own mails off.
+#[test]
+fn console_sends_a_test_mail_shows_waiting_mails_and_toggles_own_mail() {
+    use crate::console::{Client, ADMIN_PW};
+    let mut smtp = Smtp::unstarted();
+    let s = start_scepd(&smtp, &[]);
+    s.cli_ok(&[
+        "notify",
+        "contact",
+        "add",
+        "--org",
+        "Default",
+        "--email",
+        "pki@acme.test",
+        "--events",
+        "issued",
+    ]);
+    enroll_default(&s, "waiting-mail");
+    let mut c = Client::new(&s);
+    assert_eq!(c.login("admin", ADMIN_PW).status, 303);
+    // SMTP is down: the issued mail waits, with the connection error shown.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = c.get("/mail");
+        assert_eq!(page.status, 200);
+        if page.body.contains("pki@acme.test") && page.body.contains("pending") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waiting mail not listed:\n{}",
+            page.body
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // With SMTP up, a test mail goes out at once and the page says so.
+    smtp.up();
+    let token = c.csrf();
+    let sent = c.post("/mail/test", &[("csrf", &token), ("to", "ops@acme.test")]);
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(
+        sent.body.contains("Test mail sent to ops@acme.test"),
+        "{}",
+        sent.body
+    );
+    assert!(smtp
+        .wait_for(1, Duration::from_secs(20))
+        .iter()
+        .any(|m| m.to.iter().any(|t| t == "ops@acme.test")));
+    // Own notifications off, audited.
+    let off = c.post("/mail/me", &[("csrf", &token), ("mail", "off")]);
+    assert_eq!(off.status, 303);
+    assert!(c.get("/mail").body.contains("id=\"my-mail\">off"));
+    assert_eq!(crate::console::audit_count(&s, "officer.preference"), 1);
+    assert_eq!(crate::console::audit_count(&s, "mail.test"), 1);
+    // An RAO may not send test mails, even by forging the form.
+    admin(&s, "rao-mail", "rao", "Default", None, "rao@acme.test");
+    let mut r = Client::new(&s);
+    assert_eq!(r.login("rao-mail", ADMIN_PW).status, 303);
+    let token = r.csrf();
+    let refused = r.post("/mail/test", &[("csrf", &token), ("to", "x@acme.test")]);
+    assert_eq!(refused.status, 403);
+    assert_eq!(crate::console::audit_count(&s, "mail.test"), 1);
+}

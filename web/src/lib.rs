@@ -105,6 +105,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/audit", web::get().to(views::audit::list))
             .route("/profiles", web::get().to(views::profiles::page))
+            .route("/mail", web::get().to(views::mail::page))
+            .route("/mail/me", web::post().to(views::mail::set_mine))
+            .route("/mail/test", web::post().to(views::mail::send_test))
             .route("/challenges", web::get().to(views::challenges::page))
             .route("/challenges", web::post().to(views::challenges::mint))
             .route(

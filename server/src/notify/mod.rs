@@ -35,3 +35,26 @@ pub enum NotifyError {
     #[error("unknown mail kind {0:?}")]
     UnknownKind(String),
 }
+
+/// An officer turns their own pending-request mails on or off; audited
+/// with the change, in one transaction.
+pub fn set_officer_mail(
+    conn: &mut diesel::pg::PgConnection,
+    username: &str,
+    enabled: bool,
+) -> Result<(), crate::store::StoreError> {
+    use crate::store::audit::{self, AuditEvent, AuditKind};
+    diesel::Connection::transaction(conn, |conn| {
+        crate::store::notification_contacts::set_officer_mail(conn, username, enabled)?;
+        audit::record(
+            conn,
+            &AuditEvent {
+                actor: username,
+                kind: AuditKind::OfficerPreference,
+                target: Some(format!("admin:{username}")),
+                details: serde_json::json!({ "notify_email": enabled }),
+                client_ip: None,
+            },
+        )
+    })
+}

@@ -79,6 +79,26 @@ impl std::fmt::Debug for MailSettings {
     }
 }
 
+impl MailSettings {
+    /// One line for the console: where mail goes, never the password.
+    pub fn describe(&self) -> String {
+        match &self.smtp_host {
+            Some(h) => format!(
+                "{h}:{} ({:?}), from {}{}",
+                self.smtp_port,
+                self.smtp_tls,
+                self.from,
+                if self.smtp_username.is_some() {
+                    ", with login"
+                } else {
+                    ""
+                }
+            ),
+            None => "no SMTP server configured: mails wait in the outbox".into(),
+        }
+    }
+}
+
 /// An SMTP transport and sender address.
 pub struct Mailer {
     transport: SmtpTransport,

@@ -34,11 +34,15 @@ pub enum AuditKind {
     ConsoleLogin,
     ConsoleLoginFailed,
     ConsoleLogout,
+    OfficerPreference,
+    TestMailSent,
 }
 
 impl AuditKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::OfficerPreference => "officer.preference",
+            Self::TestMailSent => "mail.test",
             Self::CertificateIssued => "certificate.issued",
             Self::RequestPending => "request.pending",
             Self::RequestRefused => "request.refused",

@@ -135,3 +135,14 @@ pub fn set_officer_mail(
     }
     Ok(())
 }
+
+/// Whether an officer receives pending-request mails, and at which address.
+pub fn officer_mail(
+    conn: &mut PgConnection,
+    username: &str,
+) -> Result<(bool, Option<String>), StoreError> {
+    Ok(admins::table
+        .filter(admins::username.eq(username))
+        .select((admins::notify_email, admins::email))
+        .first(conn)?)
+}

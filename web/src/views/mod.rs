@@ -11,6 +11,7 @@ pub mod certificates;
 pub mod challenges;
 pub mod dashboard;
 pub mod login;
+pub mod mail;
 pub mod mobileconfig;
 pub mod profiles;
 pub mod requests;
