@@ -21,7 +21,7 @@ use crate::session::Officer;
 const PAGE_SIZE: i64 = 100;
 
 /// Event kinds offered in the filter (`AuditKind::as_str`).
-pub const KINDS: [&str; 24] = [
+pub const KINDS: [&str; 26] = [
     "certificate.issued",
     "certificate.revoked",
     "request.pending",
@@ -46,6 +46,8 @@ pub const KINDS: [&str; 24] = [
     "console.login",
     "console.login_failed",
     "console.logout",
+    "officer.preference",
+    "mail.test",
 ];
 
 #[derive(Deserialize)]
