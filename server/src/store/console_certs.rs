@@ -127,25 +127,28 @@ fn filtered<'a>(scope: &Scope, f: &CertFilter, now: DateTime<Utc>) -> Boxed<'a> 
     if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
         let p = like_pattern(t);
         let hex = hex_of(t);
-        // Only a hex string is compared with serials, and only 32 bytes
-        // with fingerprints; otherwise these arms match nothing.
-        let serial = hex.as_deref().map_or_else(String::new, like_pattern);
+        // Names match as substrings (trigram indexes); a SAN, a serial and
+        // a fingerprint match exactly (their own indexes), so no arm of
+        // the OR forces a scan of every certificate.
+        let serial = hex.clone().unwrap_or_default();
         let fingerprint = hex
             .and_then(|h| hex::decode(h).ok())
             .filter(|b| b.len() == 32)
             .unwrap_or_default();
+        let sans: Vec<String> = ["DNS", "email", "URI", "IP", "UPN"]
+            .iter()
+            .map(|k| format!("{k}:{t}"))
+            .collect();
         q = q.filter(
             sql::<Bool>("(certificates.common_name ILIKE ")
                 .bind::<Text, _>(p.clone())
                 .sql(" OR certificates.subject ILIKE ")
-                .bind::<Text, _>(p.clone())
-                .sql(" OR array_to_string(certificates.sans, ' ') ILIKE ")
                 .bind::<Text, _>(p)
-                .sql(" OR (")
-                .bind::<Text, _>(serial.clone())
-                .sql(" <> '' AND certificates.serial LIKE ")
+                .sql(" OR certificates.sans && ")
+                .bind::<diesel::sql_types::Array<Text>, _>(sans)
+                .sql(" OR certificates.serial = ")
                 .bind::<Text, _>(serial)
-                .sql(") OR certificates.fingerprint_sha256 = ")
+                .sql(" OR certificates.fingerprint_sha256 = ")
                 .bind::<Bytea, _>(fingerprint)
                 .sql(")"),
         );

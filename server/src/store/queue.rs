@@ -152,10 +152,12 @@ pub fn list(
     }
     if let Some(t) = filter.text.as_deref().filter(|t| !t.trim().is_empty()) {
         let p = like_pattern(t.trim());
+        // Substring on names (trigram indexes), exact on transactionID.
         q = q.filter(
             enrollment_requests::subject
                 .ilike(p.clone())
-                .or(enrollment_requests::common_name.assume_not_null().ilike(p)),
+                .or(enrollment_requests::common_name.assume_not_null().ilike(p))
+                .or(enrollment_requests::transaction_id.eq(t.trim().to_string())),
         );
     }
     if let Some(c) = after {
