@@ -183,6 +183,30 @@ fn filtered<'a>(scope: &Scope, f: &CertFilter, now: DateTime<Utc>) -> Boxed<'a> 
 }
 
 /// A page of certificates in scope matching `f`, newest first, after `after`.
+/// Matches a narrow search may have before it is paged by id instead.
+const NARROW: usize = 5_000;
+
+/// A text search that matches few certificates is resolved through the
+/// search indexes first: ordered by date with a LIMIT, PostgreSQL would
+/// otherwise walk the date index and test every row for the rare match.
+/// A broad search (more than `NARROW` matches) finds its page early on
+/// that walk and needs no help.
+fn narrow_search(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    f: &CertFilter,
+    now: DateTime<Utc>,
+) -> Result<Option<Vec<i64>>, StoreError> {
+    if f.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
+        return Ok(None);
+    }
+    let ids: Vec<i64> = filtered(scope, f, now)
+        .select(certificates::id)
+        .limit(NARROW as i64 + 1)
+        .load(conn)?;
+    Ok((ids.len() <= NARROW).then_some(ids))
+}
+
 pub fn list(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -192,6 +216,9 @@ pub fn list(
     now: DateTime<Utc>,
 ) -> Result<CertPage, StoreError> {
     let mut q = filtered(scope, f, now);
+    if let Some(ids) = narrow_search(conn, scope, f, now)? {
+        q = q.filter(certificates::id.eq_any(ids));
+    }
     if let Some(c) = after {
         q = q.filter(
             certificates::created_at
