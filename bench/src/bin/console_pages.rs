@@ -58,7 +58,11 @@ struct Session {
 
 impl Session {
     fn call(&mut self, req: ureq::Request, form: Option<&[(&str, &str)]>) -> (u16, String) {
-        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let req = req.set("Cookie", &cookie.join("; "));
         let r = match form {
             Some(f) => req.send_form(f),
@@ -95,7 +99,11 @@ impl Session {
         let req = self.agent.post(&format!("{}/login", self.base));
         let (status, _) = self.call(
             req,
-            Some(&[("csrf", &token), ("username", "admin"), ("password", PASSWORD)]),
+            Some(&[
+                ("csrf", &token),
+                ("username", "admin"),
+                ("password", PASSWORD),
+            ]),
         );
         if status != 303 {
             eprintln!("login failed: HTTP {status}");
@@ -112,7 +120,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 fn main() {
     let a = Args::parse();
     let db = format!("scepd_pages_{}", std::process::id());
-    psql(&format!("{}/postgres", a.database_url), &format!("CREATE DATABASE {db}"));
+    psql(
+        &format!("{}/postgres", a.database_url),
+        &format!("CREATE DATABASE {db}"),
+    );
     let url = format!("{}/{db}", a.database_url);
     let data = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -210,5 +221,8 @@ fn main() {
         );
     }
     drop(server);
-    psql(&format!("{}/postgres", a.database_url), &format!("DROP DATABASE {db} WITH (FORCE)"));
+    psql(
+        &format!("{}/postgres", a.database_url),
+        &format!("DROP DATABASE {db} WITH (FORCE)"),
+    );
 }
