@@ -271,6 +271,19 @@ fn database_stopped_during_load_gives_503_then_recovers_within_5_s() {
     assert!(metrics
         .lines()
         .any(|l| l == "scepd_requests_total{operation=\"PKIOperation\",outcome=\"error\"} 0"));
+    // Every 503 the clients saw was counted as unavailable.
+    let unavailable: usize = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "scepd_requests_total{operation=\"PKIOperation\",outcome=\"unavailable\"} ",
+            )
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    let seen_503 = attempts.iter().filter(|(_, c)| *c == 503).count();
+    assert_eq!(unavailable, seen_503);
     drop(s);
     cluster.stop().unwrap();
 }
