@@ -91,7 +91,7 @@ impl StoreError {
 /// A connection pool. `connection_timeout` stays short so that a stopped
 /// database turns into a quick 503, not a hung client.
 pub fn pool(url: &str, max_size: u32) -> Result<PgPool, StoreError> {
-    let manager = ConnectionManager::<PgConnection>::new(url);
+    let manager = ConnectionManager::<PgConnection>::new(without_gss(url));
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
@@ -99,6 +99,18 @@ pub fn pool(url: &str, max_size: u32) -> Result<PgPool, StoreError> {
         .test_on_check_out(false)
         .build(manager)
         .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// libpq tries GSSAPI encryption first by default; with Kerberos libraries
+/// present that costs a round trip per connection and, when a process exits
+/// while a pool thread is connecting, aborts in krb5's mutex teardown. A
+/// URL that says otherwise keeps its own `gssencmode`.
+fn without_gss(url: &str) -> String {
+    if url.contains("gssencmode") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}gssencmode=disable")
 }
 
 /// Apply pending migrations (idempotent, safe for concurrent processes:
@@ -121,4 +133,25 @@ pub fn ping(conn: &mut PgConnection) -> Result<(), StoreError> {
     use diesel::RunQueryDsl;
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod gss_tests {
+    use super::without_gss;
+
+    #[test]
+    fn gss_encryption_is_disabled_unless_the_url_chooses() {
+        assert_eq!(
+            without_gss("postgres://h/db"),
+            "postgres://h/db?gssencmode=disable"
+        );
+        assert_eq!(
+            without_gss("postgres://h/db?sslmode=require"),
+            "postgres://h/db?sslmode=require&gssencmode=disable"
+        );
+        assert_eq!(
+            without_gss("postgres://h/db?gssencmode=require"),
+            "postgres://h/db?gssencmode=require"
+        );
+    }
 }
