@@ -64,14 +64,6 @@ pub fn list(
         .limit(limit + 1)
         .select(AuditEntry::as_select())
         .load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| Cursor {
-            created_at: r.at,
-            id: r.id,
-        })
-    } else {
-        None
-    };
+    let next = Cursor::cut(&mut rows, limit, |r| (r.at, r.id));
     Ok(AuditPage { rows, next })
 }

@@ -233,15 +233,7 @@ pub fn list(
         .limit(limit + 1)
         .select(CertRow::as_select())
         .load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| Cursor {
-            created_at: r.created_at,
-            id: r.id,
-        })
-    } else {
-        None
-    };
+    let next = Cursor::cut(&mut rows, limit, |r| (r.created_at, r.id));
     Ok(CertPage { rows, next })
 }
 

@@ -76,6 +76,24 @@ pub struct Cursor {
 }
 
 impl Cursor {
+    /// Keyset paging: `rows` were fetched with `LIMIT limit + 1`; keep
+    /// `limit` of them and, when there was one more, return the cursor of
+    /// the last row kept (its `(created_at, id)` from `key`).
+    pub fn cut<T>(
+        rows: &mut Vec<T>,
+        limit: i64,
+        key: impl Fn(&T) -> (DateTime<Utc>, i64),
+    ) -> Option<Cursor> {
+        if rows.len() as i64 <= limit {
+            return None;
+        }
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        rows.last().map(|r| {
+            let (created_at, id) = key(r);
+            Cursor { created_at, id }
+        })
+    }
+
     /// `<microseconds since epoch>.<id>`: opaque to users, exact to the row.
     pub fn encode(&self) -> String {
         format!("{}.{}", self.created_at.timestamp_micros(), self.id)
@@ -177,15 +195,7 @@ pub fn list(
         .limit(limit + 1)
         .select(EnrollmentRequest::as_select())
         .load(conn)?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| Cursor {
-            created_at: r.created_at,
-            id: r.id,
-        })
-    } else {
-        None
-    };
+    let next = Cursor::cut(&mut rows, limit, |r| (r.created_at, r.id));
     Ok(Page { rows, next })
 }
 
