@@ -141,6 +141,38 @@ impl Client {
     }
 }
 
+/// Organization Acme with departments Sales and Ops, a profile named after
+/// its approval mode (`auto` or `manual`) enabled for Acme, and the DRAO
+/// `sales-officer` for Sales. The CLI reads the officer's password from a
+/// named variable; the harness already exports the bootstrap admin's.
+pub fn acme_with_sales_drao(s: &Scepd, approval: &str) {
+    s.cli_ok(&["org", "create", "Acme"]);
+    s.cli_ok(&["org", "add-department", "Acme", "Sales"]);
+    s.cli_ok(&["org", "add-department", "Acme", "Ops"]);
+    s.cli_ok(&[
+        "profile",
+        "create",
+        approval,
+        "--approval",
+        approval,
+        "--org",
+        "Acme",
+    ]);
+    s.cli_ok(&[
+        "admin",
+        "create",
+        "sales-officer",
+        "--role",
+        "drao",
+        "--org",
+        "Acme",
+        "--department",
+        "Sales",
+        "--password-env",
+        "SCEPD_ADMIN_PASSWORD",
+    ]);
+}
+
 /// The value of the first hidden `csrf` field on a page.
 pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
@@ -304,33 +336,7 @@ fn failed_logins_are_throttled_and_idle_sessions_expire() {
 #[test]
 fn a_drao_sees_and_decides_only_its_departments_requests() {
     let s = Scepd::start();
-    s.cli_ok(&["org", "create", "Acme"]);
-    s.cli_ok(&["org", "add-department", "Acme", "Sales"]);
-    s.cli_ok(&["org", "add-department", "Acme", "Ops"]);
-    s.cli_ok(&[
-        "profile",
-        "create",
-        "manual",
-        "--approval",
-        "manual",
-        "--org",
-        "Acme",
-    ]);
-    // The CLI reads the password from a named variable; the test harness
-    // already exports one (the bootstrap admin's), so reuse it.
-    s.cli_ok(&[
-        "admin",
-        "create",
-        "sales-officer",
-        "--role",
-        "drao",
-        "--org",
-        "Acme",
-        "--department",
-        "Sales",
-        "--password-env",
-        "SCEPD_ADMIN_PASSWORD",
-    ]);
+    acme_with_sales_drao(&s, "manual");
 
     let mint = |dept: &str| {
         s.cli_ok(&[

@@ -5,38 +5,14 @@
 use diesel::prelude::*;
 use server::wire::PkiStatus;
 
-use crate::console::{audit_count, Client, ADMIN_PW};
+use crate::console::{acme_with_sales_drao, audit_count, Client, ADMIN_PW};
 use crate::device::Device;
 use crate::support::Scepd;
 
 #[test]
 fn bulk_decisions_apply_only_within_scope() {
     let s = Scepd::start();
-    s.cli_ok(&["org", "create", "Acme"]);
-    s.cli_ok(&["org", "add-department", "Acme", "Sales"]);
-    s.cli_ok(&["org", "add-department", "Acme", "Ops"]);
-    s.cli_ok(&[
-        "profile",
-        "create",
-        "manual",
-        "--approval",
-        "manual",
-        "--org",
-        "Acme",
-    ]);
-    s.cli_ok(&[
-        "admin",
-        "create",
-        "sales-officer",
-        "--role",
-        "drao",
-        "--org",
-        "Acme",
-        "--department",
-        "Sales",
-        "--password-env",
-        "SCEPD_ADMIN_PASSWORD",
-    ]);
+    acme_with_sales_drao(&s, "manual");
     let pending = |cn: &str, dept: &str| {
         let ch = s
             .cli_ok(&[

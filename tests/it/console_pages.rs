@@ -10,7 +10,7 @@ use server::store::certificates::{self, Certificate};
 use server::store::schema::certificates as certs;
 use server::wire::PkiStatus;
 
-use crate::console::{audit_count, Client, ADMIN_PW};
+use crate::console::{acme_with_sales_drao, audit_count, Client, ADMIN_PW};
 use crate::device::Device;
 use crate::support::Scepd;
 
@@ -24,31 +24,7 @@ pub struct World {
 
 pub fn world() -> World {
     let s = Scepd::start();
-    s.cli_ok(&["org", "create", "Acme"]);
-    s.cli_ok(&["org", "add-department", "Acme", "Sales"]);
-    s.cli_ok(&["org", "add-department", "Acme", "Ops"]);
-    s.cli_ok(&[
-        "profile",
-        "create",
-        "auto",
-        "--approval",
-        "auto",
-        "--org",
-        "Acme",
-    ]);
-    s.cli_ok(&[
-        "admin",
-        "create",
-        "sales-officer",
-        "--role",
-        "drao",
-        "--org",
-        "Acme",
-        "--department",
-        "Sales",
-        "--password-env",
-        "SCEPD_ADMIN_PASSWORD",
-    ]);
+    acme_with_sales_drao(&s, "auto");
     let issue = |cn: &str, dept: &str| {
         let ch = s
             .cli_ok(&[
