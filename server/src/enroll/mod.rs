@@ -20,7 +20,7 @@ use crate::store::profiles::Profile;
 use crate::store::requests::{self, EnrollmentRequest, Status};
 use crate::store::{PgPool, StoreError};
 use crate::wire::{
-    self, FailInfo, Header, MessageContent, MessageType, PkiMessage, Reply, WireError,
+    self, FailInfo, Header, MessageContent, MessageType, PkiMessage, PkiStatus, Reply, WireError,
 };
 
 mod authority;
@@ -74,6 +74,12 @@ enum Answer {
     Fail(FailInfo, String),
     /// SUCCESS with a ready degenerate PKCS#7 (GetCert, GetCRL).
     Content(Vec<u8>),
+}
+
+/// A signed CertRep and the pkiStatus it carries (for metrics and logs).
+pub struct CertRepOut {
+    pub der: Vec<u8>,
+    pub status: PkiStatus,
 }
 
 /// The enrollment service; cheap to clone, shared by all workers.
@@ -164,7 +170,7 @@ impl Enroll {
         profile: &Profile,
         body: &[u8],
         client_ip: Option<&str>,
-    ) -> Result<Vec<u8>, EnrollError> {
+    ) -> Result<CertRepOut, EnrollError> {
         let signed = wire::decode(body).map_err(|e| EnrollError::BadRequest(e.to_string()))?;
         let header = signed.header().clone();
         let span = tracing::info_span!(
@@ -210,7 +216,7 @@ impl Enroll {
         header: &Header,
         recipient: Option<(&X509Ref, wire::ContentCipher)>,
         answer: Answer,
-    ) -> Result<Vec<u8>, EnrollError> {
+    ) -> Result<CertRepOut, EnrollError> {
         let reply = match (answer, recipient) {
             (Answer::Issued(cert), Some((to, cipher))) => Reply::Success {
                 content: wire::certs_only(&[&cert])?,
@@ -226,7 +232,15 @@ impl Enroll {
             (Answer::Fail(info, _), _) => Reply::Failure(info),
             (_, None) => Reply::Failure(FailInfo::BadRequest),
         };
-        Ok(wire::cert_rep(&self.auth.ra, header, reply)?)
+        let status = match reply {
+            Reply::Success { .. } => PkiStatus::Success,
+            Reply::Pending => PkiStatus::Pending,
+            Reply::Failure(_) => PkiStatus::Failure,
+        };
+        Ok(CertRepOut {
+            der: wire::cert_rep(&self.auth.ra, header, reply)?,
+            status,
+        })
     }
 
     /// CertPoll (RFC 8894 §3.3.3): the request's current state.

@@ -81,27 +81,14 @@ impl Outcome {
             HttpError::Internal => Self::Error,
         }
     }
+}
 
-    /// The pkiStatus of a CertRep we signed, read from its signed attributes
-    /// without parsing the CMS again: the DER of the pkiStatus attribute
-    /// (OID 2.16.840.1.113733.1.9.3, a SET of one PrintableString, §3.2.1.3)
-    /// is fixed, and this runs on every PKIOperation. The attributes are
-    /// authenticated, not encrypted, so they are in the clear.
-    pub fn of_cert_rep(der: &[u8]) -> Self {
-        const ATTR: [u8; 16] = [
-            0x06, 0x0a, 0x60, 0x86, 0x48, 0x01, 0x86, 0xf8, 0x45, 0x01, 0x09, 0x03, // OID
-            0x31, 0x03, 0x13, 0x01, // SET { PrintableString (1 byte)
-        ];
-        let status = der
-            .windows(ATTR.len() + 1)
-            .find(|w| w[..ATTR.len()] == ATTR[..])
-            .map(|w| w[ATTR.len()]);
-        match status {
-            Some(b'0') => Self::Success,
-            Some(b'2') => Self::Failure,
-            Some(b'3') => Self::Pending,
-            // Not one of ours: count it rather than guess.
-            _ => Self::Error,
+impl From<crate::wire::PkiStatus> for Outcome {
+    fn from(s: crate::wire::PkiStatus) -> Self {
+        match s {
+            crate::wire::PkiStatus::Success => Self::Success,
+            crate::wire::PkiStatus::Pending => Self::Pending,
+            crate::wire::PkiStatus::Failure => Self::Failure,
         }
     }
 }
@@ -289,50 +276,13 @@ async fn metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{
-        cert_rep, DigestAlg, FailInfo, Header, MessageType, Nonce, RaIdentity, Reply, TransactionId,
-    };
-    use openssl::asn1::Asn1Time;
-    use openssl::hash::MessageDigest;
-    use openssl::pkey::PKey;
-    use openssl::rsa::Rsa;
-    use openssl::x509::{X509NameBuilder, X509};
-
-    fn ra() -> RaIdentity {
-        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "metrics ra").unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&key).unwrap();
-        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-            .unwrap();
-        b.sign(&key, MessageDigest::sha256()).unwrap();
-        RaIdentity {
-            cert: b.build(),
-            key,
-        }
-    }
+    use crate::wire::PkiStatus;
 
     #[test]
-    fn cert_rep_status_is_read_from_the_signed_attributes() {
-        let ra = ra();
-        let header = Header {
-            message_type: MessageType::PkcsReq,
-            transaction_id: TransactionId("metrics-test".into()),
-            sender_nonce: Nonce::random().unwrap(),
-            digest: DigestAlg::Sha256,
-        };
-        let pending = cert_rep(&ra, &header, Reply::Pending).unwrap();
-        assert_eq!(Outcome::of_cert_rep(&pending), Outcome::Pending);
-        let fail = cert_rep(&ra, &header, Reply::Failure(FailInfo::BadRequest)).unwrap();
-        assert_eq!(Outcome::of_cert_rep(&fail), Outcome::Failure);
-        assert_eq!(Outcome::of_cert_rep(b"not a CertRep"), Outcome::Error);
+    fn outcome_follows_the_cert_rep_status() {
+        assert_eq!(Outcome::from(PkiStatus::Success), Outcome::Success);
+        assert_eq!(Outcome::from(PkiStatus::Pending), Outcome::Pending);
+        assert_eq!(Outcome::from(PkiStatus::Failure), Outcome::Failure);
     }
 
     #[test]

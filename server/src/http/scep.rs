@@ -163,12 +163,11 @@ async fn answer(
                 svc.pki_operation(&profile, &message, client_ip.as_deref())
             })
             .await?;
-            let outcome = Outcome::of_cert_rep(&rep);
             Ok((
                 HttpResponse::Ok()
                     .content_type("application/x-pki-message")
-                    .body(rep),
-                outcome,
+                    .body(rep.der),
+                Outcome::from(rep.status),
             ))
         }
         other => Err(HttpError::BadRequest(format!(
