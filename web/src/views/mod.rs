@@ -10,6 +10,7 @@ pub mod audit;
 pub mod certificates;
 pub mod challenges;
 pub mod dashboard;
+pub mod form;
 pub mod login;
 pub mod mail;
 pub mod mobileconfig;
