@@ -13,6 +13,7 @@ pub mod ca;
 pub mod challenge;
 pub mod config;
 pub mod csr;
+pub mod directory;
 pub mod enroll;
 pub(crate) mod fsutil;
 pub mod http;

@@ -21,6 +21,14 @@ impl Role {
             Self::Drao => "drao",
         }
     }
+    /// Higher manages lower: MRAO 3, RAO 2, DRAO 1.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Mrao => 3,
+            Self::Rao => 2,
+            Self::Drao => 1,
+        }
+    }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "mrao" => Some(Self::Mrao),
@@ -97,4 +105,97 @@ pub fn add_scope(
         ))
         .execute(conn)?;
     Ok(())
+}
+
+pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Admin, StoreError> {
+    Ok(admins::table
+        .find(id)
+        .select(Admin::as_select())
+        .first(conn)?)
+}
+
+/// Every officer, by username.
+pub fn list(conn: &mut PgConnection) -> Result<Vec<Admin>, StoreError> {
+    Ok(admins::table
+        .order(admins::username)
+        .select(Admin::as_select())
+        .load(conn)?)
+}
+
+/// An officer's assignments as (organization, department) rows.
+pub fn scopes_of(conn: &mut PgConnection, admin_id: i64) -> Result<Vec<Grant>, StoreError> {
+    let rows: Vec<(i64, Option<i64>)> = admin_scopes::table
+        .filter(admin_scopes::admin_id.eq(admin_id))
+        .order((admin_scopes::organization_id, admin_scopes::department_id))
+        .select((admin_scopes::organization_id, admin_scopes::department_id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(organization_id, department_id)| Grant {
+            organization_id,
+            department_id,
+        })
+        .collect())
+}
+
+/// One `admin_scopes` row: a whole organization, or one department of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    pub organization_id: i64,
+    pub department_id: Option<i64>,
+}
+
+/// Replace an officer's assignments with `grants`.
+pub fn replace_scopes(
+    conn: &mut PgConnection,
+    admin_id: i64,
+    grants: &[Grant],
+) -> Result<(), StoreError> {
+    diesel::delete(admin_scopes::table.filter(admin_scopes::admin_id.eq(admin_id)))
+        .execute(conn)?;
+    for g in grants {
+        add_scope(conn, admin_id, g.organization_id, g.department_id)?;
+    }
+    Ok(())
+}
+
+pub fn update_profile(
+    conn: &mut PgConnection,
+    id: i64,
+    role: Role,
+    email: Option<&str>,
+) -> Result<Admin, StoreError> {
+    Ok(diesel::update(admins::table.find(id))
+        .set((admins::role.eq(role.as_str()), admins::email.eq(email)))
+        .returning(Admin::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn set_enabled(conn: &mut PgConnection, id: i64, enabled: bool) -> Result<Admin, StoreError> {
+    Ok(diesel::update(admins::table.find(id))
+        .set(admins::enabled.eq(enabled))
+        .returning(Admin::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn set_password_hash(
+    conn: &mut PgConnection,
+    id: i64,
+    password_hash: &str,
+) -> Result<(), StoreError> {
+    diesel::update(admins::table.find(id))
+        .set(admins::password_hash.eq(password_hash))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Lock the enabled MRAO rows (until the transaction ends) and return
+/// their ids: the console refuses any change that would leave none.
+pub fn lock_enabled_mraos(conn: &mut PgConnection) -> Result<Vec<i64>, StoreError> {
+    Ok(admins::table
+        .filter(admins::role.eq(Role::Mrao.as_str()))
+        .filter(admins::enabled.eq(true))
+        .select(admins::id)
+        .for_update()
+        .load(conn)?)
 }

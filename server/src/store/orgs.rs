@@ -88,3 +88,65 @@ pub fn departments_of(
         .select(Department::as_select())
         .load(conn)?)
 }
+
+/// Rename an organization; `Conflict` when the name is taken.
+pub fn rename_org(
+    conn: &mut PgConnection,
+    id: i64,
+    name: &str,
+) -> Result<Organization, StoreError> {
+    Ok(diesel::update(organizations::table.find(id))
+        .set(organizations::name.eq(name))
+        .returning(Organization::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn set_org_enabled(
+    conn: &mut PgConnection,
+    id: i64,
+    enabled: bool,
+) -> Result<Organization, StoreError> {
+    Ok(diesel::update(organizations::table.find(id))
+        .set(organizations::enabled.eq(enabled))
+        .returning(Organization::as_returning())
+        .get_result(conn)?)
+}
+
+/// Rename a department; `Conflict` when its organization has one so named.
+pub fn rename_department(
+    conn: &mut PgConnection,
+    id: i64,
+    name: &str,
+) -> Result<Department, StoreError> {
+    Ok(diesel::update(departments::table.find(id))
+        .set(departments::name.eq(name))
+        .returning(Department::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn set_department_enabled(
+    conn: &mut PgConnection,
+    id: i64,
+    enabled: bool,
+) -> Result<Department, StoreError> {
+    Ok(diesel::update(departments::table.find(id))
+        .set(departments::enabled.eq(enabled))
+        .returning(Department::as_returning())
+        .get_result(conn)?)
+}
+
+/// Whether new enrollments may be filed under this organization and
+/// department: both must exist and be enabled.
+pub fn accepts_enrollment(
+    conn: &mut PgConnection,
+    organization_id: i64,
+    department_id: Option<i64>,
+) -> Result<bool, StoreError> {
+    if !org_by_id(conn, organization_id)?.enabled {
+        return Ok(false);
+    }
+    match department_id {
+        Some(d) => Ok(department_by_id(conn, d)?.enabled),
+        None => Ok(true),
+    }
+}

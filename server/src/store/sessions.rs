@@ -157,3 +157,11 @@ pub fn clear_failures(
     .execute(conn)?;
     Ok(())
 }
+
+/// End every session of an officer (disabled, or its password reset).
+pub fn delete_for_admin(conn: &mut PgConnection, admin_id: i64) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(console_sessions::table.filter(console_sessions::admin_id.eq(admin_id)))
+            .execute(conn)?,
+    )
+}

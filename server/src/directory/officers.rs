@@ -1,0 +1,359 @@
+//! RA officers managed from the console: create (with an initial password,
+//! argon2id as `scepd admin create` hashes it), edit role, email and
+//! assignments, disable or enable, reset a password. The actor reaches
+//! only the officers `rules::may_manage` grants it; anyone else is
+//! `NotFound`, so a forged id learns nothing.
+//!
+//! Disabling an officer or resetting its password ends its sessions in the
+//! same transaction. At least one enabled MRAO always remains: the MRAO
+//! rows are locked while a change that could remove the last one is made.
+
+use diesel::pg::PgConnection;
+use diesel::Connection;
+
+use super::rules::{self, Actor};
+use super::{DirectoryError, Refusals};
+use crate::store::admins::{self, Admin, Grant, Role};
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::{orgs, sessions, StoreError};
+
+/// An officer the actor may manage, with its assignments.
+#[derive(Debug, Clone)]
+pub struct OfficerInSight {
+    pub admin: Admin,
+    pub role: Role,
+    pub grants: Vec<Grant>,
+}
+
+/// What an officer form submits (the password travels separately).
+#[derive(Debug, Clone, Copy)]
+pub struct OfficerForm<'a> {
+    pub role: &'a str,
+    pub email: &'a str,
+    /// Place values (`org` or `org:dept`) as the form's checkboxes send them.
+    pub places: &'a [String],
+}
+
+struct Checked {
+    role: Role,
+    email: Option<String>,
+    grants: Vec<Grant>,
+}
+
+fn load(conn: &mut PgConnection, admin: Admin) -> Result<Option<OfficerInSight>, DirectoryError> {
+    let Some(role) = Role::parse(&admin.role) else {
+        return Ok(None);
+    };
+    let grants = admins::scopes_of(conn, admin.id)?;
+    Ok(Some(OfficerInSight {
+        admin,
+        role,
+        grants,
+    }))
+}
+
+/// Every officer the actor may manage, by username.
+pub fn in_sight(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+) -> Result<Vec<OfficerInSight>, DirectoryError> {
+    let mut out = vec![];
+    for admin in admins::list(conn)? {
+        if let Some(o) = load(conn, admin)? {
+            if rules::may_manage(actor, o.role, &o.grants) {
+                out.push(o);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One officer the actor may manage; `NotFound` otherwise.
+pub fn officer_in_sight(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    id: i64,
+) -> Result<OfficerInSight, DirectoryError> {
+    let admin = admins::by_id(conn, id)?;
+    match load(conn, admin)? {
+        Some(o) if rules::may_manage(actor, o.role, &o.grants) => Ok(o),
+        _ => Err(DirectoryError::NotFound),
+    }
+}
+
+/// Check role, email and assignments, reporting every bad field at once.
+fn check(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    form: &OfficerForm<'_>,
+    refusals: &mut Refusals,
+) -> Result<Option<Checked>, DirectoryError> {
+    let role = match Role::parse(form.role.trim()) {
+        None => {
+            refusals.add("role", "choose a role");
+            None
+        }
+        Some(r) if !rules::may_assign_role(actor, r) => {
+            refusals.add("role", "above your own role");
+            None
+        }
+        Some(r) => Some(r),
+    };
+    let email = refusals.take("email", rules::check_email(form.email));
+    let mut grants = vec![];
+    let mut scope_ok = true;
+    for value in form.places {
+        let Some(g) = rules::parse_grant(value) else {
+            refusals.add("scope", "unknown organization or department");
+            scope_ok = false;
+            continue;
+        };
+        if !rules::may_assign(actor, g) || !exists(conn, g)? {
+            // Out of scope and non-existent read alike: the officer learns
+            // nothing about places it cannot see.
+            refusals.add("scope", "outside your scope");
+            scope_ok = false;
+            continue;
+        }
+        grants.push(g);
+    }
+    grants.sort();
+    grants.dedup();
+    if let (Some(r), true) = (role, scope_ok) {
+        if let Err(m) = rules::grants_fit_role(r, &grants) {
+            refusals.add("scope", m);
+        }
+    }
+    Ok(match (role, email) {
+        (Some(role), Some(email)) => Some(Checked {
+            role,
+            email,
+            grants,
+        }),
+        _ => None,
+    })
+}
+
+/// The organization exists, and the department (if any) belongs to it.
+fn exists(conn: &mut PgConnection, g: Grant) -> Result<bool, DirectoryError> {
+    let found = match g.department_id {
+        None => orgs::org_by_id(conn, g.organization_id).map(|_| true),
+        Some(d) => orgs::department_by_id(conn, d).map(|d| d.organization_id == g.organization_id),
+    };
+    match found {
+        Ok(b) => Ok(b),
+        Err(StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn hash(password: &str) -> Result<String, DirectoryError> {
+    crate::bootstrap::hash_password(password).map_err(|e| DirectoryError::Hash(e.to_string()))
+}
+
+fn record(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    kind: AuditKind,
+    username: &str,
+    details: serde_json::Value,
+) -> Result<(), DirectoryError> {
+    audit::record(
+        conn,
+        &AuditEvent {
+            actor: actor.username,
+            kind,
+            target: Some(format!("admin:{username}")),
+            details,
+            client_ip: None,
+        },
+    )?;
+    Ok(())
+}
+
+fn places(grants: &[Grant]) -> Vec<String> {
+    grants.iter().map(|g| rules::grant_value(*g)).collect()
+}
+
+/// Refuse a change that would leave no enabled MRAO. Locks the enabled
+/// MRAO rows so that two officers demoting each other at once cannot both
+/// pass.
+fn keep_an_mrao(
+    conn: &mut PgConnection,
+    target: &OfficerInSight,
+    field: &'static str,
+    message: &str,
+) -> Result<(), DirectoryError> {
+    if target.role != Role::Mrao || !target.admin.enabled {
+        return Ok(());
+    }
+    let others = admins::lock_enabled_mraos(conn)?
+        .into_iter()
+        .filter(|id| *id != target.admin.id)
+        .count();
+    if others == 0 {
+        return Err(DirectoryError::refused(field, message));
+    }
+    Ok(())
+}
+
+pub fn create(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    username: &str,
+    password: &str,
+    form: &OfficerForm<'_>,
+) -> Result<Admin, DirectoryError> {
+    let mut refusals = Refusals::default();
+    let username = refusals.take("username", rules::check_username(username));
+    if let Some(u) = &username {
+        if admins::by_username(conn, u)?.is_some() {
+            refusals.add("username", "already exists");
+        }
+    }
+    refusals.take("password", rules::check_password(password));
+    let checked = check(conn, actor, form, &mut refusals)?;
+    refusals.finish()?;
+    let (Some(username), Some(c)) = (username, checked) else {
+        return Err(DirectoryError::refused("username", "required"));
+    };
+    let hash = hash(password)?;
+    conn.transaction(|conn| {
+        let admin = admins::create(conn, &username, &hash, c.role, c.email.as_deref()).map_err(
+            |e| match e {
+                StoreError::Conflict(_) => DirectoryError::refused("username", "already exists"),
+                e => e.into(),
+            },
+        )?;
+        admins::replace_scopes(conn, admin.id, &c.grants)?;
+        record(
+            conn,
+            actor,
+            AuditKind::AdminCreated,
+            &admin.username,
+            serde_json::json!({
+                "role": c.role.as_str(),
+                "email": c.email,
+                "scope": places(&c.grants),
+            }),
+        )?;
+        Ok(admin)
+    })
+}
+
+pub fn update(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    id: i64,
+    form: &OfficerForm<'_>,
+) -> Result<Admin, DirectoryError> {
+    let target = officer_in_sight(conn, actor, id)?;
+    let mut refusals = Refusals::default();
+    let checked = check(conn, actor, form, &mut refusals)?;
+    refusals.finish()?;
+    let Some(c) = checked else {
+        return Err(DirectoryError::refused("role", "choose a role"));
+    };
+    conn.transaction(|conn| {
+        if c.role != Role::Mrao {
+            keep_an_mrao(
+                conn,
+                &target,
+                "role",
+                "the last enabled MRAO must stay an MRAO",
+            )?;
+        }
+        let admin = admins::update_profile(conn, id, c.role, c.email.as_deref())?;
+        admins::replace_scopes(conn, id, &c.grants)?;
+        record(
+            conn,
+            actor,
+            AuditKind::AdminUpdated,
+            &admin.username,
+            serde_json::json!({
+                "role": c.role.as_str(),
+                "previous_role": target.role.as_str(),
+                "email": c.email,
+                "previous_email": target.admin.email,
+                "scope": places(&c.grants),
+                "previous_scope": places(&target.grants),
+            }),
+        )?;
+        Ok(admin)
+    })
+}
+
+pub fn set_enabled(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    id: i64,
+    enabled: bool,
+) -> Result<Admin, DirectoryError> {
+    let target = officer_in_sight(conn, actor, id)?;
+    conn.transaction(|conn| {
+        if !enabled {
+            keep_an_mrao(
+                conn,
+                &target,
+                "enabled",
+                "the last enabled MRAO cannot be disabled",
+            )?;
+            // Another officer must do it: disabling oneself mid-session
+            // is more likely a slip than an intent.
+            if target.admin.username == actor.username {
+                return Err(DirectoryError::refused(
+                    "enabled",
+                    "you cannot disable your own account",
+                ));
+            }
+        }
+        let admin = admins::set_enabled(conn, id, enabled)?;
+        let ended = if enabled {
+            0
+        } else {
+            sessions::delete_for_admin(conn, id)?
+        };
+        let kind = if enabled {
+            AuditKind::AdminEnabled
+        } else {
+            AuditKind::AdminDisabled
+        };
+        record(
+            conn,
+            actor,
+            kind,
+            &admin.username,
+            serde_json::json!({ "role": target.role.as_str(), "sessions_ended": ended }),
+        )?;
+        Ok(admin)
+    })
+}
+
+/// Set a new password. Another officer's sessions end with it (whoever
+/// held the old password is out); the actor's own stay.
+pub fn reset_password(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    id: i64,
+    password: &str,
+) -> Result<Admin, DirectoryError> {
+    let target = officer_in_sight(conn, actor, id)?;
+    rules::check_password(password).map_err(|m| DirectoryError::refused("password", m))?;
+    let hash = hash(password)?;
+    conn.transaction(|conn| {
+        admins::set_password_hash(conn, id, &hash)?;
+        let ended = if target.admin.username == actor.username {
+            0
+        } else {
+            sessions::delete_for_admin(conn, id)?
+        };
+        record(
+            conn,
+            actor,
+            AuditKind::AdminPasswordReset,
+            &target.admin.username,
+            serde_json::json!({ "sessions_ended": ended }),
+        )?;
+        Ok(target.admin.clone())
+    })
+}
