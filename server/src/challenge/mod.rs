@@ -149,10 +149,18 @@ fn mint_batch(
     conn.transaction(|conn| {
         let profile = profiles::by_profile_id(conn, req.profile)?
             .ok_or_else(|| ChallengeError::UnknownProfile(req.profile.to_string()))?;
-        orgs::org_by_id(conn, req.organization_id).map_err(|e| match e {
+        let org = orgs::org_by_id(conn, req.organization_id).map_err(|e| match e {
             StoreError::NotFound => ChallengeError::UnknownOrganization(req.organization_id),
             e => e.into(),
         })?;
+        // A disabled organization or department enrolls nothing, so a
+        // challenge for it would only be a dead secret in circulation.
+        if !org.enabled {
+            return Err(ChallengeError::Invalid(format!(
+                "organization {} is disabled",
+                org.name
+            )));
+        }
         if let Some(d) = req.department_id {
             let dep = orgs::department_by_id(conn, d).map_err(|e| match e {
                 StoreError::NotFound => ChallengeError::WrongDepartment(d, req.organization_id),
@@ -160,6 +168,12 @@ fn mint_batch(
             })?;
             if dep.organization_id != req.organization_id {
                 return Err(ChallengeError::WrongDepartment(d, req.organization_id));
+            }
+            if !dep.enabled {
+                return Err(ChallengeError::Invalid(format!(
+                    "department {} is disabled",
+                    dep.name
+                )));
             }
         }
         if !profiles::is_enabled_for(conn, profile.id, req.organization_id, req.department_id)? {

@@ -161,6 +161,13 @@ impl Enroll {
                 }
                 (None, None) => return Err(Abort::Challenge(Rejection::Unknown)),
             };
+            // Disabled in the console: refused, and the rollback leaves the
+            // challenge unused for when the organization is enabled again.
+            if !crate::store::orgs::accepts_enrollment(conn, org, dept)? {
+                return Err(Abort::Error(EnrollError::Policy(
+                    "organization or department is disabled".into(),
+                )));
+            }
             // Renewals authenticated by a valid certificate are issued at
             // once; new enrollments follow the profile's approval mode.
             let immediate = renewing.is_some() || profile.auto_approve();
