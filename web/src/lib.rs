@@ -118,9 +118,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/challenges/{id}/revoke",
                 web::post().to(views::challenges::revoke),
             )
+            .configure(directory_routes)
             .route("/static/style.css", web::get().to(style))
             .route("/static/console.js", web::get().to(script)),
     );
+}
+
+/// Organizations, departments and officers (issue 4).
+fn directory_routes(cfg: &mut web::ServiceConfig) {
+    use views::{officers as of, organizations as org};
+    cfg.route("/organizations", web::get().to(org::list))
+        .route("/organizations", web::post().to(org::create))
+        .route("/organizations/{id}", web::get().to(org::show))
+        .route("/organizations/{id}", web::post().to(org::rename))
+        .route("/organizations/{id}/disable", web::post().to(org::disable))
+        .route("/organizations/{id}/enable", web::post().to(org::enable))
+        .route(
+            "/organizations/{id}/departments",
+            web::post().to(org::add_department),
+        )
+        .route("/departments/{id}", web::get().to(org::department))
+        .route("/departments/{id}", web::post().to(org::rename_department))
+        .route(
+            "/departments/{id}/disable",
+            web::post().to(org::disable_department),
+        )
+        .route(
+            "/departments/{id}/enable",
+            web::post().to(org::enable_department),
+        )
+        .route("/officers", web::get().to(of::list))
+        .route("/officers", web::post().to(of::create))
+        // Before `/officers/{id}`, which would take "new" for an id.
+        .route("/officers/new", web::get().to(of::new_form))
+        .route("/officers/{id}", web::get().to(of::edit))
+        .route("/officers/{id}", web::post().to(of::update))
+        .route("/officers/{id}/disable", web::post().to(of::disable))
+        .route("/officers/{id}/enable", web::post().to(of::enable))
+        .route(
+            "/officers/{id}/password",
+            web::post().to(of::reset_password),
+        );
 }
 
 async fn style() -> impl Responder {

@@ -14,6 +14,8 @@ pub mod form;
 pub mod login;
 pub mod mail;
 pub mod mobileconfig;
+pub mod officers;
+pub mod organizations;
 pub mod profiles;
 pub mod requests;
 
