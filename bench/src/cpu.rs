@@ -1,6 +1,10 @@
 //! CPU accounting across the processes that share the machine during a
-//! run: the server under test, every PostgreSQL backend, and the bench
-//! itself (its HTTP client threads), from `/proc/<pid>/stat` utime+stime.
+//! run: the server under test, the PostgreSQL processes serving it, and the
+//! bench itself (its HTTP client threads), from `/proc/<pid>/stat`
+//! utime+stime. When scepd runs its private cluster, only that cluster's
+//! processes (descendants of scepd) count, so other work on the machine's
+//! PostgreSQL servers does not leak into the figure; with `--database-url`
+//! every `postgres` process on the machine counts.
 //! Dividing by the enrollments gives CPU milliseconds per enrollment,
 //! which tells where two cores' worth of time goes.
 
@@ -20,6 +24,30 @@ fn process_cpu(pid: &str) -> Option<f64> {
     Some((utime + stime) / TICKS_PER_SEC)
 }
 
+/// The parent of `pid`, from field 4 of `/proc/<pid>/stat`.
+fn parent(pid: &str) -> Option<String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)
+        .map(str::to_string)
+}
+
+/// Whether `pid` descends from `ancestor` (a private cluster runs under
+/// scepd, possibly through `runuser`).
+fn descends_from(pid: &str, ancestor: &str) -> bool {
+    let mut p = pid.to_string();
+    for _ in 0..6 {
+        match parent(&p) {
+            Some(pp) if pp == ancestor => return true,
+            Some(pp) if pp != "0" && pp != "1" => p = pp,
+            _ => return false,
+        }
+    }
+    false
+}
+
 fn comm(pid: &str) -> String {
     fs::read_to_string(format!("/proc/{pid}/comm"))
         .unwrap_or_default()
@@ -37,8 +65,10 @@ pub struct Snapshot {
 
 /// Take a snapshot; `server_pid` is the server under test. Exited
 /// PostgreSQL backends are not counted (connections are pooled and live
-/// for the whole run).
-pub fn snapshot(server_pid: u32) -> Snapshot {
+/// for the whole run). `own_cluster`: count only PostgreSQL processes
+/// under `server_pid`.
+pub fn snapshot(server_pid: u32, own_cluster: bool) -> Snapshot {
+    let server = server_pid.to_string();
     let mut s = Snapshot {
         server: process_cpu(&server_pid.to_string()).unwrap_or(0.0),
         bench: process_cpu("self").unwrap_or(0.0),
@@ -47,7 +77,10 @@ pub fn snapshot(server_pid: u32) -> Snapshot {
     if let Ok(dir) = fs::read_dir("/proc") {
         for e in dir.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.bytes().all(|b| b.is_ascii_digit()) && comm(&name) == "postgres" {
+            if name.bytes().all(|b| b.is_ascii_digit())
+                && comm(&name) == "postgres"
+                && (!own_cluster || descends_from(&name, &server))
+            {
                 s.postgres += process_cpu(&name).unwrap_or(0.0);
             }
         }

@@ -212,9 +212,11 @@ fn level(
         prepared.len(),
         t.elapsed().as_secs_f64()
     );
-    let before = cpu::snapshot(server.pid());
+    // scepd's private cluster runs under it: count only its processes.
+    let own_cluster = server.kind == Kind::Scepd && args.database_url.is_none();
+    let before = cpu::snapshot(server.pid(), own_cluster);
     let (outcomes, elapsed) = load::fire(&server.scep_url, &prepared, c);
-    let cpu = before.per_item_ms(&cpu::snapshot(server.pid()), prepared.len());
+    let cpu = before.per_item_ms(&cpu::snapshot(server.pid(), own_cluster), prepared.len());
     let (peak_rss_kib, _) = server.rss_kib();
     let mut failed = 0;
     let mut reasons: Vec<String> = vec![];
