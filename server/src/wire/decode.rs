@@ -145,7 +145,7 @@ pub(crate) fn verify_content(p7: &Pkcs7Ref, signer: &X509Ref) -> Result<Vec<u8>,
 pub fn decode(der: &[u8]) -> Result<SignedMessage, WireError> {
     let sd = SignedData::from_der(der)?;
     let header = read_header(&sd)?;
-    let p7 = Pkcs7::from_der(der).map_err(|e| malformed(format!("PKCS#7: {e}")))?;
+    let p7 = sd.into_pkcs7();
     // PKCS7_get0_signers matches the SignerInfo's issuerAndSerialNumber
     // against the certificates carried in the message.
     let none = Stack::new()?;

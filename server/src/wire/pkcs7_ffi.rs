@@ -14,7 +14,7 @@ use std::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use std::ptr::{self, NonNull};
 use std::sync::OnceLock;
 
-use foreign_types_shared::ForeignTypeRef;
+use foreign_types_shared::{ForeignType, ForeignTypeRef};
 use openssl::asn1::Asn1Object;
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
@@ -253,6 +253,16 @@ impl SignedData {
             return Err(WireError::Malformed("ContentInfo is not SignedData".into()));
         }
         Ok(Self { p7 })
+    }
+
+    /// Hands the parsed structure to rust-openssl's safe `Pkcs7` (for
+    /// signature checks), so a request is parsed once, not twice.
+    pub fn into_pkcs7(self) -> openssl::pkcs7::Pkcs7 {
+        let raw = self.p7.as_ptr();
+        std::mem::forget(self.p7);
+        // SAFETY: `raw` is a live PKCS7 we owned; forgetting our `Owned`
+        // transfers that ownership (and the one PKCS7_free) to `Pkcs7`.
+        unsafe { openssl::pkcs7::Pkcs7::from_ptr(raw) }
     }
 
     fn signed(&self) -> *mut ffi::PKCS7_SIGNED {
