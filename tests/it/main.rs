@@ -10,6 +10,7 @@ mod console_bulk;
 mod console_pages;
 mod console_profiles;
 mod device;
+mod enroll_paths;
 mod faults;
 mod hostile;
 mod lifecycle;

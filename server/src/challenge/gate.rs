@@ -40,7 +40,7 @@ impl Gate {
     }
 
     /// Start of the fixed window containing `now`.
-    fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         let w = self.window.num_seconds().max(1);
         let start = now.timestamp() - now.timestamp().rem_euclid(w);
         Utc.timestamp_opt(start, 0).single().unwrap_or(now)

@@ -20,16 +20,25 @@ use crate::store::StoreError;
 /// Tolerance for device clocks that run a little behind.
 const BACKDATE: Duration = Duration::minutes(5);
 
+/// A certificate signed for a request, with what the store keeps of it.
+pub(super) struct Signed {
+    pub cert: X509,
+    pub der: Vec<u8>,
+    pub fingerprint: [u8; 32],
+    pub serial_hex: String,
+    pub subject_text: String,
+    pub not_before: chrono::DateTime<Utc>,
+    pub not_after: chrono::DateTime<Utc>,
+}
+
 impl Enroll {
-    pub(super) fn issue_in_tx(
+    /// Sign a certificate for `csr` under the profile's rules (no database).
+    pub(super) fn sign(
         &self,
-        conn: &mut PgConnection,
         profile: &Profile,
-        req: &EnrollmentRequest,
         csr: &Csr,
         subject: &X509NameRef,
-        actor: &str,
-    ) -> Result<X509, EnrollError> {
+    ) -> Result<Signed, EnrollError> {
         let ca = &self.auth.ca;
         let now = Utc::now();
         let not_after = (now + Duration::days(profile.validity_days as i64)).min(ca.not_after());
@@ -48,7 +57,6 @@ impl Enroll {
             "sha512" => openssl::hash::MessageDigest::sha512(),
             _ => openssl::hash::MessageDigest::sha256(),
         };
-        self.limit_active(conn, profile, req, csr, actor)?;
         let serial = ca::random_serial()?;
         let crl_url = self.auth.crl_url(ca);
         let cert = ca::issue(
@@ -68,9 +76,36 @@ impl Enroll {
             },
         )?;
         let der = cert.to_der().map_err(CaError::from)?;
-        let fingerprint = openssl::sha::sha256(&der);
-        let serial_hex = hex::encode_upper(serial.to_vec());
-        let subject_text = super::name_text(subject);
+        Ok(Signed {
+            fingerprint: openssl::sha::sha256(&der),
+            serial_hex: hex::encode_upper(serial.to_vec()),
+            subject_text: super::name_text(subject),
+            not_before: now - BACKDATE,
+            not_after,
+            der,
+            cert,
+        })
+    }
+
+    pub(super) fn issue_in_tx(
+        &self,
+        conn: &mut PgConnection,
+        profile: &Profile,
+        req: &EnrollmentRequest,
+        csr: &Csr,
+        subject: &X509NameRef,
+        actor: &str,
+    ) -> Result<X509, EnrollError> {
+        self.limit_active(conn, profile, req, csr, actor)?;
+        let Signed {
+            cert,
+            der,
+            fingerprint,
+            serial_hex,
+            subject_text,
+            not_before,
+            not_after,
+        } = self.sign(profile, csr, subject)?;
         let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
         let stored = certificates::insert(
             conn,
@@ -83,7 +118,7 @@ impl Enroll {
                 subject: &subject_text,
                 common_name: csr.common_name.as_deref(),
                 sans,
-                not_before: now - BACKDATE,
+                not_before,
                 not_after,
                 fingerprint_sha256: &fingerprint,
                 public_key_sha256: &csr.public_key_sha256,

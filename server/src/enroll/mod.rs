@@ -25,6 +25,7 @@ use crate::wire::{
 
 mod authority;
 mod decide;
+mod fast;
 mod issue;
 pub mod policy;
 mod requests_flow;

@@ -59,6 +59,9 @@ impl Enroll {
         };
         let txid = msg.header.transaction_id.0.as_str();
         let mut conn = self.pool.get().map_err(StoreError::from)?;
+        if let Some(answer) = self.try_fast(&mut conn, profile, msg, &csr, client_ip)? {
+            return Ok(answer);
+        }
 
         // RFC 8894 §3.3.1: a retransmission gets the first answer again.
         if let Some(existing) = requests::by_transaction(&mut conn, txid, &csr.public_key_sha256)? {

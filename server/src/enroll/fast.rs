@@ -1,0 +1,146 @@
+//! The common enrollment in two round trips: a first PKCSReq with a usable
+//! one-time challenge on a profile that issues at once. Anything else —
+//! renewals, access codes, manual approval, a per-device cap, a client that
+//! is locked out, a challenge that is not usable (or whose organization or
+//! department is disabled), a retransmission — returns
+//! `None` and takes the general path (`requests_flow`), which decides and
+//! audits it. What this path writes is what the general path writes for the
+//! same request (`store::issue_tx`), so the rest of scepd cannot tell them
+//! apart.
+
+use diesel::pg::PgConnection;
+
+use super::{policy, Answer, Enroll, EnrollError};
+use crate::challenge::hash_secret;
+use crate::csr::Csr;
+use crate::store::issue_tx::{self, FastPathCheck, IssueWithChallenge};
+use crate::store::profiles::Profile;
+use crate::store::StoreError;
+use crate::wire::{MessageType, PkiMessage};
+
+/// Client key of requests without a known address (as `challenge::gate`).
+const UNKNOWN_CLIENT: &str = "unknown";
+
+impl Enroll {
+    /// `Some(answer)` when the request was served here; `None` to take the
+    /// general path (nothing has been written then).
+    pub(super) fn try_fast(
+        &self,
+        conn: &mut PgConnection,
+        profile: &Profile,
+        msg: &PkiMessage,
+        csr: &Csr,
+        client_ip: Option<&str>,
+    ) -> Result<Option<Answer>, EnrollError> {
+        let Some(pw) = csr.challenge_password.as_deref() else {
+            return Ok(None);
+        };
+        if msg.header.message_type != MessageType::PkcsReq
+            || !profile.enabled
+            || !profile.auto_approve()
+            || profile.max_active_per_device != 0
+        {
+            return Ok(None);
+        }
+        // A signer issued by one of our CAs makes this a renewal; a
+        // self-signed signer must carry the key being certified.
+        let signer = &msg.signer_cert;
+        let issuer = signer
+            .issuer_name()
+            .to_der()
+            .map_err(crate::ca::CaError::from)?;
+        if self.auth.is_our_issuer(&issuer) {
+            return Ok(None);
+        }
+        let signer_key = signer
+            .public_key()
+            .and_then(|k| k.public_key_to_der())
+            .map_err(crate::ca::CaError::from)?;
+        if openssl::sha::sha256(&signer_key) != csr.public_key_sha256 {
+            return Ok(None);
+        }
+        let Ok(subject) = policy::check(profile, csr) else {
+            return Ok(None);
+        };
+        let identities: Vec<String> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect();
+        let secret_hash = hash_secret(pw);
+        let open = issue_tx::fast_path_open(
+            conn,
+            FastPathCheck {
+                secret_hash: &secret_hash,
+                profile_id: profile.id,
+                identities: &identities,
+                client_ip: client_ip.unwrap_or(UNKNOWN_CLIENT),
+                window_start: self.gate.window_start(chrono::Utc::now()),
+                failure_limit: i32::try_from(self.gate.failure_limit).unwrap_or(i32::MAX),
+            },
+        )?;
+        if !open {
+            return Ok(None);
+        }
+
+        let signed = self.sign(profile, csr, &subject)?;
+        let txid = msg.header.transaction_id.0.as_str();
+        let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
+        let key_desc = csr.key.to_string();
+        // The same details the general path records (requests_flow, issue).
+        let challenge_details = serde_json::json!({
+            "transaction_id": txid,
+            "profile": profile.profile_id,
+            "identities": identities,
+        });
+        let issued_details = serde_json::json!({
+            "transaction_id": txid,
+            "subject": signed.subject_text,
+            "profile": profile.profile_id,
+            "replaces": null,
+        });
+        let mail_payload = serde_json::json!({
+            "serial": signed.serial_hex,
+            "subject": signed.subject_text,
+            "profile": profile.profile_id,
+            "not_after": signed.not_after.format("%Y-%m-%d %H:%M UTC").to_string(),
+        });
+        let res = issue_tx::issue_with_challenge(
+            conn,
+            IssueWithChallenge {
+                secret_hash: &secret_hash,
+                profile_id: profile.id,
+                identities: &identities,
+                transaction_id: txid,
+                public_key_sha256: &csr.public_key_sha256,
+                message_type: msg.header.message_type.name(),
+                request_subject: &csr.subject_text,
+                common_name: csr.common_name.as_deref(),
+                sans: &sans,
+                key_desc: &key_desc,
+                csr_der: &csr.der,
+                client_ip,
+                serial: &signed.serial_hex,
+                cert_subject: &signed.subject_text,
+                not_before: signed.not_before,
+                not_after: signed.not_after,
+                fingerprint_sha256: &signed.fingerprint,
+                issuer_sha256: self.auth.ca_sha256(),
+                der: &signed.der,
+                challenge_details: &challenge_details,
+                issued_details: &issued_details,
+                mail_payload: &mail_payload,
+            },
+        );
+        match res {
+            Ok(Some(ids)) => {
+                tracing::debug!(request = ids.request_id, "issued in one statement");
+                Ok(Some(Answer::Issued(signed.cert)))
+            }
+            // The challenge went to a racing request, or this transaction
+            // is already stored: the general path answers both.
+            Ok(None) | Err(StoreError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
