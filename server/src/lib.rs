@@ -16,6 +16,7 @@ pub mod csr;
 pub mod enroll;
 pub(crate) mod fsutil;
 pub mod http;
+pub mod manage;
 pub mod mobileconfig;
 pub mod notify;
 pub mod pgcluster;
