@@ -124,7 +124,10 @@ fn a_profile_made_in_the_console_is_obeyed_edited_and_disabled() {
     let token = csrf_in(&page.body);
     let created_before = audit_count(&s, "profile.created");
 
-    let form = profile_form(&token, &acme.to_string());
+    // Enabled for Acme and (redundantly, but allowed) its Sales department.
+    let sales = dept_id(&s, acme, "Sales");
+    let mut form = profile_form(&token, &acme.to_string());
+    form.push(("places", format!("{acme}:{sales}")));
     let r = m.post("/profiles", &refs(&form));
     assert_eq!(r.status, 303, "{}", r.body);
     let to = r.location.unwrap();
@@ -136,10 +139,9 @@ fn a_profile_made_in_the_console_is_obeyed_edited_and_disabled() {
     );
     assert_eq!(p.extended_key_usage, vec!["clientAuth", "serverAuth"]);
     assert_eq!(p.renewal_window_days, 10);
-    assert_eq!(
-        profiles::places_of(&mut s.pg(), p.id).unwrap(),
-        vec![(acme, None)]
-    );
+    let mut places = profiles::places_of(&mut s.pg(), p.id).unwrap();
+    places.sort();
+    assert_eq!(places, vec![(acme, None), (acme, Some(sales))]);
     assert_eq!(audit_count(&s, "profile.created"), created_before + 1);
     let (actor, target, details) = last_audit(&s, "profile.created");
     assert_eq!(
@@ -187,10 +189,9 @@ fn a_profile_made_in_the_console_is_obeyed_edited_and_disabled() {
     let (_, _, details) = last_audit(&s, "profile.updated");
     assert_eq!(details["changed"]["approval_mode"]["from"], "auto");
     assert_eq!(details["changed"]["approval_mode"]["to"], "manual");
-    assert!(
-        details["changed"].get("validity_days").is_none(),
-        "{details}"
-    );
+    for same in ["validity_days", "places"] {
+        assert!(details["changed"].get(same).is_none(), "{details}");
+    }
     let next = Device::new("laptop-2", 3072);
     let rep = next.pkcs_req(&s, "laptops", Some(&mint(&s, "laptops", "Acme", None)));
     assert_eq!(rep.status, PkiStatus::Pending);

@@ -85,7 +85,10 @@ impl ProfileDraft {
     }
 
     /// A stored profile, to edit.
-    pub fn of(p: &Profile, places: Vec<Place>) -> Self {
+    pub fn of(p: &Profile, mut places: Vec<Place>) -> Self {
+        // The order `normalized` gives (SQL sorts NULL departments last),
+        // so an edit that keeps the places does not record a change.
+        places.sort();
         Self {
             profile_id: p.profile_id.clone(),
             name: p.name.clone(),
