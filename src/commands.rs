@@ -9,6 +9,7 @@ use diesel::pg::PgConnection;
 use server::bootstrap;
 use server::challenge::{self, MintRequest};
 use server::config::Config;
+use server::manage::{self, profile_settings::ProfileDraft, Acting};
 use server::store::{orgs, profiles, requests};
 
 use crate::serve::{start, Running};
@@ -158,58 +159,32 @@ pub struct ProfileArgs {
     no_post: bool,
 }
 
+/// Through `server::manage`, so the CLI and the console apply one set of
+/// rules and both audit the creation.
 fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
-    use std::str::FromStr;
-    if a.approval != "auto" && a.approval != "manual" {
-        return Err(format!(
-            "approval must be auto or manual, not {:?}",
-            a.approval
-        ));
-    }
-    for k in &a.key_usage {
-        server::ca::KeyUsage::from_str(k).map_err(err)?;
-    }
-    for e in &a.eku {
-        server::ca::Eku::from_str(e).map_err(err)?;
-    }
-    for t in &a.san_types {
-        if !["dns", "email", "uri", "upn", "ip"].contains(&t.as_str()) {
-            return Err(format!("unknown SAN type {t:?}"));
-        }
-    }
-    if let Some(p) = &a.san_pattern {
-        regex::Regex::new(p).map_err(|e| format!("bad --san-pattern: {e}"))?;
-    }
     let name = a.name.clone().unwrap_or_else(|| a.id.clone());
-    let mut p = profiles::NewProfile::with_defaults(&a.id, &name);
-    p.approval_mode = &a.approval;
-    p.cert_type = &a.cert_type;
-    p.validity_days = a.validity_days;
-    p.key_usage = a.key_usage.clone();
-    p.extended_key_usage = a.eku.clone();
-    p.subject_template = &a.subject;
-    p.san_types = a.san_types.clone();
-    p.san_pattern = a.san_pattern.as_deref();
-    p.min_rsa_bits = a.min_rsa_bits;
-    p.allowed_ec_curves = a.ec_curves.clone();
-    p.hash_alg = &a.hash;
-    p.renewal_window_days = a.renewal_window_days;
-    p.max_active_per_device = a.max_active;
-    p.revoke_on_replace = a.revoke_on_replace;
-    p.allow_post = !a.no_post;
-    let org_ids = a
+    let mut d = ProfileDraft::defaults(&a.id, &name);
+    d.approval_mode = a.approval.clone();
+    d.cert_type = a.cert_type.clone();
+    d.validity_days = a.validity_days;
+    d.key_usage = a.key_usage.clone();
+    d.extended_key_usage = a.eku.clone();
+    d.subject_template = a.subject.clone();
+    d.san_types = a.san_types.clone();
+    d.san_pattern = a.san_pattern.clone();
+    d.min_rsa_bits = a.min_rsa_bits;
+    d.allowed_ec_curves = a.ec_curves.clone();
+    d.hash_alg = a.hash.clone();
+    d.renewal_window_days = a.renewal_window_days;
+    d.max_active_per_device = a.max_active;
+    d.revoke_on_replace = a.revoke_on_replace;
+    d.allow_post = !a.no_post;
+    d.places = a
         .orgs
         .iter()
-        .map(|o| org_id(conn, o))
+        .map(|o| org_id(conn, o).map(|id| (id, None)))
         .collect::<Result<Vec<_>, _>>()?;
-    let created = diesel::Connection::transaction(conn, |conn| {
-        let created = profiles::create(conn, &p)?;
-        for oid in &org_ids {
-            profiles::enable_for(conn, created.id, *oid, None)?;
-        }
-        Ok::<_, server::store::StoreError>(created)
-    })
-    .map_err(err)?;
+    let created = manage::profiles::create(conn, &Acting::cli("cli"), &d).map_err(err)?;
     println!("{}", created.profile_id);
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod directory;
 pub mod enroll;
 pub(crate) mod fsutil;
 pub mod http;
+pub mod manage;
 pub mod mobileconfig;
 pub mod notify;
 pub mod pgcluster;

@@ -335,7 +335,7 @@ fn access_code_enrolls_repeatedly_for_its_organization_until_disabled() {
     // Disabling takes effect at once, despite the verification cache.
     s.cli_ok(&["access-code", "disable", &id]);
     assert_refused(&Device::new("ac-4", 2048).pkcs_req(&s, "acme-wifi", Some(code)));
-    assert_eq!(audit_of(&s, AuditKind::AccessCodeChanged).len(), 1);
+    assert_eq!(audit_of(&s, AuditKind::AccessCodeDisabled).len(), 1);
     // Stored only as argon2id.
     assert_eq!(
         sql_count(

@@ -5,6 +5,7 @@ mod api;
 mod challenges;
 mod console;
 mod console_admin;
+mod console_admin_profiles;
 mod console_browser;
 mod console_bulk;
 mod console_pages;

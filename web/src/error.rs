@@ -83,6 +83,21 @@ impl From<MobileconfigError> for WebError {
     }
 }
 
+impl From<server::manage::ManageError> for WebError {
+    fn from(e: server::manage::ManageError) -> Self {
+        use server::manage::ManageError;
+        match e {
+            // Handlers show field errors on the form; this is the fallback.
+            e @ ManageError::Invalid(_) => Self::BadRequest(e.to_string()),
+            ManageError::Forbidden => Self::Forbidden,
+            ManageError::NotFound => Self::NotFound,
+            ManageError::Conflict(m) => Self::Conflict(m),
+            ManageError::Store(s) => s.into(),
+            ManageError::Failed(m) => Self::Internal(m),
+        }
+    }
+}
+
 impl From<actix_web::error::BlockingError> for WebError {
     fn from(e: actix_web::error::BlockingError) -> Self {
         Self::Internal(e.to_string())

@@ -105,6 +105,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/audit", web::get().to(views::audit::list))
             .route("/profiles", web::get().to(views::profiles::page))
+            .route("/profiles", web::post().to(views::profile_form::create))
+            .route(
+                "/profiles/new",
+                web::get().to(views::profile_form::new_form),
+            )
+            .route(
+                "/profiles/{id}/edit",
+                web::get().to(views::profile_form::edit_form),
+            )
+            .route(
+                "/profiles/{id}/edit",
+                web::post().to(views::profile_form::update),
+            )
+            .route(
+                "/profiles/{id}/disable",
+                web::post().to(views::profiles::disable),
+            )
+            .route(
+                "/profiles/{id}/enable",
+                web::post().to(views::profiles::enable),
+            )
+            .route("/access-codes", web::get().to(views::access_codes::page))
+            .route("/access-codes", web::post().to(views::access_codes::create))
+            .route(
+                "/access-codes/{id}/disable",
+                web::post().to(views::access_codes::disable),
+            )
+            .route(
+                "/access-codes/{id}/enable",
+                web::post().to(views::access_codes::enable),
+            )
+            .route("/api-keys", web::get().to(views::api_keys::page))
+            .route("/api-keys", web::post().to(views::api_keys::create))
+            .route(
+                "/api-keys/{id}/revoke",
+                web::post().to(views::api_keys::revoke),
+            )
             .route("/mail", web::get().to(views::mail::page))
             .route("/mail/me", web::post().to(views::mail::set_mine))
             .route("/mail/test", web::post().to(views::mail::send_test))

@@ -102,7 +102,9 @@ pub fn create(conn: &mut PgConnection, req: &NewCode<'_>) -> Result<AccessCode, 
     })
 }
 
-/// Enable or disable a code (disabling is how one is revoked); audited.
+/// Enable or disable a code (disabling is how one is revoked); audited as
+/// `access_code.enabled` / `access_code.disabled` (`access_code.changed`
+/// rows are from earlier versions).
 pub fn set_enabled(
     conn: &mut PgConnection,
     id: i64,
@@ -115,9 +117,13 @@ pub fn set_enabled(
             conn,
             &AuditEvent {
                 actor,
-                kind: AuditKind::AccessCodeChanged,
+                kind: if enabled {
+                    AuditKind::AccessCodeEnabled
+                } else {
+                    AuditKind::AccessCodeDisabled
+                },
                 target: Some(format!("access_code:{id}")),
-                details: serde_json::json!({ "enabled": enabled }),
+                details: serde_json::json!({ "label": row.label }),
                 client_ip: None,
             },
         )?;

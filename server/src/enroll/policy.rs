@@ -60,10 +60,9 @@ pub fn check(profile: &Profile, csr: &Csr) -> Result<X509Name, PolicyViolation> 
         }
     }
     let pattern = match profile.san_pattern.as_deref() {
-        Some(p) if !p.is_empty() => Some(
-            regex::Regex::new(&format!("^(?:{p})$"))
-                .map_err(|_| violation("the profile's SAN pattern is invalid"))?,
-        ),
+        Some(p) if !p.is_empty() => {
+            Some(san_regex(p).map_err(|_| violation("the profile's SAN pattern is invalid"))?)
+        }
         _ => None,
     };
     for san in &csr.sans {
@@ -86,6 +85,19 @@ pub fn check(profile: &Profile, csr: &Csr) -> Result<X509Name, PolicyViolation> 
     build_subject(&profile.subject_template, csr)
 }
 
+/// A profile's SAN pattern as applied: it must match a whole value.
+pub fn san_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// The variables a subject template may use.
+pub const TEMPLATE_VARIABLES: &[&str] = &[
+    "CommonName",
+    "SerialNumber",
+    "DeviceId",
+    "UserPrincipalName",
+];
+
 fn variable(csr: &Csr, name: &str) -> Option<String> {
     let upn = || {
         csr.sans.iter().find_map(|s| match s {
@@ -105,47 +117,128 @@ fn variable(csr: &Csr, name: &str) -> Option<String> {
     }
 }
 
-/// `CN={{CommonName}},O=Acme` → an X509Name. Attributes are split before
-/// substitution, so a value containing a comma cannot inject an attribute.
-pub fn build_subject(template: &str, csr: &Csr) -> Result<X509Name, PolicyViolation> {
-    let mut b = X509NameBuilder::new().map_err(|e| violation(e.to_string()))?;
-    let mut any = false;
+enum Piece<'t> {
+    Text(&'t str),
+    Var(&'t str),
+}
+
+/// The `KEY=value` parts of a template, each value split into text and
+/// `{{variables}}`. Attributes are split before substitution, so a value
+/// containing a comma cannot inject an attribute.
+fn template_parts(template: &str) -> Result<Vec<(&str, Vec<Piece<'_>>)>, PolicyViolation> {
+    let mut parts = vec![];
     for part in template.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, raw) = part
             .split_once('=')
             .ok_or_else(|| violation(format!("bad subject template part {part:?}")))?;
-        let mut value = String::new();
+        let mut pieces = vec![];
         let mut rest = raw;
         while let Some(start) = rest.find("{{") {
-            value.push_str(&rest[..start]);
+            pieces.push(Piece::Text(&rest[..start]));
             let after = &rest[start + 2..];
             let end = after
                 .find("}}")
                 .ok_or_else(|| violation("unterminated {{ in subject template"))?;
-            let name = after[..end].trim();
-            let v = variable(csr, name)
-                .filter(|v| !v.trim().is_empty())
-                .ok_or_else(|| {
-                    violation(format!(
-                        "the request has no {name}, which the subject needs"
-                    ))
-                })?;
-            value.push_str(&v);
+            pieces.push(Piece::Var(after[..end].trim()));
             rest = &after[end + 2..];
         }
-        value.push_str(rest);
+        pieces.push(Piece::Text(rest));
+        parts.push((key.trim(), pieces));
+    }
+    Ok(parts)
+}
+
+/// `CN={{CommonName}},O=Acme` → an X509Name.
+pub fn build_subject(template: &str, csr: &Csr) -> Result<X509Name, PolicyViolation> {
+    let mut b = X509NameBuilder::new().map_err(|e| violation(e.to_string()))?;
+    let mut any = false;
+    for (key, pieces) in template_parts(template)? {
+        let mut value = String::new();
+        for piece in pieces {
+            match piece {
+                Piece::Text(t) => value.push_str(t),
+                Piece::Var(name) => {
+                    let v = variable(csr, name)
+                        .filter(|v| !v.trim().is_empty())
+                        .ok_or_else(|| {
+                            violation(format!(
+                                "the request has no {name}, which the subject needs"
+                            ))
+                        })?;
+                    value.push_str(&v);
+                }
+            }
+        }
         if value.is_empty() {
             continue;
         }
-        if value.len() > 64 && key.trim().eq_ignore_ascii_case("CN") {
+        if value.len() > 64 && key.eq_ignore_ascii_case("CN") {
             return Err(violation("common name longer than 64 characters"));
         }
-        b.append_entry_by_text(key.trim(), &value)
-            .map_err(|_| violation(format!("bad subject attribute {}", key.trim())))?;
+        b.append_entry_by_text(key, &value)
+            .map_err(|_| violation(format!("bad subject attribute {key}")))?;
         any = true;
     }
     if !any {
         return Err(violation("the subject would be empty"));
     }
     Ok(b.build())
+}
+
+/// Check a template when a profile is saved, so that a typo is refused
+/// once, to the officer, instead of failing every enrollment: known
+/// variables only, attribute names OpenSSL knows, not empty.
+pub fn check_template(template: &str) -> Result<(), PolicyViolation> {
+    let mut b = X509NameBuilder::new().map_err(|e| violation(e.to_string()))?;
+    let mut any = false;
+    for (key, pieces) in template_parts(template)? {
+        let mut filled = false;
+        for piece in &pieces {
+            match piece {
+                Piece::Var(name) if !TEMPLATE_VARIABLES.contains(name) => {
+                    return Err(violation(format!(
+                        "unknown variable {{{{{name}}}}} (use {})",
+                        TEMPLATE_VARIABLES.join(", ")
+                    )));
+                }
+                Piece::Var(_) => filled = true,
+                Piece::Text(t) => filled |= !t.is_empty(),
+            }
+        }
+        if !filled {
+            continue;
+        }
+        b.append_entry_by_text(key, "x")
+            .map_err(|_| violation(format!("unknown subject attribute {key:?}")))?;
+        any = true;
+    }
+    if !any {
+        return Err(violation("the subject would be empty"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_are_checked_for_variables_attributes_and_emptiness() {
+        assert!(check_template("CN={{CommonName}},O=Acme").is_ok());
+        assert!(check_template("CN={{ DeviceId }},serialNumber={{SerialNumber}}").is_ok());
+        let e = check_template("CN={{Hostname}}").unwrap_err().0;
+        assert!(e.contains("unknown variable {{Hostname}}"), "{e}");
+        assert!(check_template("CN={{CommonName").is_err());
+        assert!(check_template("FOO=bar").unwrap_err().0.contains("FOO"));
+        assert!(check_template("CN").is_err());
+        assert!(check_template(" , O=").is_err());
+    }
+
+    #[test]
+    fn san_pattern_must_match_a_whole_value() {
+        let re = san_regex(r"[a-z]+\.example\.com").unwrap();
+        assert!(re.is_match("dev.example.com"));
+        assert!(!re.is_match("dev.example.com.evil"));
+        assert!(san_regex("(unclosed").is_err());
+    }
 }

@@ -42,6 +42,13 @@ pub fn insert(conn: &mut PgConnection, c: &NewAccessCode<'_>) -> Result<AccessCo
         .get_result(conn)?)
 }
 
+pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<AccessCode, StoreError> {
+    Ok(access_codes::table
+        .find(id)
+        .select(AccessCode::as_select())
+        .first(conn)?)
+}
+
 /// Enabled codes that may authenticate an enrollment for `profile_id`:
 /// those bound to it and those valid for any profile.
 pub fn candidates_for_profile(

@@ -62,6 +62,13 @@ pub fn active_by_hash(
         .optional()?)
 }
 
+pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<ApiKey, StoreError> {
+    Ok(api_keys::table
+        .find(id)
+        .select(ApiKey::as_select())
+        .first(conn)?)
+}
+
 pub fn scopes(conn: &mut PgConnection, key_id: i64) -> Result<Vec<i64>, StoreError> {
     Ok(api_key_scopes::table
         .filter(api_key_scopes::api_key_id.eq(key_id))

@@ -39,8 +39,10 @@ impl Profile {
 }
 
 /// The settings an admin chooses; everything else has a column default.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = device_profiles)]
+/// Also the changeset of an edit (the profile ID never changes; a cleared
+/// SAN pattern must become NULL, hence `treat_none_as_null`).
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = device_profiles, treat_none_as_null = true)]
 pub struct NewProfile<'a> {
     pub profile_id: &'a str,
     pub name: &'a str,
@@ -122,6 +124,77 @@ pub fn list(conn: &mut PgConnection) -> Result<Vec<Profile>, StoreError> {
         .order(device_profiles::profile_id)
         .select(Profile::as_select())
         .load(conn)?)
+}
+
+/// The profile, locked until the transaction ends: an edit checks the
+/// places it is enabled for and changes it without a concurrent edit
+/// slipping in between.
+pub fn lock(conn: &mut PgConnection, id: i64) -> Result<Profile, StoreError> {
+    Ok(device_profiles::table
+        .find(id)
+        .for_update()
+        .select(Profile::as_select())
+        .first(conn)?)
+}
+
+/// Replace every setting (the profile ID stays as it is).
+pub fn update(
+    conn: &mut PgConnection,
+    id: i64,
+    p: &NewProfile<'_>,
+    enabled: bool,
+) -> Result<Profile, StoreError> {
+    Ok(diesel::update(device_profiles::table.find(id))
+        .set((
+            p,
+            device_profiles::enabled.eq(enabled),
+            device_profiles::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Profile::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn set_enabled(conn: &mut PgConnection, id: i64, enabled: bool) -> Result<Profile, StoreError> {
+    Ok(diesel::update(device_profiles::table.find(id))
+        .set((
+            device_profiles::enabled.eq(enabled),
+            device_profiles::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Profile::as_returning())
+        .get_result(conn)?)
+}
+
+/// Where the profile may be used: (organization, department or `None` for
+/// the whole organization).
+pub fn places_of(
+    conn: &mut PgConnection,
+    profile_id: i64,
+) -> Result<Vec<(i64, Option<i64>)>, StoreError> {
+    Ok(profile_scopes::table
+        .filter(profile_scopes::profile_id.eq(profile_id))
+        .select((
+            profile_scopes::organization_id,
+            profile_scopes::department_id,
+        ))
+        .order((
+            profile_scopes::organization_id,
+            profile_scopes::department_id,
+        ))
+        .load(conn)?)
+}
+
+/// Make `places` the profile's only places.
+pub fn replace_places(
+    conn: &mut PgConnection,
+    profile_id: i64,
+    places: &[(i64, Option<i64>)],
+) -> Result<(), StoreError> {
+    diesel::delete(profile_scopes::table.filter(profile_scopes::profile_id.eq(profile_id)))
+        .execute(conn)?;
+    for (org, dept) in places {
+        enable_for(conn, profile_id, *org, *dept)?;
+    }
+    Ok(())
 }
 
 pub fn set_approval_mode(conn: &mut PgConnection, id: i64, mode: &str) -> Result<(), StoreError> {

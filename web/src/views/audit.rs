@@ -21,7 +21,7 @@ use crate::session::Officer;
 const PAGE_SIZE: i64 = 100;
 
 /// Event kinds offered in the filter (`AuditKind::as_str`).
-pub const KINDS: [&str; 26] = [
+pub const KINDS: [&str; 31] = [
     "certificate.issued",
     "certificate.revoked",
     "request.pending",
@@ -36,11 +36,16 @@ pub const KINDS: [&str; 26] = [
     "access_code.created",
     "access_code.used",
     "access_code.changed",
+    "access_code.disabled",
+    "access_code.enabled",
     "api_key.created",
     "api_key.revoked",
     "admin.created",
     "organization.created",
     "profile.created",
+    "profile.updated",
+    "profile.disabled",
+    "profile.enabled",
     "ca.created",
     "crl.issued",
     "console.login",

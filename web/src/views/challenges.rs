@@ -6,14 +6,15 @@
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use chrono::Utc;
+use chrono::{Duration, Utc};
 use serde::Deserialize;
-use server::challenge::{self, MintRequest};
+use server::challenge::{self, ChallengeError, MintRequest};
 use server::enroll::Enroll;
 use server::store::queue::Scope;
 use server::store::{console_challenges, orgs, profiles, PgPooled, StoreError};
 
-use super::{opt_num, see_other, when, Nav};
+use super::form::{self, FormState};
+use super::{see_other, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -48,11 +49,17 @@ pub struct ChallengesView {
     pub places: Vec<(String, String)>,
     pub minted: Vec<Shown>,
     pub outstanding: Vec<Outstanding>,
+    /// The mint form: as typed when it was refused.
+    pub form: FormState,
 }
 
 impl ChallengesView {
     pub fn nav_csrf(&self) -> &str {
         self.nav.as_ref().map_or("", |n| n.csrf.as_str())
+    }
+
+    pub fn invalid(&self, name: &str) -> bool {
+        self.form.error(name).is_some()
     }
 }
 
@@ -129,6 +136,7 @@ fn load(conn: &mut PgPooled, scope: &Scope) -> Result<ChallengesView, WebError> 
         places: places(conn, scope)?,
         minted: vec![],
         outstanding,
+        form: fresh_form(),
     })
 }
 
@@ -174,20 +182,59 @@ pub struct MintForm {
     ttl: Option<String>,
 }
 
+/// The mint form as first shown.
+fn fresh_form() -> FormState {
+    let mut f = FormState::new();
+    f.keep("count", "1").keep("ttl", "24h");
+    f
+}
+
+/// The form as typed, the count and lifetime it asks for, and a message
+/// per field that cannot be read.
+fn read_mint(f: &MintForm) -> (FormState, u32, Duration) {
+    let mut state = FormState::new();
+    let count_text = f.count.as_deref().unwrap_or("").trim().to_string();
+    let ttl_text = f.ttl.as_deref().unwrap_or("").trim().to_string();
+    state
+        .keep("profile", f.profile.as_str())
+        .keep("place", f.place.as_str())
+        .keep("device", f.device.clone().unwrap_or_default())
+        .keep("count", count_text.as_str())
+        .keep("ttl", ttl_text.as_str());
+    let count = match count_text.as_str() {
+        "" => Some(1),
+        t => t
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_COUNT).contains(n)),
+    };
+    if count.is_none() {
+        state.refuse("count", format!("count must be between 1 and {MAX_COUNT}"));
+    }
+    let ttl = challenge::parse_ttl(if ttl_text.is_empty() {
+        "24h"
+    } else {
+        &ttl_text
+    })
+    .map_err(|_| {
+        state.refuse(
+            "ttl",
+            "lifetime must be a number with s, m, h or d (e.g. 24h)",
+        )
+    })
+    .ok();
+    (state, count.unwrap_or(1), ttl.unwrap_or_default())
+}
+
 pub async fn mint(
     officer: Officer,
     enroll: web::Data<Enroll>,
     form: web::Form<MintForm>,
 ) -> Result<HttpResponse, WebError> {
     let f = form.into_inner();
+    // A place outside the scope is a forged form: refused outright (403).
     let (org, dept) = parse_place(&f.place, &officer.scope)?;
-    let count = opt_num(&f.count, "count")?.unwrap_or(1);
-    if !(1..=i64::from(MAX_COUNT)).contains(&count) {
-        return Err(WebError::BadRequest(format!(
-            "count must be between 1 and {MAX_COUNT}"
-        )));
-    }
-    let ttl = challenge::parse_ttl(f.ttl.as_deref().filter(|t| !t.is_empty()).unwrap_or("24h"))?;
+    let (mut state, count, ttl) = read_mint(&f);
     let device = f
         .device
         .map(|d| d.trim().to_string())
@@ -195,8 +242,13 @@ pub async fn mint(
     let scope = officer.scope.clone();
     let actor = officer.username.clone();
     let pool = enroll.pool().clone();
-    let mut page = web::block(move || -> Result<_, WebError> {
+    let (mut page, refused) = web::block(move || -> Result<_, WebError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
+        if state.is_refused() {
+            let mut page = load(&mut conn, &scope)?;
+            page.form = state;
+            return Ok((page, true));
+        }
         let minted = challenge::mint(
             &mut conn,
             &MintRequest {
@@ -205,10 +257,27 @@ pub async fn mint(
                 department_id: dept,
                 device_identity: device.as_deref(),
                 ttl,
-                count: count as u32,
+                count,
                 actor: &actor,
             },
-        )?;
+        );
+        let minted = match minted {
+            Ok(m) => m,
+            Err(e) => {
+                let name = match &e {
+                    ChallengeError::UnknownProfile(_)
+                    | ChallengeError::ProfileNotEnabled { .. } => "profile",
+                    // The count was checked above; what is left is the lifetime.
+                    ChallengeError::Invalid(_) => "ttl",
+                    ChallengeError::LimitReached { .. } => "count",
+                    _ => return Err(e.into()),
+                };
+                state.refuse(name, e.to_string());
+                let mut page = load(&mut conn, &scope)?;
+                page.form = state;
+                return Ok((page, true));
+            }
+        };
         let mut page = load(&mut conn, &scope)?;
         page.minted = minted
             .into_iter()
@@ -217,11 +286,15 @@ pub async fn mint(
                 secret: m.secret,
             })
             .collect();
-        Ok(page)
+        Ok((page, false))
     })
     .await??;
     page.nav = Some(Nav::of(&officer));
-    render(&page)
+    if refused {
+        form::refused(&page)
+    } else {
+        render(&page)
+    }
 }
 
 pub async fn revoke(

@@ -5,6 +5,12 @@
 
 use std::collections::HashMap;
 
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use askama::Template;
+
+use crate::error::WebError;
+
 #[derive(Debug, Default, Clone)]
 pub struct FormState {
     values: HashMap<String, String>,
@@ -50,6 +56,13 @@ impl FormState {
             .map(|(_, m)| m.as_str())
     }
 
+    /// Refuse every field the service refused.
+    pub fn refuse_fields(&mut self, errors: &[server::manage::FieldError]) {
+        for e in errors {
+            self.refuse(e.field, e.message.clone());
+        }
+    }
+
     pub fn is_refused(&self) -> bool {
         !self.errors.is_empty()
     }
@@ -58,6 +71,32 @@ impl FormState {
     pub fn errors(&self) -> &[(String, String)] {
         &self.errors
     }
+}
+
+/// A refused form, shown again: 422, and never cached (it may follow a
+/// page that showed a secret).
+pub fn refused(page: &impl Template) -> Result<HttpResponse, WebError> {
+    Ok(HttpResponse::build(StatusCode::UNPROCESSABLE_ENTITY)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(page.render()?))
+}
+
+/// All values of `name` in a submitted form, in order (checkboxes and
+/// multiple selects repeat their name).
+pub fn all<'a>(pairs: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> {
+    pairs
+        .iter()
+        .filter(move |(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The first value of `name` ("" when absent).
+pub fn one<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@ use askama::Template;
 use crate::error::WebError;
 use crate::session::Officer;
 
+pub mod access_codes;
+pub mod api_keys;
 pub mod audit;
 pub mod certificates;
 pub mod challenges;
@@ -16,6 +18,7 @@ pub mod mail;
 pub mod mobileconfig;
 pub mod officers;
 pub mod organizations;
+pub mod profile_form;
 pub mod profiles;
 pub mod requests;
 

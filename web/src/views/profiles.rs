@@ -1,15 +1,18 @@
-//! Device certificate profiles in the officer's scope: their SCEP URL and
-//! policy at a glance, and the configuration-profile download (issue 5)
-//! with a fresh one-time challenge or an organization's access code.
+//! Device certificate profiles the officer sees: their SCEP URL and policy
+//! at a glance, edit/disable/enable where the officer may manage them
+//! (`server::manage::profiles`; the form is `profile_form`), and the
+//! configuration-profile download (issue 5) with a fresh one-time challenge
+//! or an organization's access code.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
+use serde::Deserialize;
 use server::enroll::Enroll;
-use server::store::queue::Scope;
-use server::store::{profiles, PgPooled, StoreError};
+use server::manage::{self, Acting};
+use server::store::{orgs, PgPooled, StoreError};
 
 use super::challenges::places;
-use super::Nav;
+use super::{enc, see_other, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -19,16 +22,21 @@ pub struct Row {
     pub url: String,
     pub approval: String,
     pub policy: String,
+    pub enabled: bool,
+    pub manageable: bool,
+    /// Where it is enabled, as names.
+    pub places: String,
 }
 
 #[derive(Template)]
 #[template(path = "profiles.html")]
 pub struct ProfilesView {
     pub nav: Option<Nav>,
-    pub flash: Option<&'static str>,
+    pub flash: Option<String>,
     pub rows: Vec<Row>,
     /// (value, label) of the organizations/departments in scope.
     pub places: Vec<(String, String)>,
+    pub may_create: bool,
 }
 
 impl ProfilesView {
@@ -37,18 +45,43 @@ impl ProfilesView {
     }
 }
 
-/// Profiles enabled for at least one organization the officer reaches.
-fn load(conn: &mut PgPooled, scope: &Scope, public_url: &str) -> Result<ProfilesView, WebError> {
-    let reach: Vec<i64> = super::orgs_in_scope(conn, scope)?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect();
+pub(crate) fn acting(o: &Officer) -> Acting<'_> {
+    Acting {
+        username: &o.username,
+        role: o.role,
+        scope: &o.scope,
+    }
+}
+
+/// "Acme, Beta / Sales" for a list of places.
+pub(crate) fn place_names(
+    conn: &mut PgPooled,
+    places: &[(i64, Option<i64>)],
+) -> Result<String, WebError> {
+    let all = orgs::list_orgs(conn)?;
+    let mut names = vec![];
+    for (org, dept) in places {
+        let o = all
+            .iter()
+            .find(|o| o.id == *org)
+            .map_or_else(|| org.to_string(), |o| o.name.clone());
+        names.push(match dept {
+            Some(d) => format!("{o} / {}", orgs::department_by_id(conn, *d)?.name),
+            None => o,
+        });
+    }
+    Ok(names.join(", "))
+}
+
+fn load(
+    conn: &mut PgPooled,
+    officer: &Officer,
+    public_url: &str,
+) -> Result<ProfilesView, WebError> {
+    let who = acting(officer);
     let mut rows = vec![];
-    for p in profiles::list(conn)? {
-        let orgs = profiles::organizations_of(conn, p.id)?;
-        if !p.enabled || !orgs.iter().any(|o| reach.contains(o)) {
-            continue;
-        }
+    for l in manage::profiles::listing(conn, &who)? {
+        let p = l.profile;
         rows.push(Row {
             url: format!("{public_url}/scep/{}", p.profile_id),
             approval: p.approval_mode.clone(),
@@ -59,6 +92,9 @@ fn load(conn: &mut PgPooled, scope: &Scope, public_url: &str) -> Result<Profiles
                 p.subject_template,
                 p.extended_key_usage.join(", ")
             ),
+            enabled: p.enabled,
+            manageable: l.manageable,
+            places: place_names(conn, &l.places)?,
             id: p.profile_id,
             name: p.name,
         });
@@ -67,25 +103,84 @@ fn load(conn: &mut PgPooled, scope: &Scope, public_url: &str) -> Result<Profiles
         nav: None,
         flash: None,
         rows,
-        places: places(conn, scope)?,
+        places: places(conn, &officer.scope)?,
+        may_create: manage::profiles::may_create(&who),
     })
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    msg: Option<String>,
+    profile: Option<String>,
 }
 
 pub async fn page(
     officer: Officer,
     enroll: web::Data<Enroll>,
     site: web::Data<crate::SiteInfo>,
+    q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let scope = officer.scope.clone();
     let pool = enroll.pool().clone();
     let url = site.public_url.clone();
+    let o = officer.clone();
     let mut page = web::block(move || -> Result<_, WebError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
-        load(&mut conn, &scope, &url)
+        load(&mut conn, &o, &url)
     })
     .await??;
     page.nav = Some(Nav::of(&officer));
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(page.render()?))
+    let which = q.profile.as_deref().unwrap_or("the profile");
+    page.flash = match q.msg.as_deref() {
+        Some("created") => Some(format!("Created {which}.")),
+        Some("updated") => Some(format!("Saved {which}.")),
+        Some("disabled") => Some(format!(
+            "Disabled {which}: its SCEP URL refuses enrollments."
+        )),
+        Some("enabled") => Some(format!("Enabled {which} again.")),
+        _ => None,
+    };
+    super::html(&page)
+}
+
+async fn switch(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    path: web::Path<String>,
+    enabled: bool,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let pool = enroll.pool().clone();
+    let p = web::block(move || -> Result<_, WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        Ok(manage::profiles::set_enabled(
+            &mut conn,
+            &acting(&officer),
+            &id,
+            enabled,
+        )?)
+    })
+    .await??;
+    let msg = if enabled { "enabled" } else { "disabled" };
+    Ok(see_other(&format!(
+        "/profiles?msg={msg}&profile={}",
+        enc(&p.profile_id)
+    )))
+}
+
+/// POST /profiles/{id}/disable
+pub async fn disable(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    switch(officer, enroll, path, false).await
+}
+
+/// POST /profiles/{id}/enable
+pub async fn enable(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    switch(officer, enroll, path, true).await
 }

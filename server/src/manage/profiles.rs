@@ -1,0 +1,266 @@
+//! Creating, editing, disabling and enabling device certificate profiles
+//! within the officer's rights (`Acting::may_manage_places`), each change
+//! and its audit entry in one transaction. The profile row is locked while
+//! its places are checked, so a concurrent edit cannot widen them between
+//! the check and the change.
+
+use diesel::pg::PgConnection;
+use diesel::Connection;
+
+use super::profile_settings::ProfileDraft;
+use super::{check_places, field, Acting, FieldError, ManageError, Place};
+use crate::store::admins::Role;
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::profiles::{self, Profile};
+use crate::store::StoreError;
+
+/// A profile as an officer sees it in the listing.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub profile: Profile,
+    pub places: Vec<Place>,
+    /// Whether this officer may edit, disable or enable it.
+    pub manageable: bool,
+}
+
+/// Whether this officer may create profiles at all (the form is offered).
+pub fn may_create(who: &Acting<'_>) -> bool {
+    who.may_manage_places(&[])
+}
+
+/// Profiles the officer sees: all for an MRAO; for others those enabled
+/// for an organization it reaches (wholly or through a department).
+pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<Listed>, StoreError> {
+    let reach = who.reach(conn)?;
+    let mut out = vec![];
+    for p in profiles::list(conn)? {
+        let places = profiles::places_of(conn, p.id)?;
+        let seen = reach
+            .as_ref()
+            .is_none_or(|r| places.iter().any(|(o, _)| r.contains(o)));
+        if seen {
+            out.push(Listed {
+                manageable: manageable(who, &places),
+                profile: p,
+                places,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One profile by its stable ID, if the officer sees it.
+pub fn visible(
+    conn: &mut PgConnection,
+    who: &Acting<'_>,
+    profile_id: &str,
+) -> Result<Listed, ManageError> {
+    let p = profiles::by_profile_id(conn, profile_id)?.ok_or(ManageError::NotFound)?;
+    let places = profiles::places_of(conn, p.id)?;
+    let reach = who.reach(conn)?;
+    if !reach
+        .as_ref()
+        .is_none_or(|r| places.iter().any(|(o, _)| r.contains(o)))
+    {
+        return Err(ManageError::NotFound);
+    }
+    Ok(Listed {
+        manageable: manageable(who, &places),
+        profile: p,
+        places,
+    })
+}
+
+/// Below an MRAO, a profile enabled nowhere belongs to nobody's scope.
+fn manageable(who: &Acting<'_>, places: &[Place]) -> bool {
+    who.may_manage_places(places) && (!places.is_empty() || may_manage_unplaced(who))
+}
+
+fn may_manage_unplaced(who: &Acting<'_>) -> bool {
+    who.role == Role::Mrao
+}
+
+/// Validate the draft and the officer's right to its places; `Forbidden`
+/// before any field is looked at when the places are not the officer's.
+fn vet(
+    conn: &mut PgConnection,
+    who: &Acting<'_>,
+    draft: &ProfileDraft,
+) -> Result<Vec<FieldError>, ManageError> {
+    if !who.may_manage_places(&draft.places) {
+        return Err(ManageError::Forbidden);
+    }
+    let mut errors = draft.check();
+    if draft.places.is_empty() && !may_manage_unplaced(who) {
+        errors.push(field(
+            "places",
+            "choose at least one organization or department",
+        ));
+    }
+    check_places(conn, &draft.places, "places", &mut errors)?;
+    Ok(errors)
+}
+
+/// Create a profile enabled for `draft.places`; audited with its settings.
+pub fn create(
+    conn: &mut PgConnection,
+    who: &Acting<'_>,
+    draft: &ProfileDraft,
+) -> Result<Profile, ManageError> {
+    let d = draft.normalized();
+    conn.transaction(|conn| {
+        let mut errors = vet(conn, who, &d)?;
+        if errors.iter().all(|e| e.field != "profile_id")
+            && profiles::by_profile_id(conn, &d.profile_id)?.is_some()
+        {
+            errors.push(field("profile_id", "profile ID already exists"));
+        }
+        if !errors.is_empty() {
+            return Err(ManageError::Invalid(errors));
+        }
+        let created = profiles::create(conn, &d.as_new()).map_err(|e| match e {
+            // Created by someone else since the check above.
+            StoreError::Conflict(_) => {
+                ManageError::Invalid(vec![field("profile_id", "profile ID already exists")])
+            }
+            e => e.into(),
+        })?;
+        let created = if d.enabled {
+            created
+        } else {
+            profiles::set_enabled(conn, created.id, false)?
+        };
+        profiles::replace_places(conn, created.id, &d.places)?;
+        audit::record(
+            conn,
+            &AuditEvent {
+                actor: who.username,
+                kind: AuditKind::ProfileCreated,
+                target: Some(format!("profile:{}", created.profile_id)),
+                details: serde_json::to_value(&d).unwrap_or_default(),
+                client_ip: None,
+            },
+        )?;
+        Ok(created)
+    })
+}
+
+/// Replace a profile's settings and places (its ID stays); audited with
+/// what changed, from and to.
+pub fn update(
+    conn: &mut PgConnection,
+    who: &Acting<'_>,
+    profile_id: &str,
+    draft: &ProfileDraft,
+) -> Result<Profile, ManageError> {
+    conn.transaction(|conn| {
+        let (before, old) = locked(conn, who, profile_id)?;
+        let mut d = draft.normalized();
+        d.profile_id = before.profile_id.clone();
+        let errors = vet(conn, who, &d)?;
+        if !errors.is_empty() {
+            return Err(ManageError::Invalid(errors));
+        }
+        let after = profiles::update(conn, before.id, &d.as_new(), d.enabled)?;
+        profiles::replace_places(conn, before.id, &d.places)?;
+        audit::record(
+            conn,
+            &AuditEvent {
+                actor: who.username,
+                kind: AuditKind::ProfileUpdated,
+                target: Some(format!("profile:{}", after.profile_id)),
+                details: serde_json::json!({ "changed": changes(&old, &d) }),
+                client_ip: None,
+            },
+        )?;
+        Ok(after)
+    })
+}
+
+/// Disable (the SCEP endpoint then refuses the profile) or enable again.
+pub fn set_enabled(
+    conn: &mut PgConnection,
+    who: &Acting<'_>,
+    profile_id: &str,
+    enabled: bool,
+) -> Result<Profile, ManageError> {
+    conn.transaction(|conn| {
+        let (before, _) = locked(conn, who, profile_id)?;
+        if before.enabled == enabled {
+            return Err(ManageError::Conflict(format!(
+                "profile {} is already {}",
+                before.profile_id,
+                if enabled { "enabled" } else { "disabled" }
+            )));
+        }
+        let after = profiles::set_enabled(conn, before.id, enabled)?;
+        audit::record(
+            conn,
+            &AuditEvent {
+                actor: who.username,
+                kind: if enabled {
+                    AuditKind::ProfileEnabled
+                } else {
+                    AuditKind::ProfileDisabled
+                },
+                target: Some(format!("profile:{}", after.profile_id)),
+                details: serde_json::json!({ "name": after.name }),
+                client_ip: None,
+            },
+        )?;
+        Ok(after)
+    })
+}
+
+/// The profile, locked, and its current settings, when the officer may
+/// change it: `NotFound` when it cannot even see it, `Forbidden` when it
+/// sees it but it is also enabled outside its scope.
+fn locked(
+    conn: &mut PgConnection,
+    who: &Acting<'_>,
+    profile_id: &str,
+) -> Result<(Profile, ProfileDraft), ManageError> {
+    let seen = visible(conn, who, profile_id)?;
+    let p = profiles::lock(conn, seen.profile.id)?;
+    let places = profiles::places_of(conn, p.id)?;
+    if !manageable(who, &places) {
+        return Err(ManageError::Forbidden);
+    }
+    let draft = ProfileDraft::of(&p, places);
+    Ok((p, draft))
+}
+
+/// `{field: {"from": old, "to": new}}` for every setting that differs.
+fn changes(old: &ProfileDraft, new: &ProfileDraft) -> serde_json::Value {
+    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (
+        serde_json::to_value(old).unwrap_or_default(),
+        serde_json::to_value(new).unwrap_or_default(),
+    ) else {
+        return serde_json::Value::Null;
+    };
+    let mut out = serde_json::Map::new();
+    for (k, v) in b {
+        if a.get(&k) != Some(&v) {
+            out.insert(k.clone(), serde_json::json!({ "from": a.get(&k), "to": v }));
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_name_only_what_differs() {
+        let old = ProfileDraft::defaults("p", "P");
+        let mut new = old.clone();
+        new.validity_days = 30;
+        new.approval_mode = "manual".into();
+        let c = changes(&old, &new);
+        let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 2, "{c}");
+        assert_eq!(c["validity_days"]["from"], 365);
+        assert_eq!(c["approval_mode"]["to"], "manual");
+    }
+}

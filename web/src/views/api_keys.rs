@@ -1,0 +1,192 @@
+//! API keys for MDMs (`/api/v1`): an MRAO or RAO creates one for
+//! organizations in its scope and sees the token once, on that response
+//! only (`Cache-Control: no-store`; scepd keeps a SHA-256); keys are listed
+//! without tokens and revoked here. Rules and audit are
+//! `server::manage::api_keys`'s.
+
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use server::enroll::Enroll;
+use server::manage::api_keys as keys;
+use server::manage::ManageError;
+use server::store::{orgs, PgPooled, StoreError};
+
+use super::form::{self, FormState};
+use super::profiles::acting;
+use super::{see_other, when, Nav};
+use crate::error::WebError;
+use crate::session::Officer;
+
+pub struct KeyRow {
+    pub id: i64,
+    pub name: String,
+    pub organizations: String,
+    pub revoked: bool,
+    pub manageable: bool,
+    pub created: String,
+    pub created_by: String,
+}
+
+/// A new key, shown on this response only.
+pub struct Shown {
+    pub id: i64,
+    pub token: String,
+}
+
+#[derive(Template)]
+#[template(path = "api_keys.html")]
+pub struct ApiKeysView {
+    pub nav: Option<Nav>,
+    pub flash: Option<&'static str>,
+    pub form: FormState,
+    pub may_create: bool,
+    /// (id, name) of the organizations a key may be made for.
+    pub organizations: Vec<(String, String)>,
+    pub keys: Vec<KeyRow>,
+    pub created: Option<Shown>,
+}
+
+impl ApiKeysView {
+    pub fn nav_csrf(&self) -> &str {
+        self.nav.as_ref().map_or("", |n| n.csrf.as_str())
+    }
+
+    pub fn invalid(&self, name: &str) -> bool {
+        self.form.error(name).is_some()
+    }
+}
+
+fn load(conn: &mut PgPooled, officer: &Officer, form: FormState) -> Result<ApiKeysView, WebError> {
+    let who = acting(officer);
+    let all = orgs::list_orgs(conn)?;
+    let name_of = |id: i64| {
+        all.iter()
+            .find(|o| o.id == id)
+            .map_or_else(|| id.to_string(), |o| o.name.clone())
+    };
+    let rows = keys::listing(conn, &who)?
+        .into_iter()
+        .map(|l| KeyRow {
+            id: l.key.id,
+            organizations: l
+                .organizations
+                .iter()
+                .map(|o| name_of(*o))
+                .collect::<Vec<_>>()
+                .join(", "),
+            revoked: l.key.revoked_at.is_some(),
+            manageable: l.manageable,
+            created: when(l.key.created_at),
+            created_by: l.key.created_by,
+            name: l.key.name,
+        })
+        .collect();
+    Ok(ApiKeysView {
+        nav: Some(Nav::of(officer)),
+        flash: None,
+        form,
+        may_create: keys::may_create(&who),
+        organizations: all
+            .iter()
+            .filter(|o| who.may_manage_organizations(&[o.id]))
+            .map(|o| (o.id.to_string(), o.name.clone()))
+            .collect(),
+        keys: rows,
+        created: None,
+    })
+}
+
+fn render(page: &ApiKeysView) -> Result<HttpResponse, WebError> {
+    // no-store: the response that carries a new token must not be cached.
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(page.render()?))
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    msg: Option<String>,
+}
+
+pub async fn page(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, WebError> {
+    let pool = enroll.pool().clone();
+    let mut page = web::block(move || -> Result<_, WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        load(&mut conn, &officer, FormState::new())
+    })
+    .await??;
+    page.flash = match q.msg.as_deref() {
+        Some("revoked") => Some("API key revoked: requests with it are answered 401."),
+        _ => None,
+    };
+    render(&page)
+}
+
+/// POST /api-keys
+pub async fn create(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    body: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, WebError> {
+    let pairs = body.into_inner();
+    let name = form::one(&pairs, "name").to_string();
+    let chosen: Vec<&str> = form::all(&pairs, "organizations").collect();
+    let ids = chosen
+        .iter()
+        .map(|o| o.parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| WebError::BadRequest("choose organizations from the list".into()))?;
+    let mut state = FormState::new();
+    state
+        .keep("name", name.as_str())
+        .keep("organizations", chosen.join(","));
+    let pool = enroll.pool().clone();
+    let (page, ok) = web::block(move || -> Result<_, WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        match keys::create(&mut conn, &acting(&officer), &name, &ids) {
+            Ok(created) => {
+                let mut page = load(&mut conn, &officer, FormState::new())?;
+                page.flash = Some("API key created. Copy the token now: it is shown only once.");
+                page.created = Some(Shown {
+                    id: created.key.id,
+                    token: created.token,
+                });
+                Ok((page, true))
+            }
+            Err(ManageError::Invalid(errors)) => {
+                state.refuse_fields(&errors);
+                Ok((load(&mut conn, &officer, state)?, false))
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await??;
+    if ok {
+        render(&page)
+    } else {
+        form::refused(&page)
+    }
+}
+
+/// POST /api-keys/{id}/revoke
+pub async fn revoke(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, WebError> {
+    let id = path.into_inner();
+    let pool = enroll.pool().clone();
+    web::block(move || -> Result<_, WebError> {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        keys::revoke(&mut conn, &acting(&officer), id)?;
+        Ok(())
+    })
+    .await??;
+    Ok(see_other("/api-keys?msg=revoked"))
+}
