@@ -504,14 +504,14 @@ fn a_disabled_organization_or_department_mints_and_enrolls_nothing() {
         .body
         .contains("disabled"));
     let r = mint(&mut m, &format!("{acme}:{sales}"));
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 422);
     assert!(r.body.contains("is disabled"), "{}", r.body);
     assert_eq!(mint(&mut m, &acme.to_string()).status, 200);
 
     let r = m.post(&format!("/organizations/{acme}/disable"), &[("csrf", &t)]);
     assert_eq!(r.status, 303);
     assert_eq!(audit_count(&s, "organization.disabled"), 1);
-    assert_eq!(mint(&mut m, &acme.to_string()).status, 400);
+    assert_eq!(mint(&mut m, &acme.to_string()).status, 422);
     // A challenge minted earlier no longer enrolls, and stays unused.
     let dev = Device::new("acme-laptop", 2048);
     assert_eq!(
