@@ -19,7 +19,7 @@ pub(crate) mod test_support;
 
 pub use crl::{sign_crl, RevocationReason, RevokedEntry};
 pub use identity::{import_ca, new_ra_cert, new_root_ca, rollover, CaIdentity};
-pub use issue::{issue, IssueParams};
+pub use issue::{issue, issue_der, IssueParams};
 pub use profile::{Eku, KeyUsage};
 
 use std::fmt;

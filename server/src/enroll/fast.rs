@@ -52,11 +52,7 @@ impl Enroll {
         if self.auth.is_our_issuer(&issuer) {
             return Ok(None);
         }
-        let signer_key = signer
-            .public_key()
-            .and_then(|k| k.public_key_to_der())
-            .map_err(crate::ca::CaError::from)?;
-        if openssl::sha::sha256(&signer_key) != csr.public_key_sha256 {
+        if crate::csr::cert_spki_sha256(signer).ok() != Some(csr.public_key_sha256) {
             return Ok(None);
         }
         let Ok(subject) = policy::check(profile, csr) else {
@@ -135,7 +131,7 @@ impl Enroll {
         match res {
             Ok(Some(ids)) => {
                 tracing::debug!(request = ids.request_id, "issued in one statement");
-                Ok(Some(Answer::Issued(signed.cert)))
+                Ok(Some(Answer::Issued(signed.der)))
             }
             // The challenge went to a racing request, or this transaction
             // is already stored: the general path answers both.

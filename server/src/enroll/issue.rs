@@ -6,10 +6,10 @@ use std::str::FromStr;
 
 use chrono::{Duration, Utc};
 use diesel::pg::PgConnection;
-use openssl::x509::{X509NameRef, X509};
+use openssl::x509::X509NameRef;
 
 use super::{Enroll, EnrollError};
-use crate::ca::{self, CaError, Eku, IssueParams, KeyUsage};
+use crate::ca::{self, Eku, IssueParams, KeyUsage};
 use crate::csr::Csr;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::certificates::{self, NewCertificate};
@@ -22,7 +22,6 @@ const BACKDATE: Duration = Duration::minutes(5);
 
 /// A certificate signed for a request, with what the store keeps of it.
 pub(super) struct Signed {
-    pub cert: X509,
     pub der: Vec<u8>,
     pub fingerprint: [u8; 32],
     pub serial_hex: String,
@@ -59,7 +58,7 @@ impl Enroll {
         };
         let serial = ca::random_serial()?;
         let crl_url = self.auth.crl_url(ca);
-        let cert = ca::issue(
+        let der = ca::issue_der(
             ca,
             &IssueParams {
                 public_key: &csr.public_key,
@@ -75,7 +74,6 @@ impl Enroll {
                 serial: &serial,
             },
         )?;
-        let der = cert.to_der().map_err(CaError::from)?;
         Ok(Signed {
             fingerprint: openssl::sha::sha256(&der),
             serial_hex: hex::encode_upper(serial.to_vec()),
@@ -83,7 +81,6 @@ impl Enroll {
             not_before: now - BACKDATE,
             not_after,
             der,
-            cert,
         })
     }
 
@@ -95,10 +92,9 @@ impl Enroll {
         csr: &Csr,
         subject: &X509NameRef,
         actor: &str,
-    ) -> Result<X509, EnrollError> {
+    ) -> Result<Vec<u8>, EnrollError> {
         self.limit_active(conn, profile, req, csr, actor)?;
         let Signed {
-            cert,
             der,
             fingerprint,
             serial_hex,
@@ -153,7 +149,7 @@ impl Enroll {
             },
         )?;
         crate::notify::events::issued(conn, req, profile, &stored)?;
-        Ok(cert)
+        Ok(der)
     }
 
     /// The profile's cap on active certificates per device (by CN): make

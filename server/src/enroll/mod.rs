@@ -70,7 +70,8 @@ impl EnrollError {
 
 /// The decision for one PKIOperation, before it is encoded.
 enum Answer {
-    Issued(X509),
+    /// SUCCESS with this certificate (DER).
+    Issued(Vec<u8>),
     Pending,
     Fail(FailInfo, String),
     /// SUCCESS with a ready degenerate PKCS#7 (GetCert, GetCRL).
@@ -220,7 +221,7 @@ impl Enroll {
     ) -> Result<CertRepOut, EnrollError> {
         let reply = match (answer, recipient) {
             (Answer::Issued(cert), Some((to, cipher))) => Reply::Success {
-                content: wire::certs_only(&[&cert])?,
+                content: wire::certs_only_der(&[&cert]),
                 recipient: to,
                 cipher,
             },
@@ -264,10 +265,7 @@ impl Enroll {
     ) -> Result<Answer, EnrollError> {
         Ok(match req.status() {
             Some(Status::Issued) => match req.certificate_id {
-                Some(id) => {
-                    let c = certificates::by_id(conn, id)?;
-                    Answer::Issued(X509::from_der(&c.der).map_err(CaError::from)?)
-                }
+                Some(id) => Answer::Issued(certificates::by_id(conn, id)?.der),
                 None => Answer::Fail(
                     FailInfo::BadRequest,
                     "issued request without certificate".into(),

@@ -87,6 +87,33 @@ pub fn certs_only(certs: &[&X509Ref]) -> Result<Vec<u8>, WireError> {
     pkcs7_ffi::degenerate(certs, &[])
 }
 
+/// As [`certs_only`] from certificates' DER, assembled directly: the same
+/// bytes OpenSSL writes, without parsing the certificates first.
+pub fn certs_only_der(certs: &[&[u8]]) -> Vec<u8> {
+    use super::asn1::{encode, TAG_INTEGER, TAG_SEQUENCE};
+    const TAG_SET: u8 = 0x31;
+    const TAG_OID: u8 = 0x06;
+    // 1.2.840.113549.1.7.2 signedData and 1.2.840.113549.1.7.1 data.
+    const SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
+    const DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+    let signed = encode(
+        TAG_SEQUENCE,
+        &[
+            encode(TAG_INTEGER, &[1]),
+            encode(TAG_SET, &[]),
+            encode(TAG_SEQUENCE, &encode(TAG_OID, DATA)),
+            // certificates [0] IMPLICIT, in the order given (as OpenSSL).
+            encode(0xa0, &certs.concat()),
+            encode(TAG_SET, &[]),
+        ]
+        .concat(),
+    );
+    encode(
+        TAG_SEQUENCE,
+        &[encode(TAG_OID, SIGNED_DATA), encode(0xa0, &signed)].concat(),
+    )
+}
+
 /// Degenerate PKCS#7 carrying one CRL (GetCRL reply content).
 pub fn crl_only(crl_der: &[u8]) -> Result<Vec<u8>, WireError> {
     pkcs7_ffi::degenerate(&[], &[crl_der])

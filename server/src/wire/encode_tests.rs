@@ -6,6 +6,7 @@ use crate::wire::client::{parse_cert_rep, parse_certs_only, parse_signed_next_ca
 use crate::wire::pkcs7_ffi::SignedData;
 use crate::wire::testutil::{assert_strict_der, empty_crl, self_signed};
 use crate::wire::{DigestAlg, TransactionId};
+use openssl::x509::{X509Ref, X509};
 
 fn request_header(digest: DigestAlg) -> Header {
     Header {
@@ -133,6 +134,17 @@ fn certs_only_and_crl_only_parse_back() {
     assert_eq!(sd.crls_der().unwrap(), vec![crl]);
     assert!(sd.certificates_der().unwrap().is_empty());
     assert!(crl_only(b"not a crl").is_err());
+}
+
+#[test]
+fn certs_only_der_writes_the_bytes_openssl_writes() {
+    let (ca, ra) = (self_signed("ca"), self_signed("ra"));
+    let (a, b) = (ca.cert.to_der().unwrap(), ra.cert.to_der().unwrap());
+    for set in [vec![&a[..]], vec![&a[..], &b[..]], vec![&b[..], &a[..]]] {
+        let x509s: Vec<X509> = set.iter().map(|d| X509::from_der(d).unwrap()).collect();
+        let refs: Vec<&X509Ref> = x509s.iter().map(|x| x.as_ref()).collect();
+        assert_eq!(certs_only_der(&set), certs_only(&refs).unwrap());
+    }
 }
 
 #[test]

@@ -25,7 +25,7 @@ pub mod pkcs7_ffi;
 mod testutil;
 
 pub use decode::{decode, MessageContent, PkiMessage, SignedMessage};
-pub use encode::{cert_rep, certs_only, crl_only, signed_next_ca, Reply};
+pub use encode::{cert_rep, certs_only, certs_only_der, crl_only, signed_next_ca, Reply};
 
 /// The SCEP attributes common to every PKIMessage (RFC 8894 §3.2.1), plus
 /// the signer's digest algorithm, which a CertRep must reuse.
