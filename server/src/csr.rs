@@ -133,22 +133,27 @@ impl Csr {
     /// Parses a DER PKCS#10 request and verifies its self-signature.
     pub fn from_der(der: &[u8]) -> Result<Csr, CsrError> {
         let parsed = CertReq::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
-        let req = X509Req::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
-        let public_key = req
-            .public_key()
-            .map_err(|e| CsrError::Malformed(format!("unusable public key: {e}")))?;
-        // Proof of possession (RFC 2986 §3): an error here means the
-        // signature could not be checked at all, which we treat the same.
-        if !req.verify(&public_key).unwrap_or(false) {
-            return Err(CsrError::BadSignature);
-        }
+        let (public_key, subject) = match direct::key_and_subject(der, &parsed)? {
+            Some(ks) => ks,
+            None => {
+                let req = X509Req::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
+                let public_key = req
+                    .public_key()
+                    .map_err(|e| CsrError::Malformed(format!("unusable public key: {e}")))?;
+                // Proof of possession (RFC 2986 §3): an error here means the
+                // signature could not be checked at all, which we treat the same.
+                if !req.verify(&public_key).unwrap_or(false) {
+                    return Err(CsrError::BadSignature);
+                }
+                (public_key, req.subject_name().to_owned()?)
+            }
+        };
 
         let spki_der = parsed
             .info
             .public_key
             .to_der()
             .map_err(|e| CsrError::Malformed(e.to_string()))?;
-        let subject = req.subject_name().to_owned()?;
 
         let mut csr = Csr {
             der: der.to_vec(),
@@ -299,6 +304,24 @@ fn directory_string(v: &Any) -> Result<String, CsrError> {
     };
     Ok(text)
 }
+
+/// The SHA-256 of a certificate's SubjectPublicKeyInfo, read from its DER
+/// (the same hash `Csr::public_key_sha256` holds), without OpenSSL's key
+/// encoder.
+pub fn cert_spki_sha256(cert: &openssl::x509::X509Ref) -> Result<[u8; 32], CsrError> {
+    let der = cert.to_der()?;
+    let parsed =
+        x509_cert::Certificate::from_der(&der).map_err(|e| CsrError::Malformed(e.to_string()))?;
+    let spki = parsed
+        .tbs_certificate()
+        .subject_public_key_info()
+        .to_der()
+        .map_err(|e| CsrError::Malformed(e.to_string()))?;
+    Ok(openssl::sha::sha256(&spki))
+}
+
+#[path = "csr_direct.rs"]
+mod direct;
 
 fn key_info(key: &PKey<Public>) -> KeyInfo {
     match key.id() {

@@ -99,20 +99,15 @@ impl Enroll {
         }
         // RFC 8894 §2.3: a first enrollment is signed with the key being
         // certified; a self-signed signer with another key proves nothing.
-        if renewing.is_none() {
-            let signer_key = msg
-                .signer_cert
-                .public_key()
-                .and_then(|k| k.public_key_to_der())
-                .map_err(crate::ca::CaError::from)?;
-            if openssl::sha::sha256(&signer_key) != csr.public_key_sha256 {
-                return self.refuse(
-                    &mut conn,
-                    txid,
-                    "the signer certificate's key is not the key being certified",
-                    client_ip,
-                );
-            }
+        if renewing.is_none()
+            && crate::csr::cert_spki_sha256(&msg.signer_cert).ok() != Some(csr.public_key_sha256)
+        {
+            return self.refuse(
+                &mut conn,
+                txid,
+                "the signer certificate's key is not the key being certified",
+                client_ip,
+            );
         }
         let subject = match policy::check(profile, &csr) {
             Ok(s) => s,
