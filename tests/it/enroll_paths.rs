@@ -211,3 +211,42 @@ fn one_statement_enrollment_writes_what_the_general_path_writes() {
     assert_eq!(stolen.status, PkiStatus::Failure);
     assert_eq!(s.log().matches("issued in one statement").count(), 1);
 }
+
+#[test]
+fn the_one_statement_path_files_nothing_under_a_disabled_organization() {
+    let db = server::testdb::test_db().expect("test database");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scepd::start_with(db, dir, &[("RUST_LOG", "info,server::enroll::fast=debug")]);
+    let challenge = s.mint("default");
+    let set_enabled = |on: bool| {
+        diesel::sql_query("UPDATE organizations SET enabled = $1 WHERE name = 'Default'")
+            .bind::<diesel::sql_types::Bool, _>(on)
+            .execute(&mut s.pg())
+            .unwrap();
+    };
+    let unused = || -> i64 {
+        use diesel::dsl::count_star;
+        use server::store::schema::challenges;
+        challenges::table
+            .filter(challenges::used_at.is_null())
+            .select(count_star())
+            .first(&mut s.pg())
+            .unwrap()
+    };
+    set_enabled(false);
+    let dev = Device::new("parked-device", 2048);
+    assert_eq!(
+        dev.pkcs_req(&s, "default", Some(&challenge)).status,
+        PkiStatus::Failure
+    );
+    assert_eq!(unused(), 1, "the refused request left the challenge unused");
+    assert!(!s.log().contains("issued in one statement"));
+    set_enabled(true);
+    let dev = Device::new("parked-device-2", 2048);
+    assert_eq!(
+        dev.pkcs_req(&s, "default", Some(&challenge)).status,
+        PkiStatus::Success
+    );
+    assert_eq!(unused(), 0);
+    assert_eq!(s.log().matches("issued in one statement").count(), 1);
+}
