@@ -102,7 +102,9 @@ pub fn run(cfg: Config) -> Result<(), String> {
     )
     .map_err(|e| format!("cannot start the notification sender: {e}"))?;
     // One set of counters for all workers (App factories run per worker).
-    let metrics = aweb::Data::new(server::http::metrics::Metrics::new());
+    let metrics = aweb::Data::new(
+        server::http::metrics::Metrics::new().with_token_sha256(cfg.metrics_token_sha256),
+    );
     let purge_every =
         std::time::Duration::from_secs(u64::from(cfg.challenge_purge_interval_seconds));
     let result = actix_web::rt::System::new().block_on(async move {

@@ -150,6 +150,11 @@ pub struct Settings {
     /// Days before expiry to remind contacts, comma-separated [default: 30,7,1].
     #[arg(long, env = "SCEPD_EXPIRY_REMINDER_DAYS", global = true)]
     pub expiry_reminder_days: Option<String>,
+    /// Bearer token a scraper must send to read /metrics; unset, /metrics
+    /// is open (serve it to a trusted network only). Only its SHA-256 is
+    /// kept in memory.
+    #[arg(long, env = "SCEPD_METRICS_TOKEN", global = true)]
+    pub metrics_token: Option<String>,
 }
 
 /// Resolved, validated configuration.
@@ -177,6 +182,8 @@ pub struct Config {
     pub challenge_failure_window_seconds: u32,
     pub challenge_purge_interval_seconds: u32,
     pub log_json: bool,
+    /// SHA-256 of the token /metrics requires (None: open).
+    pub metrics_token_sha256: Option<[u8; 32]>,
     /// SMTP and notification settings (issue 6).
     pub mail: crate::notify::MailSettings,
 }
@@ -202,6 +209,10 @@ impl std::fmt::Debug for Config {
                 &self.admin_password.as_ref().map(|_| "<redacted>"),
             )
             .field("mail", &self.mail)
+            .field(
+                "metrics_token",
+                &self.metrics_token_sha256.map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -309,6 +320,10 @@ impl Settings {
                 .unwrap_or(300)
                 .max(1),
             log_json,
+            metrics_token_sha256: s
+                .metrics_token
+                .filter(|t| !t.is_empty())
+                .map(|t| openssl::sha::sha256(t.as_bytes())),
             mail,
         })
     }
@@ -369,6 +384,7 @@ impl Settings {
                 .notify_expiry_scan_seconds
                 .or(o.notify_expiry_scan_seconds),
             expiry_reminder_days: self.expiry_reminder_days.or(o.expiry_reminder_days),
+            metrics_token: self.metrics_token.or(o.metrics_token),
         }
     }
 }

@@ -99,3 +99,28 @@ fn scrape_counts_operations_outcomes_latency_queue_and_certificates() {
         .lines()
         .any(|l| l == "scepd_requests_total{operation=\"PKIOperation\",outcome=\"success\"} 0"));
 }
+
+#[test]
+fn a_configured_token_guards_the_scrape() {
+    let db = server::testdb::test_db().expect("test database");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scepd::start_with(db, dir, &[("SCEPD_METRICS_TOKEN", "scrape-secret-1")]);
+    let get = |auth: Option<&str>| {
+        let mut r = ureq::get(&format!("{}/metrics", s.url));
+        if let Some(a) = auth {
+            r = r.set("Authorization", a);
+        }
+        match r.call() {
+            Ok(r) => (r.status(), r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(get(None).0, 401);
+    assert_eq!(get(Some("Bearer wrong")).0, 401);
+    assert_eq!(get(Some("Basic scrape-secret-1")).0, 401);
+    let (status, body) = get(Some("Bearer scrape-secret-1"));
+    assert_eq!(status, 200);
+    assert!(body.contains("scepd_requests_total"), "{body}");
+    assert!(!s.log().contains("scrape-secret-1"), "the token is never logged");
+}

@@ -126,6 +126,8 @@ impl Histogram {
 pub struct Metrics {
     requests: [[AtomicU64; 6]; OPERATIONS.len()],
     latency: [Histogram; OPERATIONS.len()],
+    /// SHA-256 of the bearer token a scrape must present (None: open).
+    token_sha256: Option<[u8; 32]>,
 }
 
 /// The label value for a client-supplied `operation=` (case-insensitive,
@@ -139,6 +141,12 @@ pub fn operation_label(op: Option<&str>) -> &'static str {
 impl Metrics {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Require a bearer token whose SHA-256 is `token_sha256` to scrape.
+    pub fn with_token_sha256(mut self, token_sha256: Option<[u8; 32]>) -> Self {
+        self.token_sha256 = token_sha256;
+        self
     }
 
     /// Count one finished request and its latency.
@@ -256,9 +264,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// GET /metrics. Without a database the scrape fails with 503 rather than
 /// reporting zeros that a dashboard would take for the truth.
 async fn metrics(
+    req: actix_web::HttpRequest,
     svc: web::Data<Enroll>,
     metrics: Option<web::Data<Metrics>>,
 ) -> Result<HttpResponse, HttpError> {
+    if let Some(expected) = metrics.as_ref().and_then(|m| m.token_sha256) {
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| openssl::sha::sha256(t.trim().as_bytes()));
+        // Compared as hashes, in constant time.
+        if !presented.is_some_and(|p| openssl::memcmp::eq(&p, &expected)) {
+            return Ok(HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer realm=\"scepd metrics\""))
+                .body("metrics need the configured bearer token\n"));
+        }
+    }
     let db = blocking(&svc, |svc| {
         let mut conn = svc.pool().get().map_err(StoreError::from)?;
         Ok(db_figures(&mut conn)?)
