@@ -216,7 +216,11 @@ fn level(
     let own_cluster = server.kind == Kind::Scepd && args.database_url.is_none();
     let before = cpu::snapshot(server.pid(), own_cluster);
     let (outcomes, elapsed) = load::fire(&server.scep_url, &prepared, c);
-    let cpu = before.per_item_ms(&cpu::snapshot(server.pid(), own_cluster), prepared.len());
+    let mut cpu = before.per_item_ms(&cpu::snapshot(server.pid(), own_cluster), prepared.len());
+    if server.kind == Kind::Scepserver {
+        // scepserver has no database: any postgres time is someone else's.
+        cpu.postgres = f64::NAN;
+    }
     let (peak_rss_kib, _) = server.rss_kib();
     let mut failed = 0;
     let mut reasons: Vec<String> = vec![];
@@ -271,17 +275,26 @@ fn level(
     };
     eprintln!(
         "  {:.0} enrollments/s, p50 {:.1} ms, p99 {:.1} ms, {} failed, peak RSS {} MiB, \
-         CPU ms/enrollment: server {:.2}, postgres {:.2}, client {:.2}",
+         CPU ms/enrollment: server {:.2}, postgres {}, client {:.2}",
         row.rate(),
         ms(row.p50),
         ms(row.p99),
         row.failed,
         row.peak_rss_kib / 1024,
         cpu.server,
-        cpu.postgres,
+        pg_cell(cpu.postgres),
         cpu.bench
     );
     Ok(row)
+}
+
+/// PostgreSQL CPU per enrollment, or a dash for a server without one.
+fn pg_cell(ms: f64) -> String {
+    if ms.is_nan() {
+        "–".into()
+    } else {
+        format!("{ms:.2}")
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -296,7 +309,7 @@ fn report(rows: &[Row]) {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {:.2} |",
             r.kind.name(),
             r.label,
             r.concurrency,
@@ -309,7 +322,7 @@ fn report(rows: &[Row]) {
             ms(r.max),
             r.peak_rss_kib as f64 / 1024.0,
             r.cpu.server,
-            r.cpu.postgres,
+            pg_cell(r.cpu.postgres),
             r.cpu.bench
         );
     }
