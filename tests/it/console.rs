@@ -386,6 +386,33 @@ fn a_drao_sees_and_decides_only_its_departments_requests() {
     let ops_req = requests::by_id(&mut s.pg(), ops_id).unwrap();
     assert_eq!(ops_req.status, "requested");
 
+    // A decline without a reason comes back on the detail page with the
+    // typed text kept and the message at the field; nothing changes. The
+    // other department's request stays out of reach on that path too.
+    let r = c.post(
+        &format!("/requests/{sales_id}/decline"),
+        &[("csrf", &token), ("reason", "   ")],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("a decline needs a reason"), "{}", r.body);
+    assert!(r.body.contains("aria-invalid=\"true\""), "{}", r.body);
+    let long = "x".repeat(501);
+    let r = c.post(
+        &format!("/requests/{sales_id}/decline"),
+        &[("csrf", &token), ("reason", &long)],
+    );
+    assert_eq!(r.status, 422);
+    assert!(r.body.contains(&long), "the typed reason is kept");
+    let r = c.post(
+        &format!("/requests/{ops_id}/decline"),
+        &[("csrf", &token), ("reason", "")],
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(
+        requests::by_id(&mut s.pg(), sales_id).unwrap().status,
+        "requested"
+    );
+
     // Its own department's request: approve works, the device gets it.
     let page = c.get(&format!("/requests/{sales_id}"));
     assert_eq!(page.status, 200);

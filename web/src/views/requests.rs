@@ -178,6 +178,8 @@ pub struct RequestView {
     pub events: Vec<EventRow>,
     pub can_approve: bool,
     pub can_decline: bool,
+    /// The decline form as typed, when it was refused.
+    pub form: super::form::FormState,
 }
 
 impl RequestView {
@@ -276,6 +278,7 @@ fn load_detail(pool: &PgPool, scope: &Scope, id: i64) -> Result<RequestView, Web
         events,
         can_approve: status == Some(Status::Requested),
         can_decline: matches!(status, Some(Status::Requested | Status::Applied)),
+        form: super::form::FormState::new(),
     })
 }
 
@@ -329,10 +332,25 @@ pub async fn decline(
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
     let reason = form.into_inner().reason;
-    if reason.chars().count() > 500 {
-        return Err(WebError::BadRequest(
-            "the reason is limited to 500 characters".into(),
-        ));
+    let refusal = if reason.trim().is_empty() {
+        Some("a decline needs a reason")
+    } else if reason.chars().count() > 500 {
+        Some("the reason is limited to 500 characters")
+    } else {
+        None
+    };
+    if let Some(message) = refusal {
+        // The detail page again, with the reason as typed and the message
+        // next to it (422), not an error page that loses the text.
+        let scope = officer.scope.clone();
+        let pool = enroll.pool().clone();
+        let mut page = web::block(move || load_detail(&pool, &scope, id)).await??;
+        page.nav = Some(Nav::of(&officer));
+        page.form.keep("reason", reason);
+        page.form.refuse("reason", message);
+        return Ok(HttpResponse::UnprocessableEntity()
+            .content_type("text/html; charset=utf-8")
+            .body(askama::Template::render(&page)?));
     }
     web::block(move || -> Result<(), WebError> {
         ensure_in_scope(&enroll, &officer.scope, id)?;
