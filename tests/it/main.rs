@@ -4,6 +4,7 @@
 mod api;
 mod challenges;
 mod console;
+mod console_audit;
 mod console_browser;
 mod console_bulk;
 mod console_pages;
