@@ -9,6 +9,7 @@ mod console_browser;
 mod console_bulk;
 mod console_pages;
 mod console_profiles;
+mod console_search;
 mod device;
 mod faults;
 mod hostile;
