@@ -58,8 +58,14 @@ WHERE a.department_id IS NULL AND a.organization_id = d.organization_id
                   THEN (a.details ->> 'department_id')::bigint END;
 
 -- The scoped audit page: one keyset range scan per organization or
--- department in the officer's scope.
+-- department in the officer's scope, and the same filtered by event kind
+-- (the dashboard's refusals, the page's event filter): an event rare in a
+-- busy organization must not mean walking all of its entries.
 CREATE INDEX audit_log_org_listing ON audit_log (organization_id, at DESC, id DESC)
     WHERE organization_id IS NOT NULL;
 CREATE INDEX audit_log_dept_listing ON audit_log (department_id, at DESC, id DESC)
+    WHERE department_id IS NOT NULL;
+CREATE INDEX audit_log_org_event ON audit_log (organization_id, event, at DESC, id DESC)
+    WHERE organization_id IS NOT NULL;
+CREATE INDEX audit_log_dept_event ON audit_log (department_id, event, at DESC, id DESC)
     WHERE department_id IS NOT NULL;

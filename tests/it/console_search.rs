@@ -33,7 +33,8 @@ fn seeded() -> (server::testdb::TestDb, PgConnection) {
              decode(md5(i::text) || md5('f' || i), 'hex'), decode(md5('k' || i), 'hex'),
              '\\x00', '\\x00', date_trunc('minute', now()) - (i % 37) * interval '1 minute'
          FROM generate_series(1, 400) i, organizations o, device_profiles p
-         WHERE o.name = 'Search' AND p.profile_id = 'search';",
+         WHERE o.name = 'Search' AND p.profile_id = 'search';
+         ANALYZE certificates;",
     )
     .unwrap();
     (db, conn)

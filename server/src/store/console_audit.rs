@@ -5,10 +5,11 @@
 //! entries it made itself (a login, say, concerns no organization).
 //!
 //! A limited scope is read as one keyset range scan per organization
-//! (`audit_log_org_listing`), per department (`audit_log_dept_listing`)
-//! and for the officer's own entries (`audit_log_actor`), each stopping
-//! after a page, merged here: an OR of the three would make PostgreSQL
-//! either sort every entry of a large organization or walk the whole log.
+//! (`audit_log_org_listing`, or `audit_log_org_event` with an event
+//! filter), per department (`audit_log_dept_*` likewise) and for the
+//! officer's own entries (`audit_log_actor`), each stopping after a page,
+//! merged here: an OR of the three would make PostgreSQL either sort every
+//! entry of a large organization or walk the whole log.
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;

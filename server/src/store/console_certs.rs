@@ -9,7 +9,8 @@ use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Text, Timestamptz};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Json, Text, Timestamptz};
 
 use super::certificates::{Certificate, Revocation};
 use super::queue::{like_pattern, Cursor, Scope};
@@ -265,22 +266,118 @@ fn has_trigram(text: &str) -> bool {
         .any(|w| w.chars().count() >= 3)
 }
 
+/// `EXPLAIN (FORMAT JSON)` of a query, for PostgreSQL's estimate of how
+/// many rows it returns.
+struct Explain<Q>(Q);
+
+impl<Q> QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Explain<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("EXPLAIN (FORMAT JSON) ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q> Query for Explain<Q> {
+    type SqlType = Json;
+}
+
+impl<Q> RunQueryDsl<PgConnection> for Explain<Q> {}
+
+/// How many certificates PostgreSQL expects to have `text` in a name. The
+/// search's other arms are left out: exact matches are few, and the
+/// planner's default guess for the SAN overlap alone is thousands.
+fn expected_name_matches(conn: &mut PgConnection, text: &str) -> Result<f64, StoreError> {
+    let p = like_pattern(text);
+    let q = certificates::table
+        .filter(
+            certificates::common_name
+                .assume_not_null()
+                .ilike(p.clone())
+                .or(certificates::subject.ilike(p)),
+        )
+        .select(certificates::id);
+    let plan: serde_json::Value = Explain(q).get_result(conn)?;
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(f64::MAX))
+}
+
+/// Step 1 of a search: the `probe` newest certificates after the cursor,
+/// walked along the date index without the trigram indexes. `None` when
+/// they hold no full page and older ones remain.
+fn probe(
+    conn: &mut PgConnection,
+    matching: impl Fn() -> Boxed<'static>,
+    after: Option<Cursor>,
+    limit: i64,
+    limits: SearchLimits,
+) -> Result<Option<CertPage>, StoreError> {
+    scans(conn, false, true)?;
+    // The oldest end of the probe, on the index alone and before any
+    // filter: `probe` index entries at most.
+    let edge: Option<(DateTime<Utc>, i64)> = after_cursor(certificates::table.into_boxed(), after)
+        .order((certificates::created_at.desc(), certificates::id.desc()))
+        .offset(limits.probe)
+        .limit(1)
+        .select((certificates::created_at, certificates::id))
+        .first(conn)
+        .optional()?;
+    let q = match edge {
+        Some(e) => newer_than(matching(), e),
+        None => matching(),
+    };
+    let page = page_of(conn, q, limit)?;
+    // Without an edge the probe held every remaining certificate.
+    Ok((page.next.is_some() || edge.is_none()).then_some(page))
+}
+
+/// Step 2: up to `narrow + 1` matches through the search indexes (no
+/// sequential scan, unless the text has no trigram to search by); when
+/// that is all of them, the newest of them by id. `None` when there are
+/// more.
+fn by_search_indexes(
+    conn: &mut PgConnection,
+    matching: impl Fn() -> Boxed<'static>,
+    trigrams: bool,
+    limit: i64,
+    limits: SearchLimits,
+) -> Result<Option<CertPage>, StoreError> {
+    scans(conn, true, !trigrams)?;
+    let mut found: Vec<(DateTime<Utc>, i64)> = matching()
+        .select((certificates::created_at, certificates::id))
+        .limit(i64::try_from(limits.narrow).unwrap_or(i64::MAX - 1) + 1)
+        .load(conn)?;
+    if found.len() > limits.narrow {
+        return Ok(None);
+    }
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    found.truncate(usize::try_from(limit + 1).unwrap_or(0));
+    let ids: Vec<i64> = found.into_iter().map(|(_, id)| id).collect();
+    let q = certificates::table
+        .into_boxed()
+        .filter(certificates::id.eq_any(ids));
+    page_of(conn, q, limit).map(Some)
+}
+
 /// A page of certificates in scope matching `f`, newest first, after
 /// `after`. Without search text it is a range of the date (or per-scope)
-/// index. With it, the cost must not hang on the planner's guess of how
-/// common the text is (issue 4: `dev-4` took 3 to 900 ms, as a LIMITed
-/// sequential scan starts where the previous synchronised scan stopped),
-/// so in one read-only snapshot each step gets the scans it needs:
+/// index. With it, the cost must not hang on how well the planner guesses
+/// the number of matches (issue 4: `dev-4` took 3 to 900 ms, a LIMITed
+/// sequential scan starting where the previous synchronised scan had
+/// stopped), so in one read-only snapshot each step gets the scans it
+/// needs. The estimate only orders the steps:
 ///
-/// 1. The `probe` newest certificates after the cursor, walked along the
-///    date index without the trigram indexes (no bitmap scans): a common
-///    substring fills its page there.
-/// 2. Otherwise up to `narrow + 1` matches through the search indexes (no
-///    sequential scan, unless the text has no trigram to search by); when
-///    that is all of them, the page is the newest of those, fetched by id.
-/// 3. Otherwise there are many matches, so a page of them is near on the
-///    date index: the filtered walk along it (neither bitmap nor
-///    sequential scans).
+/// * many matches expected: the newest certificates first (a common
+///   substring fills its page there, `probe`), then the search indexes
+///   (`by_search_indexes`), then the date index;
+/// * few expected: the search indexes, then the date index.
+///
+/// The last step, the date index with the text as a filter (neither
+/// bitmap nor sequential scans), is reached only with more than `narrow`
+/// matches, so a page of them is near.
 pub fn list(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -303,52 +400,23 @@ pub fn list_with(
     limits: SearchLimits,
 ) -> Result<CertPage, StoreError> {
     let matching = || after_cursor(filtered(scope, f, now), after);
-    if text_of(f).is_none() {
+    let Some(text) = text_of(f) else {
         return page_of(conn, matching(), limit);
-    }
+    };
+    let trigrams = has_trigram(text);
     conn.build_transaction()
         .repeatable_read()
         .read_only()
         .run(|conn| {
-            scans(conn, false, true)?;
-            // The oldest end of the probe, on the index alone and before
-            // any filter: `probe` index entries at most.
-            let edge: Option<(DateTime<Utc>, i64)> =
-                after_cursor(certificates::table.into_boxed(), after)
-                    .order((certificates::created_at.desc(), certificates::id.desc()))
-                    .offset(limits.probe)
-                    .limit(1)
-                    .select((certificates::created_at, certificates::id))
-                    .first(conn)
-                    .optional()?;
-            let probe = match edge {
-                Some(e) => newer_than(matching(), e),
-                None => matching(),
-            };
-            let page = page_of(conn, probe, limit)?;
-            // Without an edge the probe held every remaining certificate.
-            if page.next.is_some() || edge.is_none() {
+            let many = expected_name_matches(conn, text)? > limits.narrow as f64;
+            if many {
+                if let Some(page) = probe(conn, &matching, after, limit, limits)? {
+                    return Ok(page);
+                }
+            }
+            if let Some(page) = by_search_indexes(conn, &matching, trigrams, limit, limits)? {
                 return Ok(page);
             }
-
-            scans(conn, true, !text_of(f).is_some_and(has_trigram))?;
-            let mut found: Vec<(DateTime<Utc>, i64)> = matching()
-                .select((certificates::created_at, certificates::id))
-                .limit(i64::try_from(limits.narrow).unwrap_or(i64::MAX - 1) + 1)
-                .load(conn)?;
-            if found.len() <= limits.narrow {
-                found.sort_unstable_by(|a, b| b.cmp(a));
-                found.truncate(usize::try_from(limit + 1).unwrap_or(0));
-                let ids: Vec<i64> = found.into_iter().map(|(_, id)| id).collect();
-                return page_of(
-                    conn,
-                    certificates::table
-                        .into_boxed()
-                        .filter(certificates::id.eq_any(ids)),
-                    limit,
-                );
-            }
-
             scans(conn, false, false)?;
             page_of(conn, matching(), limit)
         })
