@@ -114,7 +114,7 @@ pub fn list(
                 .load::<AuditEntry>(conn)?,
         );
     }
-    rows.sort_unstable_by(|a, b| (b.at, b.id).cmp(&(a.at, a.id)));
+    rows.sort_unstable_by_key(|r| std::cmp::Reverse((r.at, r.id)));
     // An entry of my department in my organization, made by me, came
     // back up to three times; ids are unique, so copies are adjacent.
     rows.dedup_by_key(|r| r.id);

@@ -410,11 +410,11 @@ pub fn list_with(
         .run(|conn| {
             let many = expected_name_matches(conn, text)? > limits.narrow as f64;
             if many {
-                if let Some(page) = probe(conn, &matching, after, limit, limits)? {
+                if let Some(page) = probe(conn, matching, after, limit, limits)? {
                     return Ok(page);
                 }
             }
-            if let Some(page) = by_search_indexes(conn, &matching, trigrams, limit, limits)? {
+            if let Some(page) = by_search_indexes(conn, matching, trigrams, limit, limits)? {
                 return Ok(page);
             }
             scans(conn, false, false)?;
