@@ -105,31 +105,31 @@ pub fn admin(cfg: &Config, cmd: AdminCmd) -> Result<(), String> {
                     e => e.to_string(),
                 },
             )?;
+            let mut event = AuditEvent::new("cli", AuditKind::AdminCreated)
+                .target(format!("admin:{username}"))
+                .details(serde_json::json!({
+                    "role": role.as_str(),
+                    "org": org,
+                    "departments": departments,
+                }));
             if let Some(org) = &org {
                 let org = org_id(conn, org)?;
                 if departments.is_empty() {
                     admins::add_scope(conn, a.id, org, None).map_err(|e| e.to_string())?;
                 }
+                let mut ids = Vec::with_capacity(departments.len());
                 for d in &departments {
                     let d = department_id(conn, org, d)?;
                     admins::add_scope(conn, a.id, org, Some(d)).map_err(|e| e.to_string())?;
+                    ids.push(d);
                 }
+                // An officer of one department is that department's news.
+                event = event.org(org).dept(match ids[..] {
+                    [d] => Some(d),
+                    _ => None,
+                });
             }
-            audit::record(
-                conn,
-                &AuditEvent {
-                    actor: "cli",
-                    kind: AuditKind::AdminCreated,
-                    target: Some(format!("admin:{username}")),
-                    details: serde_json::json!({
-                        "role": role.as_str(),
-                        "org": org,
-                        "departments": departments,
-                    }),
-                    client_ip: None,
-                },
-            )
-            .map_err(|e| e.to_string())?;
+            audit::record(conn, &event).map_err(|e| e.to_string())?;
             Ok(a.id)
         })
         .map_err(|e| match e {

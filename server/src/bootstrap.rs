@@ -298,6 +298,8 @@ pub fn seed(conn: &mut PgConnection, cfg: &Config) -> Result<Seeded, BootstrapEr
                     target: Some(format!("organization:{}", org.id)),
                     details: serde_json::json!({ "name": org.name, "profile": profile.profile_id }),
                     client_ip: None,
+                    organization_id: Some(org.id),
+                    department_id: None,
                 },
             )?;
         }
@@ -320,6 +322,8 @@ pub fn seed(conn: &mut PgConnection, cfg: &Config) -> Result<Seeded, BootstrapEr
                     target: Some(format!("admin:{}", cfg.admin_username)),
                     details: serde_json::json!({ "role": "mrao" }),
                     client_ip: None,
+                    organization_id: None,
+                    department_id: None,
                 },
             )?;
             out.created_admin = Some(cfg.admin_username.clone());

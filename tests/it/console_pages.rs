@@ -353,8 +353,8 @@ fn challenges_are_minted_once_listed_without_values_and_revoked_in_scope() {
 }
 
 #[test]
-fn audit_page_filters_and_shows_officers_below_mrao_only_their_entries() {
-    let World { s, .. } = world();
+fn audit_page_filters_and_shows_officers_below_mrao_their_scope_and_own_entries() {
+    let World { s, sales, ops } = world();
     let mut d = Client::new(&s);
     assert_eq!(d.login("sales-officer", ADMIN_PW).status, 303);
     let mut m = Client::new(&s);
@@ -384,7 +384,11 @@ fn audit_page_filters_and_shows_officers_below_mrao_only_their_entries() {
 
     let own = d.get("/audit");
     assert_eq!(own.status, 200);
-    assert!(own.body.contains("You see the entries you made yourself."));
+    assert!(own
+        .body
+        .contains("You see the entries of the organizations and departments"));
+    assert!(own.body.contains(&format!("certificate:{}", sales.serial)));
+    assert!(!own.body.contains(&format!("certificate:{}", ops.serial)));
     assert!(own.body.contains("<td>sales-officer</td>"));
     assert!(!own.body.contains("<td>admin</td>"));
     assert!(!d.get("/audit?actor=admin").body.contains("<td>admin</td>"));
@@ -412,7 +416,8 @@ fn dashboard_charts_issuance_and_counts_expiry_in_scope() {
     assert_eq!(d.login("sales-officer", ADMIN_PW).status, 303);
     let page = d.get("/");
     assert!(page.body.contains(&format!("<title>{today}: 1</title>")));
-    assert!(!page.body.contains("Recent refusals"));
+    // Refusals in its scope only (`console_audit` tests which).
+    assert!(page.body.contains("Recent refusals"));
 }
 
 #[test]

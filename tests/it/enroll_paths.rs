@@ -41,6 +41,10 @@ struct AuditRow {
     details: serde_json::Value,
     #[diesel(sql_type = Nullable<Text>)]
     client_ip: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    organization_id: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    department_id: Option<i64>,
 }
 
 #[derive(QueryableByName, Debug)]
@@ -71,7 +75,8 @@ fn written(s: &Scepd, dev: &Device) -> Written {
     .get_result(&mut pg)
     .unwrap();
     let audit: Vec<AuditRow> = diesel::sql_query(
-        "SELECT actor, event, target, details, client_ip FROM audit_log \
+        "SELECT actor, event, target, details, client_ip, organization_id, department_id \
+         FROM audit_log \
          WHERE details->>'transaction_id' = $1 ORDER BY id",
     )
     .bind::<Text, _>(&txid)

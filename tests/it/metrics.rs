@@ -122,5 +122,8 @@ fn a_configured_token_guards_the_scrape() {
     let (status, body) = get(Some("Bearer scrape-secret-1"));
     assert_eq!(status, 200);
     assert!(body.contains("scepd_requests_total"), "{body}");
-    assert!(!s.log().contains("scrape-secret-1"), "the token is never logged");
+    assert!(
+        !s.log().contains("scrape-secret-1"),
+        "the token is never logged"
+    );
 }

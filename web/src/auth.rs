@@ -63,13 +63,10 @@ fn record(
 ) -> Result<(), StoreError> {
     audit::record(
         conn,
-        &AuditEvent {
-            actor,
-            kind,
-            target: Some(format!("admin:{actor}")),
-            details,
-            client_ip: Some(ip),
-        },
+        &AuditEvent::new(actor, kind)
+            .target(format!("admin:{actor}"))
+            .details(details)
+            .client_ip(Some(ip)),
     )
 }
 

@@ -96,10 +96,22 @@ pub fn create(
                 target: Some(format!("api_key:{}", key.id)),
                 details: serde_json::json!({ "name": key.name, "organizations": organizations }),
                 client_ip: None,
+                organization_id: only_one(organizations),
+                department_id: None,
             },
         )?;
         Ok(Created { token, key })
     })
+}
+
+/// The organization an API key's audit entries are filed under: its one
+/// organization, or none for a key acting for several (an RAO of one of
+/// them must not read about the others; the MRAO sees those entries).
+fn only_one(organizations: &[i64]) -> Option<i64> {
+    match organizations {
+        [o] => Some(*o),
+        _ => None,
+    }
 }
 
 /// Revoke a key; it stops working at its next request in every process.
@@ -109,6 +121,7 @@ pub fn revoke(conn: &mut PgConnection, id: i64, actor: &str) -> Result<ApiKey, A
             StoreError::NotFound => ApiError::NotFound(format!("no active API key {id}")),
             e => e.into(),
         })?;
+        let organizations = api_keys::scopes(conn, id)?;
         audit::record(
             conn,
             &AuditEvent {
@@ -117,6 +130,8 @@ pub fn revoke(conn: &mut PgConnection, id: i64, actor: &str) -> Result<ApiKey, A
                 target: Some(format!("api_key:{id}")),
                 details: serde_json::json!({ "name": key.name }),
                 client_ip: None,
+                organization_id: only_one(&organizations),
+                department_id: None,
             },
         )?;
         Ok(key)

@@ -96,6 +96,8 @@ pub fn create(conn: &mut PgConnection, req: &NewCode<'_>) -> Result<AccessCode, 
                     "profile": req.profile,
                 }),
                 client_ip: None,
+                organization_id: Some(row.organization_id),
+                department_id: row.department_id,
             },
         )?;
         Ok(row)
@@ -125,6 +127,8 @@ pub fn set_enabled(
                 target: Some(format!("access_code:{id}")),
                 details: serde_json::json!({ "label": row.label }),
                 client_ip: None,
+                organization_id: Some(row.organization_id),
+                department_id: row.department_id,
             },
         )?;
         Ok(row)

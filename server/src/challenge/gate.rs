@@ -92,6 +92,9 @@ impl Gate {
                         "failures_in_window": failures,
                     }),
                     client_ip,
+                    // Rejected before any challenge matched: no organization.
+                    organization_id: None,
+                    department_id: None,
                 },
             )
         })
@@ -112,6 +115,9 @@ pub fn purge(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<usize, Store
                     target: None,
                     details: serde_json::json!({ "count": ids.len(), "challenge_ids": ids }),
                     client_ip: None,
+                    // One entry for challenges of any organization.
+                    organization_id: None,
+                    department_id: None,
                 },
             )?;
         }

@@ -222,6 +222,8 @@ fn mint_batch(
                         "expires_at": expires_at,
                     }),
                     client_ip: None,
+                    organization_id: Some(req.organization_id),
+                    department_id: req.department_id,
                 },
             )?;
             out.push(Minted { secret, challenge });

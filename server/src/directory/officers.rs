@@ -158,16 +158,27 @@ fn record(
     username: &str,
     details: serde_json::Value,
 ) -> Result<(), DirectoryError> {
-    audit::record(
-        conn,
-        &AuditEvent {
-            actor: actor.username,
-            kind,
-            target: Some(format!("admin:{username}")),
-            details,
-            client_ip: None,
-        },
-    )?;
+    // Filed under the officer's place when it has one: the organization all
+    // its assignments share, and the department when it holds just one.
+    let grants = match admins::by_username(conn, username)? {
+        Some(a) => admins::scopes_of(conn, a.id)?,
+        None => vec![],
+    };
+    let mut ev = AuditEvent::new(actor.username, kind)
+        .target(format!("admin:{username}"))
+        .details(details);
+    if let Some(first) = grants.first() {
+        if grants
+            .iter()
+            .all(|g| g.organization_id == first.organization_id)
+        {
+            ev = ev.org(first.organization_id);
+            if let [only] = grants.as_slice() {
+                ev = ev.dept(only.department_id);
+            }
+        }
+    }
+    audit::record(conn, &ev)?;
     Ok(())
 }
 

@@ -98,17 +98,16 @@ fn record(
     actor: &Actor<'_>,
     kind: AuditKind,
     target: String,
+    (organization_id, department_id): (i64, Option<i64>),
     details: serde_json::Value,
 ) -> Result<(), DirectoryError> {
     audit::record(
         conn,
-        &AuditEvent {
-            actor: actor.username,
-            kind,
-            target: Some(target),
-            details,
-            client_ip: None,
-        },
+        &AuditEvent::new(actor.username, kind)
+            .target(target)
+            .details(details)
+            .org(organization_id)
+            .dept(department_id),
     )?;
     Ok(())
 }
@@ -129,6 +128,7 @@ pub fn create_org(
             actor,
             AuditKind::OrganizationCreated,
             format!("organization:{}", org.id),
+            (org.id, None),
             serde_json::json!({ "name": org.name }),
         )?;
         Ok(org)
@@ -153,6 +153,7 @@ pub fn rename_org(
             actor,
             AuditKind::OrganizationUpdated,
             format!("organization:{id}"),
+            (id, None),
             serde_json::json!({ "name": org.name, "previous_name": seen.org.name }),
         )?;
         Ok(org)
@@ -180,6 +181,7 @@ pub fn set_org_enabled(
             actor,
             kind,
             format!("organization:{id}"),
+            (id, None),
             serde_json::json!({ "name": org.name }),
         )?;
         Ok(org)
@@ -203,6 +205,7 @@ pub fn create_department(
             actor,
             AuditKind::DepartmentCreated,
             format!("department:{}", dept.id),
+            (organization_id, Some(dept.id)),
             serde_json::json!({ "organization_id": organization_id, "name": dept.name }),
         )?;
         Ok(dept)
@@ -227,6 +230,7 @@ pub fn rename_department(
             actor,
             AuditKind::DepartmentUpdated,
             format!("department:{id}"),
+            (dept.organization_id, Some(dept.id)),
             serde_json::json!({
                 "organization_id": dept.organization_id,
                 "name": dept.name,
@@ -258,6 +262,7 @@ pub fn set_department_enabled(
             actor,
             kind,
             format!("department:{id}"),
+            (dept.organization_id, Some(dept.id)),
             serde_json::json!({ "organization_id": dept.organization_id, "name": dept.name }),
         )?;
         Ok(dept)

@@ -58,6 +58,8 @@ impl Enroll {
                     target: Some(format!("request:{}", req.id)),
                     details: serde_json::json!({ "transaction_id": req.transaction_id }),
                     client_ip: None,
+                    organization_id: Some(req.organization_id),
+                    department_id: req.department_id,
                 },
             )?;
             self.issue_in_tx(conn, &profile, &applied, &csr, &subject, actor)?;
@@ -98,6 +100,8 @@ impl Enroll {
                     target: Some(format!("request:{}", req.id)),
                     details: serde_json::json!({ "transaction_id": req.transaction_id, "reason": reason }),
                     client_ip: None,
+                    organization_id: Some(req.organization_id),
+                    department_id: req.department_id,
                 },
             )?;
             crate::notify::events::declined(conn, &req, reason)?;
@@ -134,6 +138,8 @@ impl Enroll {
                     target: Some(format!("certificate:{serial}")),
                     details: serde_json::json!({ "reason": reason.as_str() }),
                     client_ip: None,
+                    organization_id: Some(cert.organization_id),
+                    department_id: cert.department_id,
                 },
             )?;
             crate::notify::events::revoked(conn, &cert, reason.as_str())?;

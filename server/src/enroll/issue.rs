@@ -146,6 +146,8 @@ impl Enroll {
                     "replaces": req.renewal_of,
                 }),
                 client_ip: req.client_ip.as_deref(),
+                organization_id: Some(req.organization_id),
+                department_id: req.department_id,
             },
         )?;
         crate::notify::events::issued(conn, req, profile, &stored)?;
@@ -195,6 +197,8 @@ impl Enroll {
                     target: Some(format!("certificate:{}", old.serial)),
                     details: serde_json::json!({ "reason": "superseded", "replaced_by_request": req.id }),
                     client_ip: None,
+                    organization_id: Some(old.organization_id),
+                    department_id: old.department_id,
                 },
             )?;
         }

@@ -335,6 +335,9 @@ impl Enroll {
                     target: Some(format!("transaction:{txid}")),
                     details: serde_json::json!({ "reason": reason }),
                     client_ip,
+                    // Refused before the client proved where it belongs.
+                    organization_id: None,
+                    department_id: None,
                 },
             )
         });

@@ -207,6 +207,8 @@ impl Enroll {
                         target: Some(format!("request:{}", req.id)),
                         details: serde_json::json!({ "transaction_id": txid, "subject": csr.subject_text }),
                         client_ip,
+                        organization_id: Some(org),
+                        department_id: dept,
                     },
                 )?;
                 crate::notify::events::request_pending(conn, &req, profile)?;
@@ -285,6 +287,8 @@ impl Enroll {
                     "identities": identities,
                 }),
                 client_ip,
+                organization_id: Some(org),
+                department_id: dept,
             },
         )?;
         Ok((org, dept, challenge_id))

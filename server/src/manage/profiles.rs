@@ -131,15 +131,12 @@ pub fn create(
             profiles::set_enabled(conn, created.id, false)?
         };
         profiles::replace_places(conn, created.id, &d.places)?;
-        audit::record(
+        record_filed(
             conn,
-            &AuditEvent {
-                actor: who.username,
-                kind: AuditKind::ProfileCreated,
-                target: Some(format!("profile:{}", created.profile_id)),
-                details: serde_json::to_value(&d).unwrap_or_default(),
-                client_ip: None,
-            },
+            created.id,
+            AuditEvent::new(who.username, AuditKind::ProfileCreated)
+                .target(format!("profile:{}", created.profile_id))
+                .details(serde_json::to_value(&d).unwrap_or_default()),
         )?;
         Ok(created)
     })
@@ -163,15 +160,12 @@ pub fn update(
         }
         let after = profiles::update(conn, before.id, &d.as_new(), d.enabled)?;
         profiles::replace_places(conn, before.id, &d.places)?;
-        audit::record(
+        record_filed(
             conn,
-            &AuditEvent {
-                actor: who.username,
-                kind: AuditKind::ProfileUpdated,
-                target: Some(format!("profile:{}", after.profile_id)),
-                details: serde_json::json!({ "changed": changes(&old, &d) }),
-                client_ip: None,
-            },
+            after.id,
+            AuditEvent::new(who.username, AuditKind::ProfileUpdated)
+                .target(format!("profile:{}", after.profile_id))
+                .details(serde_json::json!({ "changed": changes(&old, &d) })),
         )?;
         Ok(after)
     })
@@ -194,19 +188,19 @@ pub fn set_enabled(
             )));
         }
         let after = profiles::set_enabled(conn, before.id, enabled)?;
-        audit::record(
+        record_filed(
             conn,
-            &AuditEvent {
-                actor: who.username,
-                kind: if enabled {
+            after.id,
+            AuditEvent::new(
+                who.username,
+                if enabled {
                     AuditKind::ProfileEnabled
                 } else {
                     AuditKind::ProfileDisabled
                 },
-                target: Some(format!("profile:{}", after.profile_id)),
-                details: serde_json::json!({ "name": after.name }),
-                client_ip: None,
-            },
+            )
+            .target(format!("profile:{}", after.profile_id))
+            .details(serde_json::json!({ "name": after.name })),
         )?;
         Ok(after)
     })
@@ -263,4 +257,20 @@ mod tests {
         assert_eq!(c["validity_days"]["from"], 365);
         assert_eq!(c["approval_mode"]["to"], "manual");
     }
+}
+
+/// A profile change is filed under the profile's organization when it is
+/// enabled for exactly one (RAOs of that organization see it); a profile
+/// shared by several organizations is the MRAO's to follow.
+fn record_filed(
+    conn: &mut PgConnection,
+    profile: i64,
+    ev: AuditEvent<'_>,
+) -> Result<(), ManageError> {
+    let ev = match profiles::organizations_of(conn, profile)?.as_slice() {
+        [only] => ev.org(*only),
+        _ => ev,
+    };
+    audit::record(conn, &ev)?;
+    Ok(())
 }

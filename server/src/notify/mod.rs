@@ -54,6 +54,8 @@ pub fn set_officer_mail(
                 target: Some(format!("admin:{username}")),
                 details: serde_json::json!({ "notify_email": enabled }),
                 client_ip: None,
+                organization_id: None,
+                department_id: None,
             },
         )
     })

@@ -5,10 +5,12 @@
 //! certificate outside its scope: out of scope is `NotFound`.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Text, Timestamptz};
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::sql_types::{Array, BigInt, Bool, Bytea, Date, Json, Text, Timestamptz};
 
 use super::certificates::{Certificate, Revocation};
 use super::queue::{like_pattern, Cursor, Scope};
@@ -124,7 +126,7 @@ fn hex_of(text: &str) -> Option<String> {
 
 fn filtered<'a>(scope: &Scope, f: &CertFilter, now: DateTime<Utc>) -> Boxed<'a> {
     let mut q = in_scope(certificates::table.into_boxed(), scope);
-    if let Some(t) = f.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    if let Some(t) = text_of(f) {
         let p = like_pattern(t);
         let hex = hex_of(t);
         // Names match as substrings (trigram indexes); a SAN, a serial and
@@ -182,31 +184,200 @@ fn filtered<'a>(scope: &Scope, f: &CertFilter, now: DateTime<Utc>) -> Boxed<'a> 
     q
 }
 
-/// A page of certificates in scope matching `f`, newest first, after `after`.
-/// Matches a narrow search may have before it is paged by id instead.
-const NARROW: usize = 5_000;
-
-/// A text search that matches few certificates is resolved through the
-/// search indexes first: ordered by date with a LIMIT, PostgreSQL would
-/// otherwise walk the date index and test every row for the rare match.
-/// A broad search (more than `NARROW` matches) finds its page early on
-/// that walk and needs no help.
-fn narrow_search(
-    conn: &mut PgConnection,
-    scope: &Scope,
-    f: &CertFilter,
-    now: DateTime<Utc>,
-) -> Result<Option<Vec<i64>>, StoreError> {
-    if f.text.as_deref().is_none_or(|t| t.trim().is_empty()) {
-        return Ok(None);
-    }
-    let ids: Vec<i64> = filtered(scope, f, now)
-        .select(certificates::id)
-        .limit(NARROW as i64 + 1)
-        .load(conn)?;
-    Ok((ids.len() <= NARROW).then_some(ids))
+/// How a text search picks its way (see [`list`]); tests shrink these to
+/// take every way on a few rows.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchLimits {
+    /// Newest certificates looked through first.
+    pub probe: i64,
+    /// Matches few enough to be found through the search indexes; more
+    /// are paged along the date index.
+    pub narrow: usize,
 }
 
+impl Default for SearchLimits {
+    fn default() -> Self {
+        Self {
+            probe: 5_000,
+            narrow: 5_000,
+        }
+    }
+}
+
+/// Rows strictly older than the cursor. The bare `created_at <=` is
+/// redundant but lets an index scan start at the cursor (PostgreSQL
+/// cannot use the OR as an index condition).
+fn after_cursor<'a>(q: Boxed<'a>, after: Option<Cursor>) -> Boxed<'a> {
+    match after {
+        Some(c) => q.filter(certificates::created_at.le(c.created_at)).filter(
+            certificates::created_at
+                .lt(c.created_at)
+                .or(certificates::created_at
+                    .eq(c.created_at)
+                    .and(certificates::id.lt(c.id))),
+        ),
+        None => q,
+    }
+}
+
+/// Rows strictly newer than `(at, id)`, bounded for an index scan likewise.
+fn newer_than<'a>(q: Boxed<'a>, (at, id): (DateTime<Utc>, i64)) -> Boxed<'a> {
+    q.filter(certificates::created_at.ge(at)).filter(
+        certificates::created_at
+            .gt(at)
+            .or(certificates::created_at.eq(at).and(certificates::id.gt(id))),
+    )
+}
+
+/// The page `q` (already filtered and after the cursor) yields, newest
+/// first.
+fn page_of(conn: &mut PgConnection, q: Boxed<'_>, limit: i64) -> Result<CertPage, StoreError> {
+    let mut rows: Vec<CertRow> = q
+        .order((certificates::created_at.desc(), certificates::id.desc()))
+        .limit(limit + 1)
+        .select(CertRow::as_select())
+        .load(conn)?;
+    let next = Cursor::cut(&mut rows, limit, |r| (r.created_at, r.id));
+    Ok(CertPage { rows, next })
+}
+
+/// Which scans the planner may use for the statements that follow, until
+/// the end of the transaction.
+fn scans(conn: &mut PgConnection, bitmap: bool, seq: bool) -> Result<(), StoreError> {
+    let on = |b: bool| if b { "on" } else { "off" };
+    conn.batch_execute(&format!(
+        "SET LOCAL enable_bitmapscan = {}; SET LOCAL enable_seqscan = {}",
+        on(bitmap),
+        on(seq)
+    ))?;
+    Ok(())
+}
+
+/// Search text, trimmed, if any.
+fn text_of(f: &CertFilter) -> Option<&str> {
+    f.text.as_deref().map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Whether the trigram indexes can narrow a substring search for `text`:
+/// pg_trgm takes trigrams from runs of letters and digits, so without a
+/// run of three it would scan the whole index.
+fn has_trigram(text: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.chars().count() >= 3)
+}
+
+/// `EXPLAIN (FORMAT JSON)` of a query, for PostgreSQL's estimate of how
+/// many rows it returns.
+struct Explain<Q>(Q);
+
+impl<Q> QueryId for Explain<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Explain<Q> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("EXPLAIN (FORMAT JSON) ");
+        self.0.walk_ast(out.reborrow())
+    }
+}
+
+impl<Q> Query for Explain<Q> {
+    type SqlType = Json;
+}
+
+impl<Q> RunQueryDsl<PgConnection> for Explain<Q> {}
+
+/// How many certificates PostgreSQL expects to have `text` in a name. The
+/// search's other arms are left out: exact matches are few, and the
+/// planner's default guess for the SAN overlap alone is thousands.
+fn expected_name_matches(conn: &mut PgConnection, text: &str) -> Result<f64, StoreError> {
+    let p = like_pattern(text);
+    let q = certificates::table
+        .filter(
+            certificates::common_name
+                .assume_not_null()
+                .ilike(p.clone())
+                .or(certificates::subject.ilike(p)),
+        )
+        .select(certificates::id);
+    let plan: serde_json::Value = Explain(q).get_result(conn)?;
+    Ok(plan[0]["Plan"]["Plan Rows"].as_f64().unwrap_or(f64::MAX))
+}
+
+/// Step 1 of a search: the `probe` newest certificates after the cursor,
+/// walked along the date index without the trigram indexes. `None` when
+/// they hold no full page and older ones remain.
+fn probe(
+    conn: &mut PgConnection,
+    matching: impl Fn() -> Boxed<'static>,
+    after: Option<Cursor>,
+    limit: i64,
+    limits: SearchLimits,
+) -> Result<Option<CertPage>, StoreError> {
+    scans(conn, false, true)?;
+    // The oldest end of the probe, on the index alone and before any
+    // filter: `probe` index entries at most.
+    let edge: Option<(DateTime<Utc>, i64)> = after_cursor(certificates::table.into_boxed(), after)
+        .order((certificates::created_at.desc(), certificates::id.desc()))
+        .offset(limits.probe)
+        .limit(1)
+        .select((certificates::created_at, certificates::id))
+        .first(conn)
+        .optional()?;
+    let q = match edge {
+        Some(e) => newer_than(matching(), e),
+        None => matching(),
+    };
+    let page = page_of(conn, q, limit)?;
+    // Without an edge the probe held every remaining certificate.
+    Ok((page.next.is_some() || edge.is_none()).then_some(page))
+}
+
+/// Step 2: up to `narrow + 1` matches through the search indexes (no
+/// sequential scan, unless the text has no trigram to search by); when
+/// that is all of them, the newest of them by id. `None` when there are
+/// more.
+fn by_search_indexes(
+    conn: &mut PgConnection,
+    matching: impl Fn() -> Boxed<'static>,
+    trigrams: bool,
+    limit: i64,
+    limits: SearchLimits,
+) -> Result<Option<CertPage>, StoreError> {
+    scans(conn, true, !trigrams)?;
+    let mut found: Vec<(DateTime<Utc>, i64)> = matching()
+        .select((certificates::created_at, certificates::id))
+        .limit(i64::try_from(limits.narrow).unwrap_or(i64::MAX - 1) + 1)
+        .load(conn)?;
+    if found.len() > limits.narrow {
+        return Ok(None);
+    }
+    found.sort_unstable_by(|a, b| b.cmp(a));
+    found.truncate(usize::try_from(limit + 1).unwrap_or(0));
+    let ids: Vec<i64> = found.into_iter().map(|(_, id)| id).collect();
+    let q = certificates::table
+        .into_boxed()
+        .filter(certificates::id.eq_any(ids));
+    page_of(conn, q, limit).map(Some)
+}
+
+/// A page of certificates in scope matching `f`, newest first, after
+/// `after`. Without search text it is a range of the date (or per-scope)
+/// index. With it, the cost must not hang on how well the planner guesses
+/// the number of matches (issue 4: `dev-4` took 3 to 900 ms, a LIMITed
+/// sequential scan starting where the previous synchronised scan had
+/// stopped), so in one read-only snapshot each step gets the scans it
+/// needs. The estimate only orders the steps:
+///
+/// * many matches expected: the newest certificates first (a common
+///   substring fills its page there, `probe`), then the search indexes
+///   (`by_search_indexes`), then the date index;
+/// * few expected: the search indexes, then the date index.
+///
+/// The last step, the date index with the text as a filter (neither
+/// bitmap nor sequential scans), is reached only with more than `narrow`
+/// matches, so a page of them is near.
 pub fn list(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -215,26 +386,40 @@ pub fn list(
     limit: i64,
     now: DateTime<Utc>,
 ) -> Result<CertPage, StoreError> {
-    let mut q = filtered(scope, f, now);
-    if let Some(ids) = narrow_search(conn, scope, f, now)? {
-        q = q.filter(certificates::id.eq_any(ids));
-    }
-    if let Some(c) = after {
-        q = q.filter(
-            certificates::created_at
-                .lt(c.created_at)
-                .or(certificates::created_at
-                    .eq(c.created_at)
-                    .and(certificates::id.lt(c.id))),
-        );
-    }
-    let mut rows: Vec<CertRow> = q
-        .order((certificates::created_at.desc(), certificates::id.desc()))
-        .limit(limit + 1)
-        .select(CertRow::as_select())
-        .load(conn)?;
-    let next = Cursor::cut(&mut rows, limit, |r| (r.created_at, r.id));
-    Ok(CertPage { rows, next })
+    list_with(conn, scope, f, after, limit, now, SearchLimits::default())
+}
+
+/// [`list`] with other search limits.
+pub fn list_with(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    f: &CertFilter,
+    after: Option<Cursor>,
+    limit: i64,
+    now: DateTime<Utc>,
+    limits: SearchLimits,
+) -> Result<CertPage, StoreError> {
+    let matching = || after_cursor(filtered(scope, f, now), after);
+    let Some(text) = text_of(f) else {
+        return page_of(conn, matching(), limit);
+    };
+    let trigrams = has_trigram(text);
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(|conn| {
+            let many = expected_name_matches(conn, text)? > limits.narrow as f64;
+            if many {
+                if let Some(page) = probe(conn, matching, after, limit, limits)? {
+                    return Ok(page);
+                }
+            }
+            if let Some(page) = by_search_indexes(conn, matching, trigrams, limit, limits)? {
+                return Ok(page);
+            }
+            scans(conn, false, false)?;
+            page_of(conn, matching(), limit)
+        })
 }
 
 /// One certificate (with its DER), or `NotFound` when it does not exist or
@@ -327,6 +512,14 @@ pub fn expiring_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_words_have_no_trigram_to_search_by() {
+        assert!(has_trigram("dev-4"));
+        assert!(has_trigram("laptop"));
+        assert!(!has_trigram("zz"));
+        assert!(!has_trigram("a-b.c"));
+    }
 
     #[test]
     fn only_hex_text_is_compared_with_serials() {

@@ -92,6 +92,8 @@ pub fn revoke(
                     "profile_id": revoked.profile_id,
                 }),
                 client_ip: None,
+                organization_id: Some(revoked.organization_id),
+                department_id: revoked.department_id,
             },
         )?;
         Ok(revoked)

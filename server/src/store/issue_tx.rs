@@ -104,13 +104,15 @@ WITH ch AS (
   SELECT rid, s.f, s.t, 'auto-approve'
     FROM ids, (VALUES (NULL::text, 'applied'), ('applied', 'issued')) AS s(f, t)
 ), au AS (
-  INSERT INTO audit_log (actor, event, target, details, client_ip)
+  INSERT INTO audit_log (actor, event, target, details, client_ip, organization_id,
+      department_id)
   SELECT 'scep', 'challenge.used', 'challenge:' || challenge_id, {challenge_details},
-         {client_ip}
+         {client_ip}, organization_id, department_id
     FROM ids
   UNION ALL
   SELECT 'auto-approve', 'certificate.issued', 'certificate:' || {serial},
-         {issued_details} || jsonb_build_object('request_id', rid), {client_ip}
+         {issued_details} || jsonb_build_object('request_id', rid), {client_ip},
+         organization_id, department_id
     FROM ids
 ), mail AS (
   INSERT INTO outbox (kind, recipient, payload)

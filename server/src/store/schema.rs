@@ -64,6 +64,8 @@ diesel::table! {
         target -> Nullable<Text>,
         details -> Jsonb,
         client_ip -> Nullable<Text>,
+        organization_id -> Nullable<Int8>,
+        department_id -> Nullable<Int8>,
     }
 }
 
@@ -288,6 +290,8 @@ diesel::joinable!(admin_scopes -> departments (department_id));
 diesel::joinable!(admin_scopes -> organizations (organization_id));
 diesel::joinable!(api_key_scopes -> api_keys (api_key_id));
 diesel::joinable!(api_key_scopes -> organizations (organization_id));
+diesel::joinable!(audit_log -> departments (department_id));
+diesel::joinable!(audit_log -> organizations (organization_id));
 diesel::joinable!(certificates -> departments (department_id));
 diesel::joinable!(certificates -> device_profiles (profile_id));
 diesel::joinable!(certificates -> organizations (organization_id));

@@ -1,8 +1,8 @@
 //! The audit log page: filter by event kind, actor and date, newest first,
-//! keyset paginated. An MRAO sees every entry; an RAO or DRAO sees only the
-//! entries it made itself (audit rows carry a free-form target, not an
-//! organization, so "entries about my scope" is not a query we can answer
-//! reliably yet; showing less is the safe side).
+//! keyset paginated. An MRAO sees every entry; an RAO the entries of its
+//! organizations, a DRAO those of its departments, both also the entries
+//! they made themselves (`store::console_audit`). The filters only narrow
+//! that view: no query parameter names a scope.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -10,7 +10,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use serde::Deserialize;
 use server::enroll::Enroll;
 use server::store::admins::Role;
-use server::store::console_audit::{self, AuditFilter};
+use server::store::console_audit::{self, AuditFilter, Viewer};
 use server::store::queue::Cursor;
 use server::store::StoreError;
 
@@ -101,7 +101,8 @@ pub struct AuditView {
     pub actor: String,
     pub from: String,
     pub to: String,
-    pub own_only: bool,
+    /// Below MRAO: the page says whose entries are shown.
+    pub limited: bool,
     pub rows: Vec<Entry>,
     pub next: Option<String>,
 }
@@ -114,14 +115,13 @@ pub async fn list(
     let q = q.into_inner();
     let event = non_empty(&q.event);
     let (from, to) = (day(&q.from)?, day(&q.to)?);
-    let own_only = officer.role != Role::Mrao;
+    let limited = officer.role != Role::Mrao;
     let filter = AuditFilter {
         event: event.clone(),
         actor: non_empty(&q.actor),
         from: from.map(midnight),
         // The "to" day is inclusive.
         until: to.and_then(|d| d.succ_opt()).map(midnight),
-        only_actor: own_only.then(|| officer.username.clone()),
     };
     let after = match non_empty(&q.after) {
         Some(a) => {
@@ -131,9 +131,16 @@ pub async fn list(
     };
     let pool = enroll.pool().clone();
     let f = filter.clone();
+    let (scope, me) = (officer.scope.clone(), officer.username.clone());
     let page = web::block(move || -> Result<_, WebError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
-        Ok(console_audit::list(&mut conn, &f, after, PAGE_SIZE)?)
+        let viewer = Viewer {
+            scope: &scope,
+            username: &me,
+        };
+        Ok(console_audit::list(
+            &mut conn, viewer, &f, after, PAGE_SIZE,
+        )?)
     })
     .await??;
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
@@ -168,7 +175,7 @@ pub async fn list(
         actor: filter.actor.unwrap_or_default(),
         from: v(&q.from),
         to: v(&q.to),
-        own_only,
+        limited,
         rows,
         next,
     })

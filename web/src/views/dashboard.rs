@@ -1,14 +1,16 @@
 //! The dashboard, within the officer's scope: request counts per state,
 //! certificates issued per day over the last 30 days (an SVG bar chart
 //! drawn on the server: no script), certificates expiring within 7/30/90
-//! days, and (MRAO only) recent refusals from the audit log.
+//! days, and the recent refusals in the audit log the officer may see
+//! (`store::console_audit`: an MRAO all of them, others those of their
+//! organizations and departments).
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use chrono::{Duration, NaiveDate, Utc};
 use server::enroll::Enroll;
-use server::store::admins::Role;
-use server::store::audit::{self, AuditKind};
+use server::store::audit::AuditKind;
+use server::store::console_audit::{self, AuditFilter, Viewer};
 use server::store::{console_certs, queue, StoreError};
 
 use super::{html, when, Nav};
@@ -56,8 +58,7 @@ pub struct DashboardView {
     pub plot_height: i64,
     /// (days, certificates expiring within them)
     pub expiring: Vec<(i64, i64)>,
-    /// `None` when the officer may not see them (below MRAO).
-    pub failures: Option<Vec<Failure>>,
+    pub failures: Vec<Failure>,
 }
 
 /// Lay out one bar per day from `first`, scaled to the busiest day.
@@ -90,7 +91,7 @@ pub fn bars(first: NaiveDate, per_day: &[(NaiveDate, i64)]) -> Vec<Bar> {
 
 pub async fn show(officer: Officer, enroll: web::Data<Enroll>) -> Result<HttpResponse, WebError> {
     let scope = officer.scope.clone();
-    let mrao = officer.role == Role::Mrao;
+    let me = officer.username.clone();
     let pool = enroll.pool().clone();
     let now = Utc::now();
     let first = now.date_naive() - Duration::days(DAYS - 1);
@@ -103,15 +104,15 @@ pub async fn show(officer: Officer, enroll: web::Data<Enroll>) -> Result<HttpRes
         let counts = queue::counts(&mut conn, &scope)?;
         let per_day = console_certs::issued_per_day(&mut conn, &scope, since)?;
         let expiring = console_certs::expiring_counts(&mut conn, &scope, now, &[7, 30, 90])?;
-        let failures = if mrao {
-            Some(audit::recent(
-                &mut conn,
-                Some(AuditKind::RequestRefused),
-                FAILURES_SHOWN,
-            )?)
-        } else {
-            None
+        let refused = AuditFilter {
+            event: Some(AuditKind::RequestRefused.as_str().to_string()),
+            ..AuditFilter::default()
         };
+        let viewer = Viewer {
+            scope: &scope,
+            username: &me,
+        };
+        let failures = console_audit::list(&mut conn, viewer, &refused, None, FAILURES_SHOWN)?.rows;
         Ok((counts, per_day, expiring, failures))
     })
     .await??;
@@ -127,19 +128,18 @@ pub async fn show(officer: Officer, enroll: web::Data<Enroll>) -> Result<HttpRes
             departments.len()
         ),
     };
-    let failures = failures.map(|rows| {
-        rows.into_iter()
-            .map(|e| Failure {
-                at: when(e.at),
-                target: e.target.unwrap_or_default(),
-                reason: e
-                    .details
-                    .get("reason")
-                    .and_then(|r| r.as_str())
-                    .map_or_else(|| e.details.to_string(), str::to_string),
-            })
-            .collect()
-    });
+    let failures = failures
+        .into_iter()
+        .map(|e| Failure {
+            at: when(e.at),
+            target: e.target.unwrap_or_default(),
+            reason: e
+                .details
+                .get("reason")
+                .and_then(|r| r.as_str())
+                .map_or_else(|| e.details.to_string(), str::to_string),
+        })
+        .collect();
     html(&DashboardView {
         nav: Some(Nav::of(&officer)),
         counts,

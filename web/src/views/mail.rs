@@ -173,13 +173,9 @@ pub async fn send_test(
         let mut conn = pool.get().map_err(StoreError::from)?;
         audit::record(
             &mut conn,
-            &AuditEvent {
-                actor: &actor,
-                kind: AuditKind::TestMailSent,
-                target: Some(format!("mail:{target}")),
-                details: serde_json::json!({ "delivered": sent.is_ok() }),
-                client_ip: None,
-            },
+            &AuditEvent::new(&actor, AuditKind::TestMailSent)
+                .target(format!("mail:{target}"))
+                .details(serde_json::json!({ "delivered": sent.is_ok() })),
         )?;
         Ok(sent)
     })
