@@ -165,8 +165,14 @@ fn one_statement_enrollment_writes_what_the_general_path_writes() {
     assert_eq!(f.audit.len(), g.audit.len());
     for (a, b) in f.audit.iter().zip(&g.audit) {
         assert_eq!(
-            (&a.actor, &a.event, &a.client_ip),
-            (&b.actor, &b.event, &b.client_ip)
+            (&a.actor, &a.event, &a.client_ip, a.department_id),
+            (&b.actor, &b.event, &b.client_ip, b.department_id)
+        );
+        assert_eq!(a.organization_id, b.organization_id);
+        assert!(
+            a.organization_id.is_some(),
+            "{} is filed under its organization",
+            a.event
         );
         assert_eq!(keys(&a.details), keys(&b.details), "{} details", a.event);
     }

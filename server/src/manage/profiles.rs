@@ -241,6 +241,22 @@ fn changes(old: &ProfileDraft, new: &ProfileDraft) -> serde_json::Value {
     serde_json::Value::Object(out)
 }
 
+/// A profile change is filed under the profile's organization when it is
+/// enabled for exactly one (RAOs of that organization see it); a profile
+/// shared by several organizations is the MRAO's to follow.
+fn record_filed(
+    conn: &mut PgConnection,
+    profile: i64,
+    ev: AuditEvent<'_>,
+) -> Result<(), ManageError> {
+    let ev = match profiles::organizations_of(conn, profile)?.as_slice() {
+        [only] => ev.org(*only),
+        _ => ev,
+    };
+    audit::record(conn, &ev)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,20 +273,4 @@ mod tests {
         assert_eq!(c["validity_days"]["from"], 365);
         assert_eq!(c["approval_mode"]["to"], "manual");
     }
-}
-
-/// A profile change is filed under the profile's organization when it is
-/// enabled for exactly one (RAOs of that organization see it); a profile
-/// shared by several organizations is the MRAO's to follow.
-fn record_filed(
-    conn: &mut PgConnection,
-    profile: i64,
-    ev: AuditEvent<'_>,
-) -> Result<(), ManageError> {
-    let ev = match profiles::organizations_of(conn, profile)?.as_slice() {
-        [only] => ev.org(*only),
-        _ => ev,
-    };
-    audit::record(conn, &ev)?;
-    Ok(())
 }
