@@ -43,6 +43,14 @@ FROM (SELECT api_key_id, min(organization_id) AS organization_id
 WHERE a.target ~ '^api_key:[0-9]{1,18}$'
   AND s.api_key_id = CASE WHEN a.target ~ '^api_key:[0-9]{1,18}$' THEN substr(a.target, 9)::bigint END;
 
+-- A profile's changes are filed under its organization when it is enabled
+-- for exactly one (as `manage::profiles` files them).
+UPDATE audit_log a SET organization_id = s.organization_id
+FROM (SELECT p.profile_id AS name, min(s.organization_id) AS organization_id
+      FROM device_profiles p JOIN profile_scopes s ON s.profile_id = p.id
+      GROUP BY p.profile_id HAVING count(DISTINCT s.organization_id) = 1) s
+WHERE a.target LIKE 'profile:%' AND s.name = substr(a.target, 9);
+
 UPDATE audit_log a SET organization_id = o.id
 FROM organizations o
 WHERE a.organization_id IS NULL

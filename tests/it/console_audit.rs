@@ -403,6 +403,7 @@ fn the_migration_backfills_scope_from_what_entries_name() {
     ))
     .unwrap();
     // Every other entry recorded with a scope names a request, certificate,
-    // challenge or organization, so the backfill finds the same scope.
+    // challenge, organization or single-organization profile, so the
+    // backfill finds the same scope.
     assert_eq!(scoped(&mut conn), recorded);
 }
