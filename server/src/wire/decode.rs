@@ -180,6 +180,16 @@ impl SignedMessage {
     /// and parses the content for the message type.
     pub fn open(&self, ra: &RaIdentity) -> Result<PkiMessage, WireError> {
         let envelope_der = verify_content(&self.p7, &self.signer_cert)?;
+        // RFC 8894 §3.3.2: a SUCCESS is enveloped to the signer's key, and
+        // CMS can do that only for RSA (key transport) or EC (key
+        // agreement). Another signer (DSA, say) could never be answered:
+        // refuse it here, signed and badAlg, rather than fail on the reply.
+        let key_id = self.signer_cert.public_key()?.id();
+        if !matches!(key_id, openssl::pkey::Id::RSA | openssl::pkey::Id::EC) {
+            return Err(WireError::UnsupportedAlgorithm(format!(
+                "signer key type {key_id:?}: no reply can be enveloped to it"
+            )));
+        }
         if envelope_der.is_empty() {
             return Err(malformed("request has no pkcsPKIEnvelope"));
         }
