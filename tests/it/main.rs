@@ -11,6 +11,7 @@ mod console_pages;
 mod console_profiles;
 mod device;
 mod faults;
+mod fuzz_replay;
 mod hostile;
 mod lifecycle;
 mod mail;
