@@ -102,6 +102,12 @@ pub(crate) fn read_header(sd: &SignedData) -> Result<Header, WireError> {
     if txid.is_empty() {
         return Err(malformed("transactionID is empty"));
     }
+    // RFC 8894 §3.2.1.1: a PrintableString. Control characters are never
+    // sent by a real client, and a NUL cannot even be stored or looked up
+    // (PostgreSQL text), which made CertPoll fail with HTTP 500.
+    if txid.chars().any(char::is_control) {
+        return Err(malformed("transactionID contains control characters"));
+    }
     let nonce = octets_attr(sd, nids.sender_nonce, "senderNonce")?
         .ok_or_else(|| malformed("senderNonce missing"))?;
     let digest_nid = sd

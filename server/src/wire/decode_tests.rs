@@ -373,3 +373,17 @@ fn signer_whose_key_cannot_receive_an_envelope_is_bad_alg() {
     assert!(matches!(err, WireError::UnsupportedAlgorithm(_)), "{err:?}");
     assert_eq!(err.fail_info(), FailInfo::BadAlg);
 }
+
+/// Found with the `pki_operation_signed` harness: a transactionID with a
+/// NUL decoded, and the CertPoll lookup then failed in PostgreSQL (HTTP 500).
+#[test]
+fn transaction_id_with_control_characters_is_malformed() {
+    let (client, ra) = (self_signed("client"), self_signed("ra"));
+    let csr = csr_der(&client);
+    for txid in ["A\0B", "A\nB", "\u{7f}"] {
+        let mut req = request(&client, &ra, ClientContent::Csr(&csr));
+        req.transaction_id = TransactionId(txid.into());
+        let err = decode(&build_request(&req).unwrap()).err().unwrap();
+        assert!(matches!(err, WireError::Malformed(_)), "{txid:?}: {err:?}");
+    }
+}
