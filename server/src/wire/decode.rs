@@ -200,6 +200,14 @@ impl SignedMessage {
             return Err(malformed("request has no pkcsPKIEnvelope"));
         }
         let (plain, cipher, key_transport) = envelope::decrypt(&envelope_der, &ra.key, &ra.cert)?;
+        // The reply to an EC signer wraps its content key with AES key wrap
+        // (RFC 5753 key agreement), which needs at least 16 bytes: a single
+        // DES key (8) cannot be wrapped, so no SUCCESS could be sent.
+        if key_id == openssl::pkey::Id::EC && cipher == ContentCipher::DesCbc {
+            return Err(WireError::UnsupportedAlgorithm(
+                "single DES cannot be enveloped to an EC signer".into(),
+            ));
+        }
         let content = parse_content(self.header.message_type, &plain)?;
         Ok(PkiMessage {
             header: self.header.clone(),

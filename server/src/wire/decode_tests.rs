@@ -387,3 +387,56 @@ fn transaction_id_with_control_characters_is_malformed() {
         assert!(matches!(err, WireError::Malformed(_)), "{txid:?}: {err:?}");
     }
 }
+
+/// Found by the `pki_operation_signed` fuzz target: a GetCert signed with
+/// a P-256 key and enveloped with single DES opened, and the SUCCESS reply
+/// then failed in CMS (an 8-byte DES key cannot be AES-key-wrapped for
+/// key agreement): HTTP 500. Refused at open, signed and badAlg.
+#[test]
+fn single_des_from_an_ec_signer_is_bad_alg() {
+    let ra = self_signed("ra");
+    let key = crate::ca::generate_key(crate::ca::KeySpec::EcP256).unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "ec device").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let client = Identity {
+        cert: b.build(),
+        key,
+    };
+    let issuer = ra.cert.subject_name().to_der().unwrap();
+    for (cipher, refused) in [
+        (ContentCipher::DesCbc, true),
+        (ContentCipher::Des3Cbc, false),
+        (ContentCipher::Aes128Cbc, false),
+    ] {
+        let mut req = request(
+            &client,
+            &ra,
+            ClientContent::IssuerAndSerial {
+                issuer_der: &issuer,
+                serial: &[1],
+            },
+        );
+        req.message_type = MessageType::GetCert;
+        req.cipher = cipher;
+        let msg = decode(&build_request(&req).unwrap()).unwrap();
+        match msg.open(&ra.ra()) {
+            Err(e) if refused => {
+                assert!(matches!(e, WireError::UnsupportedAlgorithm(_)), "{e:?}");
+                assert_eq!(e.fail_info(), FailInfo::BadAlg);
+            }
+            Ok(_) if !refused => {}
+            other => panic!("{cipher:?}: {other:?}"),
+        }
+    }
+}
