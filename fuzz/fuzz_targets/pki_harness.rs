@@ -145,12 +145,16 @@ pub fn scratch_database(admin_url: &str) -> String {
         }
     }
     let name = format!("scepd_fuzz_{}", std::process::id());
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE); CREATE DATABASE {name}; \
-             ALTER DATABASE {name} SET synchronous_commit = off"
-        ))
-        .expect("create the fuzzing database");
+    // One statement each: DROP/CREATE DATABASE refuse a transaction block.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+        format!("ALTER DATABASE {name} SET synchronous_commit = off"),
+    ] {
+        admin
+            .batch_execute(&sql)
+            .expect("create the fuzzing database");
+    }
     let base = admin_url.split('?').next().unwrap_or(admin_url);
     let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
     format!("{base}/{name}")
@@ -337,7 +341,10 @@ impl Harness {
     fn prepare(&self) {
         let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         let mut conn = self.pool.get().expect("connection");
-        if self.reset_every.is_some_and(|every| n % every == 0) {
+        if self
+            .reset_every
+            .is_some_and(|every| n.is_multiple_of(every))
+        {
             conn.batch_execute(
                 "TRUNCATE enrollment_requests, request_events, certificates, revocations, \
                  audit_log, challenge_failures, outbox, challenges CASCADE",
