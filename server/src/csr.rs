@@ -188,6 +188,20 @@ impl Csr {
                 }
             }
         }
+        // A NUL inside a name is the old prefix trick ("bank.example\0.evil")
+        // and PostgreSQL text cannot hold one: the request would fail in the
+        // enrollment transaction (HTTP 500) instead of being refused.
+        let has_nul = csr
+            .common_name
+            .iter()
+            .chain(&csr.serial_number)
+            .any(|v| v.contains('\0'))
+            || csr.sans.iter().any(|s| s.to_string().contains('\0'));
+        if has_nul {
+            return Err(CsrError::Malformed(
+                "NUL character in the subject or a subjectAltName".into(),
+            ));
+        }
         Ok(csr)
     }
 

@@ -15,6 +15,7 @@ mod console_search;
 mod device;
 mod enroll_paths;
 mod faults;
+mod fuzz_replay;
 mod hostile;
 mod lifecycle;
 mod mail;

@@ -228,3 +228,40 @@ fn micromdm_scepclient_csr_is_parsed() {
     assert_eq!(csr.key, KeyInfo::Rsa { bits: 2048 });
     assert!(csr.sans.is_empty());
 }
+
+/// Found by the `pki_operation_signed` fuzz target: a CN with a NUL byte
+/// reached the challenge lookup and PostgreSQL refused the text ("invalid
+/// byte sequence for encoding UTF8: 0x00"), an internal error (HTTP 500).
+#[test]
+fn nul_in_common_name_serial_number_or_san_is_malformed() {
+    let key = generate_key(KeySpec::EcP256).unwrap();
+    let err = Csr::from_der(&rust_csr(&key, "bank.example\0.evil.example")).unwrap_err();
+    assert!(
+        matches!(err, CsrError::Malformed(ref m) if m.contains("NUL")),
+        "{err:?}"
+    );
+
+    let mut name = X509Name::builder().unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, "dev").unwrap();
+    name.append_entry_by_nid_with_type(
+        Nid::SERIALNUMBER,
+        "X1\0",
+        openssl::asn1::Asn1Type::UTF8STRING,
+    )
+    .unwrap();
+    let name = name.build();
+    let mut b = X509ReqBuilder::new().unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let err = Csr::from_der(&b.build().to_der().unwrap()).unwrap_err();
+    assert!(
+        matches!(err, CsrError::Malformed(ref m) if m.contains("NUL")),
+        "{err:?}"
+    );
+    // A NUL in a dNSName: tests/data/fuzz/pki_operation_signed/nul-in-dns-san
+    // (replayed by tests/it/fuzz_replay.rs).
+
+    // Without a NUL the same shapes still parse.
+    assert!(Csr::from_der(&rust_csr(&key, "bank.example")).is_ok());
+}

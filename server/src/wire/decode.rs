@@ -102,6 +102,12 @@ pub(crate) fn read_header(sd: &SignedData) -> Result<Header, WireError> {
     if txid.is_empty() {
         return Err(malformed("transactionID is empty"));
     }
+    // RFC 8894 §3.2.1.1: a PrintableString. Control characters are never
+    // sent by a real client, and a NUL cannot even be stored or looked up
+    // (PostgreSQL text), which made CertPoll fail with HTTP 500.
+    if txid.chars().any(char::is_control) {
+        return Err(malformed("transactionID contains control characters"));
+    }
     let nonce = octets_attr(sd, nids.sender_nonce, "senderNonce")?
         .ok_or_else(|| malformed("senderNonce missing"))?;
     let digest_nid = sd
@@ -180,10 +186,28 @@ impl SignedMessage {
     /// and parses the content for the message type.
     pub fn open(&self, ra: &RaIdentity) -> Result<PkiMessage, WireError> {
         let envelope_der = verify_content(&self.p7, &self.signer_cert)?;
+        // RFC 8894 §3.3.2: a SUCCESS is enveloped to the signer's key, and
+        // CMS can do that only for RSA (key transport) or EC (key
+        // agreement). Another signer (DSA, say) could never be answered:
+        // refuse it here, signed and badAlg, rather than fail on the reply.
+        let key_id = self.signer_cert.public_key()?.id();
+        if !matches!(key_id, openssl::pkey::Id::RSA | openssl::pkey::Id::EC) {
+            return Err(WireError::UnsupportedAlgorithm(format!(
+                "signer key type {key_id:?}: no reply can be enveloped to it"
+            )));
+        }
         if envelope_der.is_empty() {
             return Err(malformed("request has no pkcsPKIEnvelope"));
         }
         let (plain, cipher, key_transport) = envelope::decrypt(&envelope_der, &ra.key, &ra.cert)?;
+        // The reply to an EC signer wraps its content key with AES key wrap
+        // (RFC 5753 key agreement), which needs at least 16 bytes: a single
+        // DES key (8) cannot be wrapped, so no SUCCESS could be sent.
+        if key_id == openssl::pkey::Id::EC && cipher == ContentCipher::DesCbc {
+            return Err(WireError::UnsupportedAlgorithm(
+                "single DES cannot be enveloped to an EC signer".into(),
+            ));
+        }
         let content = parse_content(self.header.message_type, &plain)?;
         Ok(PkiMessage {
             header: self.header.clone(),

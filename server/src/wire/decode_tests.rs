@@ -333,3 +333,110 @@ fn renewal_signer_is_the_cert_matching_the_signer_info() {
     assert_eq!(msg.header().message_type, MessageType::RenewalReq);
     assert!(msg.open(&ra.ra()).is_ok());
 }
+
+/// Found by the `pki_operation_signed` harness (its DSA-signer seed): a GetCRL signed with a
+/// DSA key passed `open`, and the SUCCESS reply then failed to envelope to
+/// the DSA certificate (CMS has no recipient type for it): HTTP 500.
+#[test]
+fn signer_whose_key_cannot_receive_an_envelope_is_bad_alg() {
+    let ra = self_signed("ra");
+    let key = openssl::pkey::PKey::from_dsa(openssl::dsa::Dsa::generate(2048).unwrap()).unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "dsa device").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let client = Identity {
+        cert: b.build(),
+        key,
+    };
+    let issuer = ra.cert.subject_name().to_der().unwrap();
+    let mut req = request(
+        &client,
+        &ra,
+        ClientContent::IssuerAndSerial {
+            issuer_der: &issuer,
+            serial: &[1],
+        },
+    );
+    req.message_type = MessageType::GetCrl;
+    let msg = decode(&build_request(&req).unwrap()).unwrap();
+    let err = msg.open(&ra.ra()).unwrap_err();
+    assert!(matches!(err, WireError::UnsupportedAlgorithm(_)), "{err:?}");
+    assert_eq!(err.fail_info(), FailInfo::BadAlg);
+}
+
+/// Found with the `pki_operation_signed` harness: a transactionID with a
+/// NUL decoded, and the CertPoll lookup then failed in PostgreSQL (HTTP 500).
+#[test]
+fn transaction_id_with_control_characters_is_malformed() {
+    let (client, ra) = (self_signed("client"), self_signed("ra"));
+    let csr = csr_der(&client);
+    for txid in ["A\0B", "A\nB", "\u{7f}"] {
+        let mut req = request(&client, &ra, ClientContent::Csr(&csr));
+        req.transaction_id = TransactionId(txid.into());
+        let err = decode(&build_request(&req).unwrap()).err().unwrap();
+        assert!(matches!(err, WireError::Malformed(_)), "{txid:?}: {err:?}");
+    }
+}
+
+/// Found by the `pki_operation_signed` fuzz target: a GetCert signed with
+/// a P-256 key and enveloped with single DES opened, and the SUCCESS reply
+/// then failed in CMS (an 8-byte DES key cannot be AES-key-wrapped for
+/// key agreement): HTTP 500. Refused at open, signed and badAlg.
+#[test]
+fn single_des_from_an_ec_signer_is_bad_alg() {
+    let ra = self_signed("ra");
+    let key = crate::ca::generate_key(crate::ca::KeySpec::EcP256).unwrap();
+    let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+    name.append_entry_by_text("CN", "ec device").unwrap();
+    let name = name.build();
+    let mut b = X509::builder().unwrap();
+    b.set_version(2).unwrap();
+    b.set_subject_name(&name).unwrap();
+    b.set_issuer_name(&name).unwrap();
+    b.set_pubkey(&key).unwrap();
+    b.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap())
+        .unwrap();
+    b.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap())
+        .unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    let client = Identity {
+        cert: b.build(),
+        key,
+    };
+    let issuer = ra.cert.subject_name().to_der().unwrap();
+    for (cipher, refused) in [
+        (ContentCipher::DesCbc, true),
+        (ContentCipher::Des3Cbc, false),
+        (ContentCipher::Aes128Cbc, false),
+    ] {
+        let mut req = request(
+            &client,
+            &ra,
+            ClientContent::IssuerAndSerial {
+                issuer_der: &issuer,
+                serial: &[1],
+            },
+        );
+        req.message_type = MessageType::GetCert;
+        req.cipher = cipher;
+        let msg = decode(&build_request(&req).unwrap()).unwrap();
+        match msg.open(&ra.ra()) {
+            Err(e) if refused => {
+                assert!(matches!(e, WireError::UnsupportedAlgorithm(_)), "{e:?}");
+                assert_eq!(e.fail_info(), FailInfo::BadAlg);
+            }
+            Ok(_) if !refused => {}
+            other => panic!("{cipher:?}: {other:?}"),
+        }
+    }
+}
