@@ -14,7 +14,7 @@ use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::{attempts, challenges, StoreError};
 
 /// Key for requests whose client address is unknown: they share a budget.
-const UNKNOWN_CLIENT: &str = "unknown";
+pub(crate) const UNKNOWN_CLIENT: &str = "unknown";
 
 pub struct Gate {
     /// Failed attempts per client and window before it is refused

@@ -11,15 +11,13 @@
 use diesel::pg::PgConnection;
 
 use super::{policy, Answer, Enroll, EnrollError};
+use crate::challenge::gate::UNKNOWN_CLIENT;
 use crate::challenge::hash_secret;
 use crate::csr::Csr;
 use crate::store::issue_tx::{self, FastPathCheck, IssueWithChallenge};
 use crate::store::profiles::Profile;
 use crate::store::StoreError;
 use crate::wire::{MessageType, PkiMessage};
-
-/// Client key of requests without a known address (as `challenge::gate`).
-const UNKNOWN_CLIENT: &str = "unknown";
 
 impl Enroll {
     /// `Some(answer)` when the request was served here; `None` to take the
@@ -84,23 +82,16 @@ impl Enroll {
         let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
         let key_desc = csr.key.to_string();
         // The same details the general path records (requests_flow, issue).
-        let challenge_details = serde_json::json!({
-            "transaction_id": txid,
-            "profile": profile.profile_id,
-            "identities": identities,
-        });
-        let issued_details = serde_json::json!({
-            "transaction_id": txid,
-            "subject": signed.subject_text,
-            "profile": profile.profile_id,
-            "replaces": null,
-        });
-        let mail_payload = serde_json::json!({
-            "serial": signed.serial_hex,
-            "subject": signed.subject_text,
-            "profile": profile.profile_id,
-            "not_after": signed.not_after.format("%Y-%m-%d %H:%M UTC").to_string(),
-        });
+        // The same details and payload the general path records; the IDs
+        // are added by the statement.
+        let challenge_details = super::secret_used_details(txid, profile, &identities);
+        let issued_details = super::issued_details(None, txid, &signed.subject_text, profile, None);
+        let mail_payload = crate::notify::events::issued_payload(
+            &signed.serial_hex,
+            &signed.subject_text,
+            profile,
+            signed.not_after,
+        );
         let res = issue_tx::issue_with_challenge(
             conn,
             IssueWithChallenge {

@@ -347,6 +347,40 @@ impl Enroll {
     }
 }
 
+/// Details of a `challenge.used` / `access_code.used` audit entry (both
+/// enrollment paths write them).
+fn secret_used_details(
+    txid: &str,
+    profile: &Profile,
+    identities: &impl serde::Serialize,
+) -> serde_json::Value {
+    serde_json::json!({
+        "transaction_id": txid,
+        "profile": profile.profile_id,
+        "identities": identities,
+    })
+}
+
+/// Details of a `certificate.issued` audit entry.
+fn issued_details(
+    request_id: Option<i64>,
+    txid: &str,
+    subject: &str,
+    profile: &Profile,
+    replaces: Option<i64>,
+) -> serde_json::Value {
+    let mut d = serde_json::json!({
+        "transaction_id": txid,
+        "subject": subject,
+        "profile": profile.profile_id,
+        "replaces": replaces,
+    });
+    if let Some(id) = request_id {
+        d["request_id"] = id.into();
+    }
+    d
+}
+
 /// Serial numbers are stored as uppercase hex of their minimal big-endian bytes.
 pub fn serial_hex(bytes: &[u8]) -> String {
     let start = bytes

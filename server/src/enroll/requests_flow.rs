@@ -281,11 +281,7 @@ impl Enroll {
                 actor: "scep",
                 kind,
                 target: Some(target),
-                details: serde_json::json!({
-                    "transaction_id": txid,
-                    "profile": profile.profile_id,
-                    "identities": identities,
-                }),
+                details: super::secret_used_details(txid, profile, &identities),
                 client_ip,
                 organization_id: Some(org),
                 department_id: dept,

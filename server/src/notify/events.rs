@@ -51,15 +51,26 @@ pub fn issued(
     profile: &Profile,
     cert: &Certificate,
 ) -> Result<(), StoreError> {
-    let payload = json!({
-        "request_id": req.id,
-        "certificate_id": cert.id,
-        "serial": cert.serial,
-        "subject": cert.subject,
-        "profile": profile.profile_id,
-        "not_after": cert.not_after.format("%Y-%m-%d %H:%M UTC").to_string(),
-    });
+    let mut payload = issued_payload(&cert.serial, &cert.subject, profile, cert.not_after);
+    payload["request_id"] = json!(req.id);
+    payload["certificate_id"] = json!(cert.id);
     to_contacts(conn, cert.organization_id, profile.id, "issued", &payload)
+}
+
+/// The "issued" mail's payload but for the request and certificate IDs,
+/// which the one-statement enrollment adds in SQL (`store::issue_tx`).
+pub fn issued_payload(
+    serial: &str,
+    subject: &str,
+    profile: &Profile,
+    not_after: chrono::DateTime<chrono::Utc>,
+) -> serde_json::Value {
+    json!({
+        "serial": serial,
+        "subject": subject,
+        "profile": profile.profile_id,
+        "not_after": not_after.format("%Y-%m-%d %H:%M UTC").to_string(),
+    })
 }
 
 /// `req` was declined with `reason`.
