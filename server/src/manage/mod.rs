@@ -68,19 +68,7 @@ impl<'a> Acting<'a> {
     /// Organizations the officer reaches, wholly or through a department;
     /// `None` means all.
     pub fn reach(&self, conn: &mut diesel::PgConnection) -> Result<Option<Vec<i64>>, StoreError> {
-        match self.scope {
-            Scope::All => Ok(None),
-            Scope::Limited {
-                organizations,
-                departments,
-            } => {
-                let mut ids = organizations.clone();
-                for d in departments {
-                    ids.push(orgs::department_by_id(conn, *d)?.organization_id);
-                }
-                Ok(Some(ids))
-            }
-        }
+        self.scope.organizations_reached(conn)
     }
 }
 

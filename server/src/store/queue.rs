@@ -25,6 +25,27 @@ pub enum Scope {
 }
 
 impl Scope {
+    /// The organizations the scope reaches, wholly or through one of its
+    /// departments; `None` means all.
+    pub fn organizations_reached(
+        &self,
+        conn: &mut PgConnection,
+    ) -> Result<Option<Vec<i64>>, StoreError> {
+        match self {
+            Self::All => Ok(None),
+            Self::Limited {
+                organizations,
+                departments,
+            } => {
+                let mut ids = organizations.clone();
+                for d in departments {
+                    ids.push(super::orgs::department_by_id(conn, *d)?.organization_id);
+                }
+                Ok(Some(ids))
+            }
+        }
+    }
+
     /// True when a row of `organization_id`/`department_id` is in scope.
     pub fn allows(&self, organization_id: i64, department_id: Option<i64>) -> bool {
         match self {

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use server::enroll::Enroll;
 use server::manage::access_codes::{self as codes, CodeDraft};
 use server::manage::ManageError;
-use server::store::{profiles, PgPooled, StoreError};
+use server::store::{profiles, PgPooled};
 
+use super::blocking;
 use super::challenges::{parse_place, places};
 use super::form::{self, FormState};
 use super::profiles::{acting, place_names};
@@ -98,12 +99,7 @@ pub async fn page(
     enroll: web::Data<Enroll>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let pool = enroll.pool().clone();
-    let mut page = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        load(&mut conn, &officer, FormState::new())
-    })
-    .await??;
+    let mut page = blocking(&enroll, move |conn| load(conn, &officer, FormState::new())).await?;
     page.flash = match q.msg.as_deref() {
         Some("created") => Some("Access code created: devices may now enroll with it."),
         Some("disabled") => Some("Access code disabled: enrollments with it are refused."),
@@ -129,13 +125,11 @@ pub async fn create(
 ) -> Result<HttpResponse, WebError> {
     let f = body.into_inner();
     let place = parse_place(&f.place, &officer.scope)?;
-    let pool = enroll.pool().clone();
-    let refused = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
+    let refused = blocking(&enroll, move |conn| {
         let label = f.label.unwrap_or_default();
         let profile = f.profile.unwrap_or_default();
         let made = codes::create(
-            &mut conn,
+            conn,
             &acting(&officer),
             &CodeDraft {
                 place,
@@ -154,12 +148,12 @@ pub async fn create(
                     .keep("profile", profile)
                     .keep("label", label);
                 state.refuse_fields(&errors);
-                Ok(Some(load(&mut conn, &officer, state)?))
+                Ok(Some(load(conn, &officer, state)?))
             }
             Err(e) => Err(e.into()),
         }
     })
-    .await??;
+    .await?;
     match refused {
         None => Ok(see_other("/access-codes?msg=created")),
         Some(page) => form::refused(&page),
@@ -173,13 +167,11 @@ async fn switch(
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    let pool = enroll.pool().clone();
-    web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        codes::set_enabled(&mut conn, &acting(&officer), id, enabled)?;
+    blocking(&enroll, move |conn| {
+        codes::set_enabled(conn, &acting(&officer), id, enabled)?;
         Ok(())
     })
-    .await??;
+    .await?;
     let msg = if enabled { "enabled" } else { "disabled" };
     Ok(see_other(&format!("/access-codes?msg={msg}")))
 }

@@ -10,8 +10,9 @@ use serde::Deserialize;
 use server::enroll::Enroll;
 use server::manage::api_keys as keys;
 use server::manage::ManageError;
-use server::store::{orgs, PgPooled, StoreError};
+use server::store::{orgs, PgPooled};
 
+use super::blocking;
 use super::form::{self, FormState};
 use super::profiles::acting;
 use super::{see_other, when, Nav};
@@ -97,14 +98,6 @@ fn load(conn: &mut PgPooled, officer: &Officer, form: FormState) -> Result<ApiKe
     })
 }
 
-fn render(page: &ApiKeysView) -> Result<HttpResponse, WebError> {
-    // no-store: the response that carries a new token must not be cached.
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(page.render()?))
-}
-
 #[derive(Deserialize)]
 pub struct PageQuery {
     msg: Option<String>,
@@ -115,17 +108,12 @@ pub async fn page(
     enroll: web::Data<Enroll>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, WebError> {
-    let pool = enroll.pool().clone();
-    let mut page = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        load(&mut conn, &officer, FormState::new())
-    })
-    .await??;
+    let mut page = blocking(&enroll, move |conn| load(conn, &officer, FormState::new())).await?;
     page.flash = match q.msg.as_deref() {
         Some("revoked") => Some("API key revoked: requests with it are answered 401."),
         _ => None,
     };
-    render(&page)
+    super::html_no_store(&page)
 }
 
 /// POST /api-keys
@@ -146,12 +134,10 @@ pub async fn create(
     state
         .keep("name", name.as_str())
         .keep("organizations", chosen.join(","));
-    let pool = enroll.pool().clone();
-    let (page, ok) = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        match keys::create(&mut conn, &acting(&officer), &name, &ids) {
+    let (page, ok) = blocking(&enroll, move |conn| {
+        match keys::create(conn, &acting(&officer), &name, &ids) {
             Ok(created) => {
-                let mut page = load(&mut conn, &officer, FormState::new())?;
+                let mut page = load(conn, &officer, FormState::new())?;
                 page.flash = Some("API key created. Copy the token now: it is shown only once.");
                 page.created = Some(Shown {
                     id: created.key.id,
@@ -161,14 +147,14 @@ pub async fn create(
             }
             Err(ManageError::Invalid(errors)) => {
                 state.refuse_fields(&errors);
-                Ok((load(&mut conn, &officer, state)?, false))
+                Ok((load(conn, &officer, state)?, false))
             }
             Err(e) => Err(e.into()),
         }
     })
-    .await??;
+    .await?;
     if ok {
-        render(&page)
+        super::html_no_store(&page)
     } else {
         form::refused(&page)
     }
@@ -181,12 +167,10 @@ pub async fn revoke(
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    let pool = enroll.pool().clone();
-    web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        keys::revoke(&mut conn, &acting(&officer), id)?;
+    blocking(&enroll, move |conn| {
+        keys::revoke(conn, &acting(&officer), id)?;
         Ok(())
     })
-    .await??;
+    .await?;
     Ok(see_other("/api-keys?msg=revoked"))
 }

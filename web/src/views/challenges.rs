@@ -13,6 +13,7 @@ use server::enroll::Enroll;
 use server::store::queue::Scope;
 use server::store::{console_challenges, orgs, profiles, PgPooled, StoreError};
 
+use super::blocking;
 use super::form::{self, FormState};
 use super::{see_other, when, Nav};
 use crate::error::WebError;
@@ -140,14 +141,6 @@ fn load(conn: &mut PgPooled, scope: &Scope) -> Result<ChallengesView, WebError> 
     })
 }
 
-fn render(page: &ChallengesView) -> Result<HttpResponse, WebError> {
-    // no-store: a response with minted values must not linger in caches.
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(page.render()?))
-}
-
 #[derive(Deserialize)]
 pub struct PageQuery {
     msg: Option<String>,
@@ -159,18 +152,13 @@ pub async fn page(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, WebError> {
     let scope = officer.scope.clone();
-    let pool = enroll.pool().clone();
-    let mut page = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        load(&mut conn, &scope)
-    })
-    .await??;
+    let mut page = blocking(&enroll, move |conn| load(conn, &scope)).await?;
     page.nav = Some(Nav::of(&officer));
     page.flash = match q.msg.as_deref() {
         Some("revoked") => Some("Revoked: the challenge can no longer be used."),
         _ => None,
     };
-    render(&page)
+    super::html_no_store(&page)
 }
 
 #[derive(Deserialize)]
@@ -241,16 +229,14 @@ pub async fn mint(
         .filter(|d| !d.is_empty());
     let scope = officer.scope.clone();
     let actor = officer.username.clone();
-    let pool = enroll.pool().clone();
-    let (mut page, refused) = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
+    let (mut page, refused) = blocking(&enroll, move |conn| {
         if state.is_refused() {
-            let mut page = load(&mut conn, &scope)?;
+            let mut page = load(conn, &scope)?;
             page.form = state;
             return Ok((page, true));
         }
         let minted = challenge::mint(
-            &mut conn,
+            conn,
             &MintRequest {
                 profile: &f.profile,
                 organization_id: org,
@@ -273,12 +259,12 @@ pub async fn mint(
                     _ => return Err(e.into()),
                 };
                 state.refuse(name, e.to_string());
-                let mut page = load(&mut conn, &scope)?;
+                let mut page = load(conn, &scope)?;
                 page.form = state;
                 return Ok((page, true));
             }
         };
-        let mut page = load(&mut conn, &scope)?;
+        let mut page = load(conn, &scope)?;
         page.minted = minted
             .into_iter()
             .map(|m| Shown {
@@ -288,12 +274,12 @@ pub async fn mint(
             .collect();
         Ok((page, false))
     })
-    .await??;
+    .await?;
     page.nav = Some(Nav::of(&officer));
     if refused {
         form::refused(&page)
     } else {
-        render(&page)
+        super::html_no_store(&page)
     }
 }
 

@@ -47,6 +47,28 @@ impl Nav {
     }
 }
 
+/// Run `f` with a pooled connection on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    enroll: &server::enroll::Enroll,
+    f: impl FnOnce(&mut server::store::PgPooled) -> Result<T, WebError> + Send + 'static,
+) -> Result<T, WebError> {
+    let pool = enroll.pool().clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(server::store::StoreError::from)?;
+        f(&mut conn)
+    })
+    .await?
+}
+
+/// Render a page as an HTML 200, never cached: for pages that show a
+/// secret once (a minted challenge, a new API key).
+pub fn html_no_store(page: &impl Template) -> Result<HttpResponse, WebError> {
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(page.render()?))
+}
+
 /// Render a page as an HTML 200.
 pub fn html(page: &impl Template) -> Result<HttpResponse, WebError> {
     Ok(HttpResponse::Ok()
@@ -90,21 +112,8 @@ pub fn orgs_in_scope(
     conn: &mut server::store::PgPooled,
     scope: &server::store::queue::Scope,
 ) -> Result<Vec<(i64, String)>, WebError> {
-    use server::store::queue::Scope;
     let all = server::store::orgs::list_orgs(conn)?;
-    let reached: Option<Vec<i64>> = match scope {
-        Scope::All => None,
-        Scope::Limited {
-            organizations,
-            departments,
-        } => {
-            let mut ids = organizations.clone();
-            for d in departments {
-                ids.push(server::store::orgs::department_by_id(conn, *d)?.organization_id);
-            }
-            Some(ids)
-        }
-    };
+    let reached = scope.organizations_reached(conn)?;
     Ok(all
         .into_iter()
         .filter(|o| reached.as_ref().is_none_or(|ids| ids.contains(&o.id)))

@@ -13,8 +13,8 @@ use server::directory::rules::{self, Actor};
 use server::directory::DirectoryError;
 use server::enroll::Enroll;
 use server::store::admins::Role;
-use server::store::{PgPooled, StoreError};
 
+use super::blocking;
 use super::form::FormState;
 use super::{html, see_other, when, Nav};
 use crate::error::WebError;
@@ -42,19 +42,6 @@ impl From<DirectoryError> for WebError {
             e @ DirectoryError::Hash(_) => Self::Internal(e.to_string()),
         }
     }
-}
-
-/// Run `f` with a pooled connection on the blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(
-    enroll: &Enroll,
-    f: impl FnOnce(&mut PgPooled) -> Result<T, WebError> + Send + 'static,
-) -> Result<T, WebError> {
-    let pool = enroll.pool().clone();
-    web::block(move || {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        f(&mut conn)
-    })
-    .await?
 }
 
 /// A refused form shown again (422) with `state`'s values and one message

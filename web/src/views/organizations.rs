@@ -12,8 +12,9 @@ use server::directory::orgs::{self as dir, OrgInSight};
 use server::enroll::Enroll;
 use server::store::orgs::Department;
 
+use super::blocking;
 use super::form::FormState;
-use super::officers::{actor, blocking, refused_page};
+use super::officers::{actor, refused_page};
 use super::{html, see_other, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;

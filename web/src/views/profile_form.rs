@@ -11,8 +11,9 @@ use server::manage::profile_settings::{
     ProfileDraft, APPROVAL_MODES, CERT_TYPES, EC_CURVES, HASH_ALGS, KEY_USAGES, SAN_TYPES,
 };
 use server::manage::{self, ManageError, Place};
-use server::store::{PgPooled, StoreError};
+use server::store::PgPooled;
 
+use super::blocking;
 use super::challenges::places;
 use super::form::{self, FormState};
 use super::profiles::acting;
@@ -215,14 +216,12 @@ pub async fn new_form(
     if !manage::profiles::may_create(&acting(&officer)) {
         return Err(WebError::Forbidden);
     }
-    let pool = enroll.pool().clone();
-    let view = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
+    let view = blocking(&enroll, move |conn| {
         let mut f = state_of(&ProfileDraft::defaults("", ""));
         f.keep("profile_id", "").keep("name", "");
-        page(&mut conn, &officer, f, None)
+        page(conn, &officer, f, None)
     })
-    .await??;
+    .await?;
     super::html(&view)
 }
 
@@ -233,17 +232,15 @@ pub async fn edit_form(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    let pool = enroll.pool().clone();
-    let view = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        let seen = manage::profiles::visible(&mut conn, &acting(&officer), &id)?;
+    let view = blocking(&enroll, move |conn| {
+        let seen = manage::profiles::visible(conn, &acting(&officer), &id)?;
         if !seen.manageable {
             return Err(WebError::Forbidden);
         }
         let f = state_of(&ProfileDraft::of(&seen.profile, seen.places));
-        page(&mut conn, &officer, f, Some(id))
+        page(conn, &officer, f, Some(id))
     })
-    .await??;
+    .await?;
     super::html(&view)
 }
 
@@ -302,12 +299,7 @@ async fn run(
     editing: Option<String>,
     pairs: Vec<(String, String)>,
 ) -> Result<HttpResponse, WebError> {
-    let pool = enroll.pool().clone();
-    let out = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        submit(&mut conn, &officer, editing, &pairs)
-    })
-    .await??;
+    let out = blocking(&enroll, move |conn| submit(conn, &officer, editing, &pairs)).await?;
     match out {
         Outcome::Done(to) => Ok(see_other(&to)),
         Outcome::Refused(view) => form::refused(view.as_ref()),

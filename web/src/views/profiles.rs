@@ -11,6 +11,7 @@ use server::enroll::Enroll;
 use server::manage::{self, Acting};
 use server::store::{orgs, PgPooled, StoreError};
 
+use super::blocking;
 use super::challenges::places;
 use super::{enc, see_other, Nav};
 use crate::error::WebError;
@@ -149,17 +150,15 @@ async fn switch(
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    let pool = enroll.pool().clone();
-    let p = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
+    let p = blocking(&enroll, move |conn| {
         Ok(manage::profiles::set_enabled(
-            &mut conn,
+            conn,
             &acting(&officer),
             &id,
             enabled,
         )?)
     })
-    .await??;
+    .await?;
     let msg = if enabled { "enabled" } else { "disabled" };
     Ok(see_other(&format!(
         "/profiles?msg={msg}&profile={}",

@@ -13,6 +13,7 @@ use server::store::queue::{self, Cursor, Filter, Scope};
 use server::store::requests::{self, EnrollmentRequest, RequestEvent, Status};
 use server::store::{challenges, orgs, profiles, PgPool, StoreError};
 
+use super::blocking;
 use super::{enc, html, see_other, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
@@ -93,13 +94,11 @@ pub async fn queue(
         None => None,
     };
     let scope = officer.scope.clone();
-    let pool = enroll.pool().clone();
-    let (page, names) = web::block(move || -> Result<_, WebError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        let page = queue::list(&mut conn, &scope, &filter, after, PAGE_SIZE)?;
-        Ok((page, orgs::list_orgs(&mut conn)?))
+    let (page, names) = blocking(&enroll, move |conn| {
+        let page = queue::list(conn, &scope, &filter, after, PAGE_SIZE)?;
+        Ok((page, orgs::list_orgs(conn)?))
     })
-    .await??;
+    .await?;
     let text = q.unwrap_or_default();
     let next = page.next.map(|c| {
         format!(
