@@ -1,5 +1,5 @@
 //! The PKIOperation handler under hostile input, end to end against a real
-//! PostgreSQL: `Enroll::pki_operation(&profile, body, client_ip)` exactly as
+//! PostgreSQL: `Enroll::pki_operation(profile_name, body, client_ip)` exactly as
 //! `POST /scep/<profile>?operation=PKIOperation` calls it (RFC 8894 §3.3).
 //!
 //! Shared by the `pki_operation` and `pki_operation_signed` fuzz targets and
@@ -396,10 +396,12 @@ impl Harness {
             &self.enroll
         };
         let profile = &self.profiles[sent.profile % self.profiles.len()];
-        let res = svc.pki_operation(profile, sent.body, sent.client_ip);
+        let res = svc.pki_operation(&profile.profile_id, sent.body, sent.client_ip);
         let out = match res {
             Ok(out) => out,
             Err(EnrollError::BadRequest(_)) => return None,
+            // HTTP 404, as for a profile that does not exist.
+            Err(EnrollError::NotFound(_)) if !profile.enabled => return None,
             Err(e) => {
                 if self.db_up() {
                     panic!("invariant: internal error for client input (HTTP 5xx): {e:?}");

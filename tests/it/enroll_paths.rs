@@ -261,3 +261,67 @@ fn the_one_statement_path_files_nothing_under_a_disabled_organization() {
     assert_eq!(unused(), 0);
     assert_eq!(s.log().matches("issued in one statement").count(), 1);
 }
+
+/// scepd keeps the profile in memory for the one-statement path; a change
+/// made meanwhile (here straight in the database, as another scepd
+/// process would) must apply to the very next enrollment, and a profile
+/// disabled meanwhile must serve nobody.
+#[test]
+fn a_profile_changed_meanwhile_applies_to_the_next_enrollment() {
+    let db = server::testdb::test_db().expect("test database");
+    let dir = tempfile::tempdir().unwrap();
+    let s = Scepd::start_with(db, dir, &[("RUST_LOG", "info,server::enroll::fast=debug")]);
+    let validity_days = |rep: &server::wire::client::CertRepMsg| {
+        let c = &rep.certs[0];
+        let diff = c.not_before().diff(c.not_after()).unwrap();
+        diff.days
+    };
+    let first = Device::new("cached-1", 2048).pkcs_req(&s, "default", Some(&s.mint("default")));
+    assert_eq!(first.status, PkiStatus::Success, "{}", s.log());
+    assert_eq!(validity_days(&first), 365);
+    assert_eq!(s.log().matches("issued in one statement").count(), 1);
+
+    diesel::sql_query("UPDATE device_profiles SET validity_days = 10 WHERE profile_id = 'default'")
+        .execute(&mut s.pg())
+        .unwrap();
+    let second = Device::new("cached-2", 2048).pkcs_req(&s, "default", Some(&s.mint("default")));
+    assert_eq!(second.status, PkiStatus::Success, "{}", s.log());
+    assert_eq!(
+        validity_days(&second),
+        10,
+        "the new validity, not the cached one"
+    );
+    let third = Device::new("cached-3", 2048).pkcs_req(&s, "default", Some(&s.mint("default")));
+    assert_eq!(validity_days(&third), 10);
+    assert_eq!(
+        s.log().matches("issued in one statement").count(),
+        2,
+        "the refreshed copy serves the one-statement path again"
+    );
+
+    let challenge = s.mint("default");
+    diesel::sql_query("UPDATE device_profiles SET enabled = false WHERE profile_id = 'default'")
+        .execute(&mut s.pg())
+        .unwrap();
+    let dev = Device::new("cached-4", 2048);
+    let csr = dev.csr(Some(&challenge));
+    let msg = dev.request(
+        &s,
+        server::wire::MessageType::PkcsReq,
+        &dev.txid(),
+        server::wire::client::ClientContent::Csr(&csr),
+        server::wire::ContentCipher::Aes256Cbc,
+    );
+    let res = crate::device::post(&s, "default", &msg);
+    assert!(matches!(res, Err((404, _))), "{res:?}");
+    let used: i64 = {
+        use diesel::dsl::count_star;
+        use server::store::schema::challenges;
+        challenges::table
+            .filter(challenges::used_at.is_not_null())
+            .select(count_star())
+            .first(&mut s.pg())
+            .unwrap()
+    };
+    assert_eq!(used, 3, "the disabled profile used no challenge");
+}

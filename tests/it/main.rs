@@ -16,6 +16,7 @@ mod device;
 mod enroll_paths;
 mod faults;
 mod fuzz_replay;
+mod group_commit;
 mod hostile;
 mod lifecycle;
 mod mail;

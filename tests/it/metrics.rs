@@ -81,6 +81,10 @@ fn scrape_counts_operations_outcomes_latency_queue_and_certificates() {
     assert_eq!(m["scepd_pending_requests"], 1.0);
     assert_eq!(m["scepd_certificates_issued_total"], 2.0);
     assert_eq!(m["scepd_certificates_revoked_total"], 1.0);
+    // The two issued and the wrong challenge tried the one-statement path,
+    // one after the other: three statements of one enrollment each.
+    assert_eq!(m["scepd_commit_batches_total"], 3.0);
+    assert_eq!(m["scepd_commit_enrollments_total"], 3.0);
 
     // A second process on the same database reports the same database
     // figures, and its own (zero) request counters.

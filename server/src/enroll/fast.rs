@@ -1,5 +1,6 @@
-//! The common enrollment in two round trips: a first PKCSReq with a usable
-//! one-time challenge on a profile that issues at once. Anything else —
+//! The common enrollment in one round trip, shared with the enrollments
+//! that arrive with it: a first PKCSReq with a usable one-time challenge
+//! on a profile that issues at once. Anything else —
 //! renewals, access codes, manual approval, a per-device cap, a client that
 //! is locked out, a challenge that is not usable (or whose organization or
 //! department is disabled), a retransmission — returns
@@ -8,23 +9,21 @@
 //! same request (`store::issue_tx`), so the rest of scepd cannot tell them
 //! apart.
 
-use diesel::pg::PgConnection;
-
 use super::{policy, Answer, Enroll, EnrollError};
 use crate::challenge::gate::UNKNOWN_CLIENT;
 use crate::challenge::hash_secret;
 use crate::csr::Csr;
-use crate::store::issue_tx::{self, FastPathCheck, IssueWithChallenge};
+use crate::store::issue_tx::IssueRow;
 use crate::store::profiles::Profile;
 use crate::store::StoreError;
 use crate::wire::{MessageType, PkiMessage};
 
 impl Enroll {
     /// `Some(answer)` when the request was served here; `None` to take the
-    /// general path (nothing has been written then).
+    /// general path (nothing has been written then). `profile` may be a
+    /// cached copy: the statement refuses it if the profile changed since.
     pub(super) fn try_fast(
         &self,
-        conn: &mut PgConnection,
         profile: &Profile,
         msg: &PkiMessage,
         csr: &Csr,
@@ -61,27 +60,13 @@ impl Enroll {
             .flatten()
             .map(str::to_string)
             .collect();
-        let secret_hash = hash_secret(pw);
-        let open = issue_tx::fast_path_open(
-            conn,
-            FastPathCheck {
-                secret_hash: &secret_hash,
-                profile_id: profile.id,
-                identities: &identities,
-                client_ip: client_ip.unwrap_or(UNKNOWN_CLIENT),
-                window_start: self.gate.window_start(chrono::Utc::now()),
-                failure_limit: i32::try_from(self.gate.failure_limit).unwrap_or(i32::MAX),
-            },
-        )?;
-        if !open {
-            return Ok(None);
-        }
 
+        // Signed before the challenge is checked: the statement checks it
+        // (and the client's lockout) as it writes, so the common case
+        // needs no read first. A refused request costs one signature that
+        // never leaves this process.
         let signed = self.sign(profile, csr, &subject)?;
-        let txid = msg.header.transaction_id.0.as_str();
-        let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
-        let key_desc = csr.key.to_string();
-        // The same details the general path records (requests_flow, issue).
+        let txid = &msg.header.transaction_id.0;
         // The same details and payload the general path records; the IDs
         // are added by the statement.
         let challenge_details = super::secret_used_details(txid, profile, &identities);
@@ -92,40 +77,43 @@ impl Enroll {
             profile,
             signed.not_after,
         );
-        let res = issue_tx::issue_with_challenge(
-            conn,
-            IssueWithChallenge {
-                secret_hash: &secret_hash,
-                profile_id: profile.id,
-                identities: &identities,
-                transaction_id: txid,
-                public_key_sha256: &csr.public_key_sha256,
-                message_type: msg.header.message_type.name(),
-                request_subject: &csr.subject_text,
-                common_name: csr.common_name.as_deref(),
-                sans: &sans,
-                key_desc: &key_desc,
-                csr_der: &csr.der,
-                client_ip,
-                serial: &signed.serial_hex,
-                cert_subject: &signed.subject_text,
-                not_before: signed.not_before,
-                not_after: signed.not_after,
-                fingerprint_sha256: &signed.fingerprint,
-                issuer_sha256: self.auth.ca_sha256(),
-                der: &signed.der,
-                challenge_details: &challenge_details,
-                issued_details: &issued_details,
-                mail_payload: &mail_payload,
-            },
-        );
+        let res = self.commit.issue(IssueRow {
+            secret_hash: hash_secret(pw).to_vec(),
+            profile_id: profile.id,
+            profile_revision: profile.revision,
+            identity_cn: csr.common_name.clone(),
+            identity_sn: csr.serial_number.clone(),
+            lockout_key: client_ip.unwrap_or(UNKNOWN_CLIENT).to_string(),
+            window_start: self.gate.window_start(chrono::Utc::now()),
+            failure_limit: i32::try_from(self.gate.failure_limit).unwrap_or(i32::MAX),
+            transaction_id: txid.clone(),
+            public_key_sha256: csr.public_key_sha256.to_vec(),
+            message_type: msg.header.message_type.name(),
+            request_subject: csr.subject_text.clone(),
+            common_name: csr.common_name.clone(),
+            sans: csr.sans.iter().map(|s| s.to_string()).collect(),
+            key_desc: csr.key.to_string(),
+            csr_der: csr.der.clone(),
+            client_ip: client_ip.map(str::to_string),
+            serial: signed.serial_hex,
+            cert_subject: signed.subject_text,
+            not_before: signed.not_before,
+            not_after: signed.not_after,
+            fingerprint_sha256: signed.fingerprint.to_vec(),
+            issuer_sha256: self.auth.ca_sha256().to_vec(),
+            der: signed.der.clone(),
+            challenge_details,
+            issued_details,
+            mail_payload,
+        });
         match res {
             Ok(Some(ids)) => {
                 tracing::debug!(request = ids.request_id, "issued in one statement");
                 Ok(Some(Answer::Issued(signed.der)))
             }
-            // The challenge went to a racing request, or this transaction
-            // is already stored: the general path answers both.
+            // The challenge is not usable (or went to a racing request),
+            // the client is locked out, the profile changed, or this
+            // transaction is already stored: the general path answers.
             Ok(None) | Err(StoreError::Conflict(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }

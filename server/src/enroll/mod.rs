@@ -3,9 +3,11 @@
 //! it. It owns the request state machine
 //! `Requested → Applied → Issued` / `→ Declined`.
 //!
-//! Every PKIOperation that changes state runs in one database transaction
-//! (challenge use, request, certificate, audit), committed before the
-//! CertRep is returned.
+//! Every PKIOperation that changes state is written in one database
+//! transaction (challenge use, request, certificate, audit), committed
+//! before the CertRep is returned. Common enrollments that arrive together
+//! share their transaction (`store::group_commit`); each is still all or
+//! nothing.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use openssl::x509::{X509Ref, X509};
 use crate::ca::CaError;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::certificates;
+use crate::store::group_commit::GroupCommit;
 use crate::store::profiles::Profile;
 use crate::store::requests::{self, EnrollmentRequest, Status};
 use crate::store::{PgPool, StoreError};
@@ -28,6 +31,7 @@ mod decide;
 mod fast;
 mod issue;
 pub mod policy;
+mod profile_cache;
 mod requests_flow;
 
 pub use decide::{name_text, normalize_serial};
@@ -92,15 +96,27 @@ pub struct Enroll {
     allow_single_des: bool,
     /// Failed-attempt limit and access-code cache (shared by all workers).
     gate: Arc<crate::challenge::gate::Gate>,
+    /// Profiles for the one-statement path (see `profile_cache`).
+    profiles: Arc<profile_cache::ProfileCache>,
+    /// Writes one-statement enrollments in batches.
+    commit: GroupCommit,
 }
+
+/// Group-commit writers: two, so one batch is being gathered while the
+/// other is in the database.
+const COMMIT_WRITERS: usize = 2;
+/// Most enrollments written by one statement.
+const COMMIT_MAX_BATCH: usize = 32;
 
 impl Enroll {
     pub fn new(pool: PgPool, auth: Arc<Authority>) -> Self {
         Self {
+            commit: GroupCommit::start(pool.clone(), COMMIT_WRITERS, COMMIT_MAX_BATCH),
             pool,
             auth,
             allow_single_des: true,
             gate: Arc::default(),
+            profiles: Arc::default(),
         }
     }
 
@@ -123,6 +139,12 @@ impl Enroll {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Group-commit batches written by this process, and the enrollments
+    /// they carried.
+    pub fn commit_stats(&self) -> (u64, u64) {
+        self.commit.stats()
     }
 
     /// RFC 8894 §3.5.2 GetCACaps: only what works.
@@ -164,15 +186,25 @@ impl Enroll {
         )?))
     }
 
-    /// RFC 8894 §3.3 PKIOperation: decode, authenticate, decide, answer.
-    /// `Err` only for undecodable input (400) or server trouble; every
-    /// protocol-level refusal is an `Ok` signed CertRep FAILURE.
+    /// The enabled profile `name` as the database has it now (`NotFound`
+    /// when it is missing or disabled).
+    pub fn profile(&self, name: &str) -> Result<Arc<Profile>, EnrollError> {
+        self.profiles.load(&self.pool, name)
+    }
+
+    /// RFC 8894 §3.3 PKIOperation on the enabled profile `profile_name`:
+    /// decode, authenticate, decide, answer. `Err` only for a missing or
+    /// disabled profile (404), undecodable input (400) or server trouble;
+    /// every protocol-level refusal is an `Ok` signed CertRep FAILURE.
     pub fn pki_operation(
         &self,
-        profile: &Profile,
+        profile_name: &str,
         body: &[u8],
         client_ip: Option<&str>,
     ) -> Result<CertRepOut, EnrollError> {
+        // A recent copy lets the common enrollment skip a read; anything
+        // but the one-statement path reads the profile again.
+        let profile = self.profiles.get(&self.pool, profile_name)?;
         let signed = wire::decode(body).map_err(|e| EnrollError::BadRequest(e.to_string()))?;
         let header = signed.header().clone();
         let span = tracing::info_span!(
@@ -198,11 +230,20 @@ impl Enroll {
         }
         let answer = match header.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
-                self.enroll(profile, &msg, client_ip)?
+                self.enroll(&profile, &msg, client_ip)?
             }
-            MessageType::CertPoll => self.poll(&msg)?,
-            MessageType::GetCert => self.get_cert(&msg)?,
-            MessageType::GetCrl => self.get_crl(&msg)?,
+            MessageType::CertPoll => {
+                self.profile(profile_name)?;
+                self.poll(&msg)?
+            }
+            MessageType::GetCert => {
+                self.profile(profile_name)?;
+                self.get_cert(&msg)?
+            }
+            MessageType::GetCrl => {
+                self.profile(profile_name)?;
+                self.get_crl(&msg)?
+            }
             MessageType::CertRep => {
                 Answer::Fail(FailInfo::BadRequest, "CertRep is not a request".into())
             }

@@ -58,10 +58,14 @@ impl Enroll {
             Err(e) => return Ok(Answer::Fail(FailInfo::BadRequest, format!("bad CSR: {e}"))),
         };
         let txid = msg.header.transaction_id.0.as_str();
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
-        if let Some(answer) = self.try_fast(&mut conn, profile, msg, &csr, client_ip)? {
+        if let Some(answer) = self.try_fast(profile, msg, &csr, client_ip)? {
             return Ok(answer);
         }
+        // The general path decides on the profile as the database has it
+        // now, not on the copy the one-statement path may use.
+        let fresh = self.profile(&profile.profile_id)?;
+        let profile = &*fresh;
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
 
         // RFC 8894 §3.3.1: a retransmission gets the first answer again.
         if let Some(existing) = requests::by_transaction(&mut conn, txid, &csr.public_key_sha256)? {

@@ -212,19 +212,29 @@ impl Metrics {
              scepd_certificates_issued_total {}\n\
              # HELP scepd_certificates_revoked_total Certificates revoked (from the database).\n\
              # TYPE scepd_certificates_revoked_total counter\n\
-             scepd_certificates_revoked_total {}\n",
-            db.pending, db.issued, db.revoked
+             scepd_certificates_revoked_total {}\n\
+             # HELP scepd_commit_batches_total Statements that wrote one-statement enrollments (this process).\n\
+             # TYPE scepd_commit_batches_total counter\n\
+             scepd_commit_batches_total {}\n\
+             # HELP scepd_commit_enrollments_total Enrollments those statements wrote or refused (this process).\n\
+             # TYPE scepd_commit_enrollments_total counter\n\
+             scepd_commit_enrollments_total {}\n",
+            db.pending, db.issued, db.revoked, db.commit_batches, db.commit_enrollments
         );
         out
     }
 }
 
-/// The figures read from PostgreSQL at scrape time.
+/// The figures read at scrape time: from PostgreSQL, and this process's
+/// group commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DbFigures {
     pub pending: i64,
     pub issued: i64,
     pub revoked: i64,
+    /// Group commit of this process (`Enroll::commit_stats`).
+    pub commit_batches: u64,
+    pub commit_enrollments: u64,
 }
 
 /// One round trip for the three figures. Counting is exact, not the
@@ -254,6 +264,7 @@ pub fn db_figures(conn: &mut diesel::PgConnection) -> Result<DbFigures, StoreErr
         pending: row.pending,
         issued: row.issued,
         revoked: row.revoked,
+        ..DbFigures::default()
     })
 }
 
@@ -284,7 +295,12 @@ async fn metrics(
     }
     let db = blocking(&svc, |svc| {
         let mut conn = svc.pool().get().map_err(StoreError::from)?;
-        Ok(db_figures(&mut conn)?)
+        let (commit_batches, commit_enrollments) = svc.commit_stats();
+        Ok(DbFigures {
+            commit_batches,
+            commit_enrollments,
+            ..db_figures(&mut conn)?
+        })
     })
     .await?;
     let text = match metrics {
@@ -323,6 +339,8 @@ mod tests {
             pending: 2,
             issued: 7,
             revoked: 1,
+            commit_batches: 3,
+            commit_enrollments: 40,
         });
         let has = |line: &str| text.lines().any(|l| l == line);
         assert!(has(
@@ -345,6 +363,8 @@ mod tests {
         ));
         assert!(has("scepd_pending_requests 2"));
         assert!(has("scepd_certificates_issued_total 7"));
+        assert!(has("scepd_commit_batches_total 3"));
+        assert!(has("scepd_commit_enrollments_total 40"));
         assert!(has("scepd_certificates_revoked_total 1"));
         assert_eq!(operation_label(Some("pkioperation")), "PKIOperation");
     }

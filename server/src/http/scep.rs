@@ -9,8 +9,7 @@ use base64::Engine;
 
 use super::metrics::{operation_label, Metrics, Outcome};
 use super::{blocking, HttpError};
-use crate::enroll::{Enroll, EnrollError};
-use crate::store::{profiles, StoreError};
+use crate::enroll::Enroll;
 
 /// The profile `/scep` alone (and Cisco's `/cgi-bin/pkiclient.exe`) serves.
 pub const DEFAULT_PROFILE: &str = "default";
@@ -107,7 +106,7 @@ async fn answer(
     match op.as_str() {
         o if o.eq_ignore_ascii_case("GetCACaps") => {
             let caps = blocking(&svc, move |svc| {
-                let profile = load_profile(svc, &name)?;
+                let profile = svc.profile(&name)?;
                 Ok(svc.caps(&profile))
             })
             .await?;
@@ -118,7 +117,7 @@ async fn answer(
         }
         o if o.eq_ignore_ascii_case("GetCACert") => {
             let body = blocking(&svc, move |svc| {
-                load_profile(svc, &name)?;
+                svc.profile(&name)?;
                 svc.ca_certs()
             })
             .await?;
@@ -131,7 +130,7 @@ async fn answer(
         }
         o if o.eq_ignore_ascii_case("GetNextCACert") => {
             let body = blocking(&svc, move |svc| {
-                load_profile(svc, &name)?;
+                svc.profile(&name)?;
                 svc.next_ca_certs()
             })
             .await?;
@@ -159,8 +158,7 @@ async fn answer(
                 return Err(HttpError::BadRequest("empty PKIOperation message".into()));
             }
             let rep = blocking(&svc, move |svc| {
-                let profile = load_profile(svc, &name)?;
-                svc.pki_operation(&profile, &message, client_ip.as_deref())
+                svc.pki_operation(&name, &message, client_ip.as_deref())
             })
             .await?;
             Ok((
@@ -175,13 +173,6 @@ async fn answer(
             other.chars().take(40).collect::<String>()
         ))),
     }
-}
-
-fn load_profile(svc: &Enroll, name: &str) -> Result<profiles::Profile, EnrollError> {
-    let mut conn = svc.pool().get().map_err(StoreError::from)?;
-    profiles::by_profile_id(&mut conn, name)?
-        .filter(|p| p.enabled)
-        .ok_or_else(|| EnrollError::NotFound(format!("no SCEP profile {name:?}")))
 }
 
 async fn crl(path: web::Path<String>, svc: web::Data<Enroll>) -> Result<HttpResponse, HttpError> {

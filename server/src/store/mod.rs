@@ -20,6 +20,7 @@ pub mod challenges;
 pub mod console_audit;
 pub mod console_certs;
 pub mod console_challenges;
+pub mod group_commit;
 pub mod issue_tx;
 pub mod notification_contacts;
 pub mod orgs;

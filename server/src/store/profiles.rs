@@ -30,6 +30,8 @@ pub struct Profile {
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Grows with every change to the row (a trigger sees to it).
+    pub revision: i64,
 }
 
 impl Profile {

@@ -160,6 +160,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        revision -> Int8,
     }
 }
 
