@@ -47,6 +47,15 @@ impl Nav {
     }
 }
 
+/// The acting officer as `server::admin` sees it.
+pub(crate) fn actor(o: &Officer) -> server::admin::Actor<'_> {
+    server::admin::Actor {
+        username: &o.username,
+        role: o.role,
+        scope: &o.scope,
+    }
+}
+
 /// Run `f` with a pooled connection on the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(
     enroll: &server::enroll::Enroll,
