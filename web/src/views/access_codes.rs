@@ -15,7 +15,7 @@ use server::store::{profiles, PgPooled};
 use super::challenges::{parse_place, places};
 use super::form::{self, FormState};
 use super::profiles::place_names;
-use super::{actor, blocking, see_other, when, Nav};
+use super::{actor, blocking, see_other, switch, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -159,20 +159,21 @@ pub async fn create(
     }
 }
 
-async fn switch(
+async fn set_enabled(
     officer: Officer,
     enroll: web::Data<Enroll>,
     path: web::Path<i64>,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    blocking(&enroll, move |conn| {
-        codes::set_enabled(conn, &actor(&officer), id, enabled)?;
-        Ok(())
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/access-codes?msg={msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| codes::set_enabled(c, a, id, on),
+        |s| format!("/access-codes?msg={s}"),
+    )
+    .await
 }
 
 /// POST /access-codes/{id}/disable
@@ -181,7 +182,7 @@ pub async fn disable(
     enroll: web::Data<Enroll>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, false).await
+    set_enabled(officer, enroll, path, false).await
 }
 
 /// POST /access-codes/{id}/enable
@@ -190,5 +191,5 @@ pub async fn enable(
     enroll: web::Data<Enroll>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, true).await
+    set_enabled(officer, enroll, path, true).await
 }

@@ -69,6 +69,29 @@ pub(crate) async fn blocking<T: Send + 'static>(
     .await?
 }
 
+/// An enable or disable button: `change` (a `server::admin` call, given
+/// the acting officer and the new state) on the blocking pool, then 303 to
+/// `to("enabled")` or `to("disabled")`, where the page's flash says so.
+pub(crate) async fn switch<T: Send + 'static>(
+    officer: Officer,
+    enroll: &server::enroll::Enroll,
+    enabled: bool,
+    change: impl FnOnce(
+            &mut server::store::PgPooled,
+            &server::admin::Actor<'_>,
+            bool,
+        ) -> Result<T, server::admin::AdminError>
+        + Send
+        + 'static,
+    to: impl FnOnce(&str) -> String,
+) -> Result<HttpResponse, WebError> {
+    blocking(enroll, move |conn| {
+        Ok(change(conn, &actor(&officer), enabled)?)
+    })
+    .await?;
+    Ok(see_other(&to(if enabled { "enabled" } else { "disabled" })))
+}
+
 /// Render a page as an HTML 200, never cached: for pages that show a
 /// secret once (a minted challenge, a new API key).
 pub fn html_no_store(page: &impl Template) -> Result<HttpResponse, WebError> {

@@ -14,7 +14,7 @@ use server::enroll::Enroll;
 use server::store::admins::Role;
 
 use super::form::FormState;
-use super::{actor, blocking, html, see_other, when, Nav};
+use super::{actor, blocking, html, see_other, switch, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -331,12 +331,14 @@ async fn set_enabled(
     id: i64,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
-    blocking(&enroll, move |conn| {
-        Ok(officers::set_enabled(conn, &actor(&officer), id, enabled)?)
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/officers/{id}?msg={msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| officers::set_enabled(c, a, id, on),
+        |s| format!("/officers/{id}?msg={s}"),
+    )
+    .await
 }
 
 pub async fn disable(

@@ -15,7 +15,7 @@ use server::store::orgs::Department;
 
 use super::form::FormState;
 use super::officers::refused_page;
-use super::{actor, blocking, html, see_other, when, Nav};
+use super::{actor, blocking, html, see_other, switch, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -229,12 +229,14 @@ async fn set_org(
     id: i64,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
-    blocking(&enroll, move |conn| {
-        Ok(orgs::set_org_enabled(conn, &actor(&officer), id, enabled)?)
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/organizations/{id}?msg=org-{msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| orgs::set_org_enabled(c, a, id, on),
+        |s| format!("/organizations/{id}?msg=org-{s}"),
+    )
+    .await
 }
 
 pub async fn disable(
@@ -368,17 +370,14 @@ async fn set_dept(
     id: i64,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
-    blocking(&enroll, move |conn| {
-        Ok(orgs::set_department_enabled(
-            conn,
-            &actor(&officer),
-            id,
-            enabled,
-        )?)
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/departments/{id}?msg=dept-{msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| orgs::set_department_enabled(c, a, id, on),
+        |s| format!("/departments/{id}?msg=dept-{s}"),
+    )
+    .await
 }
 
 pub async fn disable_department(

@@ -12,7 +12,7 @@ use server::enroll::Enroll;
 use server::store::{orgs, PgPooled, StoreError};
 
 use super::challenges::places;
-use super::{actor, blocking, enc, see_other, Nav};
+use super::{actor, enc, switch, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -134,27 +134,23 @@ pub async fn page(
     super::html(&page)
 }
 
-async fn switch(
+async fn set_enabled(
     officer: Officer,
     enroll: web::Data<Enroll>,
     path: web::Path<String>,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    let p = blocking(&enroll, move |conn| {
-        Ok(admin::profiles::set_enabled(
-            conn,
-            &actor(&officer),
-            &id,
-            enabled,
-        )?)
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!(
-        "/profiles?msg={msg}&profile={}",
-        enc(&p.profile_id)
-    )))
+    // The path's ID is the profile's: `set_enabled` finds it by that.
+    let which = enc(&id);
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| admin::profiles::set_enabled(c, a, &id, on),
+        |s| format!("/profiles?msg={s}&profile={which}"),
+    )
+    .await
 }
 
 /// POST /profiles/{id}/disable
@@ -163,7 +159,7 @@ pub async fn disable(
     enroll: web::Data<Enroll>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, false).await
+    set_enabled(officer, enroll, path, false).await
 }
 
 /// POST /profiles/{id}/enable
@@ -172,5 +168,5 @@ pub async fn enable(
     enroll: web::Data<Enroll>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, true).await
+    set_enabled(officer, enroll, path, true).await
 }
