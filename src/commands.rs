@@ -6,10 +6,10 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 use diesel::pg::PgConnection;
+use server::admin::{self, profile_settings::ProfileDraft, Actor};
 use server::bootstrap;
 use server::challenge::{self, MintRequest};
 use server::config::Config;
-use server::manage::{self, profile_settings::ProfileDraft, Acting};
 use server::store::{orgs, profiles, requests};
 
 use crate::serve::{start, Running};
@@ -159,7 +159,7 @@ pub struct ProfileArgs {
     no_post: bool,
 }
 
-/// Through `server::manage`, so the CLI and the console apply one set of
+/// Through `server::admin`, so the CLI and the console apply one set of
 /// rules and both audit the creation.
 fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
     let name = a.name.clone().unwrap_or_else(|| a.id.clone());
@@ -184,7 +184,7 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
         .iter()
         .map(|o| org_id(conn, o).map(|id| (id, None)))
         .collect::<Result<Vec<_>, _>>()?;
-    let created = manage::profiles::create(conn, &Acting::cli("cli"), &d).map_err(err)?;
+    let created = admin::profiles::create(conn, &Actor::cli("cli"), &d).map_err(err)?;
     println!("{}", created.profile_id);
     Ok(())
 }

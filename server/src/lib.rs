@@ -7,17 +7,16 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod admin;
 pub mod api;
 pub mod bootstrap;
 pub mod ca;
 pub mod challenge;
 pub mod config;
 pub mod csr;
-pub mod directory;
 pub mod enroll;
 pub(crate) mod fsutil;
 pub mod http;
-pub mod manage;
 pub mod mobileconfig;
 pub mod notify;
 pub mod pgcluster;

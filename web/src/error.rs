@@ -83,17 +83,17 @@ impl From<MobileconfigError> for WebError {
     }
 }
 
-impl From<server::manage::ManageError> for WebError {
-    fn from(e: server::manage::ManageError) -> Self {
-        use server::manage::ManageError;
+impl From<server::admin::AdminError> for WebError {
+    fn from(e: server::admin::AdminError) -> Self {
+        use server::admin::AdminError;
         match e {
             // Handlers show field errors on the form; this is the fallback.
-            e @ ManageError::Invalid(_) => Self::BadRequest(e.to_string()),
-            ManageError::Forbidden => Self::Forbidden,
-            ManageError::NotFound => Self::NotFound,
-            ManageError::Conflict(m) => Self::Conflict(m),
-            ManageError::Store(s) => s.into(),
-            ManageError::Failed(m) => Self::Internal(m),
+            e @ AdminError::Refused(_) => Self::BadRequest(e.to_string()),
+            AdminError::Forbidden => Self::Forbidden,
+            AdminError::NotFound => Self::NotFound,
+            AdminError::Conflict(m) => Self::Conflict(m),
+            AdminError::Store(s) => s.into(),
+            AdminError::Failed(m) => Self::Internal(m),
         }
     }
 }

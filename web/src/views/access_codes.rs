@@ -1,22 +1,21 @@
 //! Organization access codes in the officer's scope: create one for an
 //! organization or department (optionally one profile), list them (never
 //! the codes: only argon2id hashes exist), disable or enable one. Rules
-//! and audit are `server::manage::access_codes`'s. A refused form keeps
+//! and audit are `server::admin::access_codes`'s. A refused form keeps
 //! the place, profile and label, never the code.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use server::admin::access_codes::{self as codes, CodeDraft};
+use server::admin::AdminError;
 use server::enroll::Enroll;
-use server::manage::access_codes::{self as codes, CodeDraft};
-use server::manage::ManageError;
 use server::store::{profiles, PgPooled};
 
-use super::blocking;
 use super::challenges::{parse_place, places};
 use super::form::{self, FormState};
-use super::profiles::{acting, place_names};
-use super::{see_other, when, Nav};
+use super::profiles::place_names;
+use super::{actor, blocking, see_other, switch, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -58,7 +57,7 @@ fn load(
     officer: &Officer,
     form: FormState,
 ) -> Result<AccessCodesView, WebError> {
-    let who = acting(officer);
+    let who = actor(officer);
     let all = profiles::list(conn)?;
     let mut rows = vec![];
     for c in codes::listing(conn, &who)? {
@@ -80,7 +79,7 @@ fn load(
         flash: None,
         form,
         places: places(conn, &officer.scope)?,
-        profiles: server::manage::profiles::listing(conn, &who)?
+        profiles: server::admin::profiles::listing(conn, &who)?
             .into_iter()
             .filter(|l| l.profile.enabled)
             .map(|l| (l.profile.profile_id, l.profile.name))
@@ -130,7 +129,7 @@ pub async fn create(
         let profile = f.profile.unwrap_or_default();
         let made = codes::create(
             conn,
-            &acting(&officer),
+            &actor(&officer),
             &CodeDraft {
                 place,
                 profile: Some(profile.as_str()),
@@ -140,7 +139,7 @@ pub async fn create(
         );
         match made {
             Ok(_) => Ok(None),
-            Err(ManageError::Invalid(errors)) => {
+            Err(AdminError::Refused(errors)) => {
                 // The code itself is never sent back.
                 let mut state = FormState::new();
                 state
@@ -160,20 +159,21 @@ pub async fn create(
     }
 }
 
-async fn switch(
+async fn set_enabled(
     officer: Officer,
     enroll: web::Data<Enroll>,
     path: web::Path<i64>,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    blocking(&enroll, move |conn| {
-        codes::set_enabled(conn, &acting(&officer), id, enabled)?;
-        Ok(())
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/access-codes?msg={msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| codes::set_enabled(c, a, id, on),
+        |s| format!("/access-codes?msg={s}"),
+    )
+    .await
 }
 
 /// POST /access-codes/{id}/disable
@@ -182,7 +182,7 @@ pub async fn disable(
     enroll: web::Data<Enroll>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, false).await
+    set_enabled(officer, enroll, path, false).await
 }
 
 /// POST /access-codes/{id}/enable
@@ -191,5 +191,5 @@ pub async fn enable(
     enroll: web::Data<Enroll>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, true).await
+    set_enabled(officer, enroll, path, true).await
 }

@@ -2,20 +2,18 @@
 //! organizations in its scope and sees the token once, on that response
 //! only (`Cache-Control: no-store`; scepd keeps a SHA-256); keys are listed
 //! without tokens and revoked here. Rules and audit are
-//! `server::manage::api_keys`'s.
+//! `server::admin::api_keys`'s.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use server::admin::api_keys as keys;
+use server::admin::{rules, AdminError};
 use server::enroll::Enroll;
-use server::manage::api_keys as keys;
-use server::manage::ManageError;
 use server::store::{orgs, PgPooled};
 
-use super::blocking;
 use super::form::{self, FormState};
-use super::profiles::acting;
-use super::{see_other, when, Nav};
+use super::{actor, blocking, see_other, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -59,7 +57,7 @@ impl ApiKeysView {
 }
 
 fn load(conn: &mut PgPooled, officer: &Officer, form: FormState) -> Result<ApiKeysView, WebError> {
-    let who = acting(officer);
+    let who = actor(officer);
     let all = orgs::list_orgs(conn)?;
     let name_of = |id: i64| {
         all.iter()
@@ -90,7 +88,7 @@ fn load(conn: &mut PgPooled, officer: &Officer, form: FormState) -> Result<ApiKe
         may_create: keys::may_create(&who),
         organizations: all
             .iter()
-            .filter(|o| who.may_manage_organizations(&[o.id]))
+            .filter(|o| rules::may_manage_keys_for(&who, &[o.id]))
             .map(|o| (o.id.to_string(), o.name.clone()))
             .collect(),
         keys: rows,
@@ -135,7 +133,7 @@ pub async fn create(
         .keep("name", name.as_str())
         .keep("organizations", chosen.join(","));
     let (page, ok) = blocking(&enroll, move |conn| {
-        match keys::create(conn, &acting(&officer), &name, &ids) {
+        match keys::create(conn, &actor(&officer), &name, &ids) {
             Ok(created) => {
                 let mut page = load(conn, &officer, FormState::new())?;
                 page.flash = Some("API key created. Copy the token now: it is shown only once.");
@@ -145,7 +143,7 @@ pub async fn create(
                 });
                 Ok((page, true))
             }
-            Err(ManageError::Invalid(errors)) => {
+            Err(AdminError::Refused(errors)) => {
                 state.refuse_fields(&errors);
                 Ok((load(conn, &officer, state)?, false))
             }
@@ -168,7 +166,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
     blocking(&enroll, move |conn| {
-        keys::revoke(conn, &acting(&officer), id)?;
+        keys::revoke(conn, &actor(&officer), id)?;
         Ok(())
     })
     .await?;

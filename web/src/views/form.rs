@@ -57,7 +57,7 @@ impl FormState {
     }
 
     /// Refuse every field the service refused.
-    pub fn refuse_fields(&mut self, errors: &[server::manage::FieldError]) {
+    pub fn refuse_fields(&mut self, errors: &[server::admin::FieldError]) {
         for e in errors {
             self.refuse(e.field, e.message.clone());
         }

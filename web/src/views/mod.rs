@@ -47,6 +47,15 @@ impl Nav {
     }
 }
 
+/// The acting officer as `server::admin` sees it.
+pub(crate) fn actor(o: &Officer) -> server::admin::Actor<'_> {
+    server::admin::Actor {
+        username: &o.username,
+        role: o.role,
+        scope: &o.scope,
+    }
+}
+
 /// Run `f` with a pooled connection on the blocking pool.
 pub(crate) async fn blocking<T: Send + 'static>(
     enroll: &server::enroll::Enroll,
@@ -58,6 +67,29 @@ pub(crate) async fn blocking<T: Send + 'static>(
         f(&mut conn)
     })
     .await?
+}
+
+/// An enable or disable button: `change` (a `server::admin` call, given
+/// the acting officer and the new state) on the blocking pool, then 303 to
+/// `to("enabled")` or `to("disabled")`, where the page's flash says so.
+pub(crate) async fn switch<T: Send + 'static>(
+    officer: Officer,
+    enroll: &server::enroll::Enroll,
+    enabled: bool,
+    change: impl FnOnce(
+            &mut server::store::PgPooled,
+            &server::admin::Actor<'_>,
+            bool,
+        ) -> Result<T, server::admin::AdminError>
+        + Send
+        + 'static,
+    to: impl FnOnce(&str) -> String,
+) -> Result<HttpResponse, WebError> {
+    blocking(enroll, move |conn| {
+        Ok(change(conn, &actor(&officer), enabled)?)
+    })
+    .await?;
+    Ok(see_other(&to(if enabled { "enabled" } else { "disabled" })))
 }
 
 /// Render a page as an HTML 200, never cached: for pages that show a

@@ -1,53 +1,27 @@
 //! RA officers in the console (issue 4): list, create (with an initial
 //! password, never shown again), edit role, email and assignments,
 //! disable or enable, reset a password. Each officer manages only officers
-//! at its level or below and inside its scope (`server::directory::rules`);
+//! at its level or below and inside its scope (`server::admin::rules`);
 //! an officer out of reach is "not found", also for a forged POST.
 
 use std::future::Future;
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use server::directory::officers::{self as dir, OfficerForm, OfficerInSight};
-use server::directory::rules::{self, Actor};
-use server::directory::DirectoryError;
+use server::admin::officers::{self, OfficerForm, OfficerInSight};
+use server::admin::{rules, AdminError};
 use server::enroll::Enroll;
 use server::store::admins::Role;
 
-use super::blocking;
 use super::form::FormState;
-use super::{html, see_other, when, Nav};
+use super::{actor, blocking, html, see_other, switch, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
-
-/// The acting officer as the directory rules see it.
-pub(crate) fn actor(o: &Officer) -> Actor<'_> {
-    Actor {
-        username: &o.username,
-        role: o.role,
-        scope: &o.scope,
-    }
-}
-
-impl From<DirectoryError> for WebError {
-    fn from(e: DirectoryError) -> Self {
-        match e {
-            DirectoryError::NotFound => Self::NotFound,
-            DirectoryError::Forbidden => Self::Forbidden,
-            // A refusal without a form to show it in (a button).
-            DirectoryError::Refused(v) => {
-                Self::Conflict(v.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
-            }
-            DirectoryError::Store(s) => s.into(),
-            e @ DirectoryError::Hash(_) => Self::Internal(e.to_string()),
-        }
-    }
-}
 
 /// A refused form shown again (422) with `state`'s values and one message
 /// per refused field; any other failure becomes its error page.
 pub(crate) async fn refused_page<P, F, Fut>(
-    e: DirectoryError,
+    e: AdminError,
     mut state: FormState,
     page: F,
 ) -> Result<HttpResponse, WebError>
@@ -56,12 +30,10 @@ where
     F: FnOnce(FormState) -> Fut,
     Fut: Future<Output = Result<P, WebError>>,
 {
-    let DirectoryError::Refused(fields) = e else {
+    let AdminError::Refused(fields) = e else {
         return Err(e.into());
     };
-    for (f, m) in fields {
-        state.refuse(f, m);
-    }
+    state.refuse_fields(&fields);
     let page = page(state).await?;
     Ok(HttpResponse::UnprocessableEntity()
         .content_type("text/html; charset=utf-8")
@@ -144,13 +116,13 @@ async fn load(officer: &Officer, enroll: &Enroll, only: Option<i64>) -> Result<L
     let o = officer.clone();
     blocking(enroll, move |conn| {
         let a = actor(&o);
-        let places = server::directory::orgs::assignable_places(conn, &a)?
+        let places = server::admin::orgs::assignable_places(conn, &a)?
             .into_iter()
             .map(|(g, l)| (rules::grant_value(g), l))
             .collect();
         let officers = match only {
-            Some(id) => vec![dir::officer_in_sight(conn, &a, id)?],
-            None => dir::in_sight(conn, &a)?,
+            Some(id) => vec![officers::officer_in_sight(conn, &a, id)?],
+            None => officers::in_sight(conn, &a)?,
         };
         Ok(Loaded { places, officers })
     })
@@ -314,7 +286,7 @@ pub async fn create(
             email: &s.email,
             places: &s.scope,
         };
-        Ok(dir::create(conn, &actor(&o), &s.username, &s.password, &form).map(|a| a.id))
+        Ok(officers::create(conn, &actor(&o), &s.username, &s.password, &form).map(|a| a.id))
     })
     .await?;
     match res {
@@ -339,7 +311,7 @@ pub async fn update(
             email: &s.email,
             places: &s.scope,
         };
-        Ok(dir::update(conn, &actor(&o), id, &form).map(|_| ()))
+        Ok(officers::update(conn, &actor(&o), id, &form).map(|_| ()))
     })
     .await?;
     match res {
@@ -359,12 +331,14 @@ async fn set_enabled(
     id: i64,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
-    blocking(&enroll, move |conn| {
-        Ok(dir::set_enabled(conn, &actor(&officer), id, enabled)?)
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!("/officers/{id}?msg={msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| officers::set_enabled(c, a, id, on),
+        |s| format!("/officers/{id}?msg={s}"),
+    )
+    .await
 }
 
 pub async fn disable(
@@ -393,7 +367,7 @@ pub async fn reset_password(
     let s = Submitted::parse(&body)?;
     let o = officer.clone();
     let res = blocking(&enroll, move |conn| {
-        Ok(dir::reset_password(conn, &actor(&o), id, &s.password).map(|_| ()))
+        Ok(officers::reset_password(conn, &actor(&o), id, &s.password).map(|_| ()))
     })
     .await?;
     match res {

@@ -2,20 +2,20 @@
 //! creates, renames, disables and re-enables organizations; an MRAO, or an
 //! RAO holding the organization, does the same for its departments; a DRAO
 //! sees its departments read-only. The rules and every write live in
-//! `server::directory`; a refused form comes back (422) with what was typed
+//! `server::admin`; a refused form comes back (422) with what was typed
 //! and a message beside each bad field.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
-use server::directory::orgs::{self as dir, OrgInSight};
+use server::admin::orgs::{self, OrgInSight};
+use server::admin::{rules, AdminError};
 use server::enroll::Enroll;
 use server::store::orgs::Department;
 
-use super::blocking;
 use super::form::FormState;
-use super::officers::{actor, refused_page};
-use super::{html, see_other, when, Nav};
+use super::officers::refused_page;
+use super::{actor, blocking, html, see_other, switch, when, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -121,11 +121,11 @@ async fn list_view(
     form: FormState,
 ) -> Result<OrganizationsView, WebError> {
     let o = officer.clone();
-    let seen = blocking(enroll, move |conn| Ok(dir::in_sight(conn, &actor(&o))?)).await?;
+    let seen = blocking(enroll, move |conn| Ok(orgs::in_sight(conn, &actor(&o))?)).await?;
     Ok(OrganizationsView {
         nav: Some(Nav::of(officer)),
         flash: None,
-        may_create: server::directory::rules::may_manage_organizations(&actor(officer)),
+        may_create: rules::may_manage_organizations(&actor(officer)),
         orgs: seen.iter().map(row).collect(),
         form,
     })
@@ -149,7 +149,7 @@ pub async fn create(
     let name = form.into_inner().name;
     let (o, n) = (officer.clone(), name.clone());
     let res = blocking(&enroll, move |conn| {
-        Ok(dir::create_org(conn, &actor(&o), &n).map(|org| org.id))
+        Ok(orgs::create_org(conn, &actor(&o), &n).map(|org| org.id))
     })
     .await?;
     match res {
@@ -170,7 +170,7 @@ async fn org_view(
 ) -> Result<OrganizationView, WebError> {
     let o = officer.clone();
     let seen = blocking(enroll, move |conn| {
-        Ok(dir::org_in_sight(conn, &actor(&o), id)?)
+        Ok(orgs::org_in_sight(conn, &actor(&o), id)?)
     })
     .await?;
     let form = form.unwrap_or_else(|| {
@@ -210,7 +210,7 @@ pub async fn rename(
     let name = form.into_inner().name;
     let (o, n) = (officer.clone(), name.clone());
     let res = blocking(&enroll, move |conn| {
-        Ok(dir::rename_org(conn, &actor(&o), id, &n).map(|_| ()))
+        Ok(orgs::rename_org(conn, &actor(&o), id, &n).map(|_| ()))
     })
     .await?;
     match res {
@@ -229,16 +229,14 @@ async fn set_org(
     id: i64,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
-    blocking(&enroll, move |conn| {
-        Ok(dir::set_org_enabled(conn, &actor(&officer), id, enabled)?)
-    })
-    .await?;
-    let msg = if enabled {
-        "org-enabled"
-    } else {
-        "org-disabled"
-    };
-    Ok(see_other(&format!("/organizations/{id}?msg={msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| orgs::set_org_enabled(c, a, id, on),
+        |s| format!("/organizations/{id}?msg=org-{s}"),
+    )
+    .await
 }
 
 pub async fn disable(
@@ -273,7 +271,7 @@ pub async fn add_department(
     let name = form.into_inner().department;
     let (o, n) = (officer.clone(), name.clone());
     let res = blocking(&enroll, move |conn| {
-        Ok(dir::create_department(conn, &actor(&o), org, &n).map(|d| d.id))
+        Ok(orgs::create_department(conn, &actor(&o), org, &n).map(|d| d.id))
     })
     .await?;
     match res {
@@ -282,12 +280,11 @@ pub async fn add_department(
             // This page's `name` field is the organization's own: the
             // department's refusal belongs to the `department` field.
             let e = match e {
-                server::directory::DirectoryError::Refused(v) => {
-                    server::directory::DirectoryError::Refused(
-                        v.into_iter()
-                            .map(|(f, m)| (if f == "name" { "department" } else { f }, m))
-                            .collect(),
-                    )
+                AdminError::Refused(mut v) => {
+                    for f in v.iter_mut().filter(|f| f.field == "name") {
+                        f.field = "department";
+                    }
+                    AdminError::Refused(v)
                 }
                 e => e,
             };
@@ -311,7 +308,7 @@ async fn dept_view(
 ) -> Result<DepartmentView, WebError> {
     let o = officer.clone();
     let (seen, dept) = blocking(enroll, move |conn| {
-        Ok(dir::department_in_sight(conn, &actor(&o), id)?)
+        Ok(orgs::department_in_sight(conn, &actor(&o), id)?)
     })
     .await?;
     let form = form.unwrap_or_else(|| {
@@ -351,7 +348,7 @@ pub async fn rename_department(
     let name = form.into_inner().name;
     let (o, n) = (officer.clone(), name.clone());
     let res = blocking(&enroll, move |conn| {
-        Ok(dir::rename_department(conn, &actor(&o), id, &n).map(|_| ()))
+        Ok(orgs::rename_department(conn, &actor(&o), id, &n).map(|_| ()))
     })
     .await?;
     match res {
@@ -373,21 +370,14 @@ async fn set_dept(
     id: i64,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
-    blocking(&enroll, move |conn| {
-        Ok(dir::set_department_enabled(
-            conn,
-            &actor(&officer),
-            id,
-            enabled,
-        )?)
-    })
-    .await?;
-    let msg = if enabled {
-        "dept-enabled"
-    } else {
-        "dept-disabled"
-    };
-    Ok(see_other(&format!("/departments/{id}?msg={msg}")))
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| orgs::set_department_enabled(c, a, id, on),
+        |s| format!("/departments/{id}?msg=dept-{s}"),
+    )
+    .await
 }
 
 pub async fn disable_department(

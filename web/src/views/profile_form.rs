@@ -1,23 +1,21 @@
 //! The device certificate profile form, new and edit: every setting of
 //! `device_profiles` and the places of `profile_scopes`. This file only
 //! turns text into numbers and lists; every rule (and the officer's right
-//! to the profile and its places) is `server::manage`'s. A refused form
+//! to the profile and its places) is `server::admin`'s. A refused form
 //! comes back (422) with what was typed and a message next to each field.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
-use server::enroll::Enroll;
-use server::manage::profile_settings::{
+use server::admin::profile_settings::{
     ProfileDraft, APPROVAL_MODES, CERT_TYPES, EC_CURVES, HASH_ALGS, KEY_USAGES, SAN_TYPES,
 };
-use server::manage::{self, ManageError, Place};
+use server::admin::{self, AdminError, Place};
+use server::enroll::Enroll;
 use server::store::PgPooled;
 
-use super::blocking;
 use super::challenges::places;
 use super::form::{self, FormState};
-use super::profiles::acting;
-use super::{enc, see_other, Nav};
+use super::{actor, blocking, enc, see_other, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -213,7 +211,7 @@ pub async fn new_form(
     officer: Officer,
     enroll: web::Data<Enroll>,
 ) -> Result<HttpResponse, WebError> {
-    if !manage::profiles::may_create(&acting(&officer)) {
+    if !admin::profiles::may_create(&actor(&officer)) {
         return Err(WebError::Forbidden);
     }
     let view = blocking(&enroll, move |conn| {
@@ -233,7 +231,7 @@ pub async fn edit_form(
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
     let view = blocking(&enroll, move |conn| {
-        let seen = manage::profiles::visible(conn, &acting(&officer), &id)?;
+        let seen = admin::profiles::visible(conn, &actor(&officer), &id)?;
         if !seen.manageable {
             return Err(WebError::Forbidden);
         }
@@ -257,16 +255,16 @@ fn submit(
     pairs: &[(String, String)],
 ) -> Result<Outcome, WebError> {
     let (mut f, d) = read(pairs);
-    let who = acting(officer);
+    let who = actor(officer);
     let result = if f.is_refused() {
         // A number that did not parse: nothing is stored, but every other
         // field still gets its verdict.
         f.refuse_fields(&d.normalized().check());
-        Err(ManageError::Invalid(vec![]))
+        Err(AdminError::Refused(vec![]))
     } else {
         match &editing {
-            Some(id) => manage::profiles::update(conn, &who, id, &d),
-            None => manage::profiles::create(conn, &who, &d),
+            Some(id) => admin::profiles::update(conn, &who, id, &d),
+            None => admin::profiles::create(conn, &who, &d),
         }
     };
     match result {
@@ -281,7 +279,7 @@ fn submit(
                 enc(&p.profile_id)
             )))
         }
-        Err(ManageError::Invalid(errors)) => {
+        Err(AdminError::Refused(errors)) => {
             f.refuse_fields(&errors);
             if let Some(id) = &editing {
                 // The ID is not editable; show the one in the URL.

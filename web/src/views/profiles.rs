@@ -1,19 +1,18 @@
 //! Device certificate profiles the officer sees: their SCEP URL and policy
 //! at a glance, edit/disable/enable where the officer may manage them
-//! (`server::manage::profiles`; the form is `profile_form`), and the
+//! (`server::admin::profiles`; the form is `profile_form`), and the
 //! configuration-profile download (issue 5) with a fresh one-time challenge
 //! or an organization's access code.
 
 use actix_web::{web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
+use server::admin;
 use server::enroll::Enroll;
-use server::manage::{self, Acting};
 use server::store::{orgs, PgPooled, StoreError};
 
-use super::blocking;
 use super::challenges::places;
-use super::{enc, see_other, Nav};
+use super::{actor, enc, switch, Nav};
 use crate::error::WebError;
 use crate::session::Officer;
 
@@ -46,14 +45,6 @@ impl ProfilesView {
     }
 }
 
-pub(crate) fn acting(o: &Officer) -> Acting<'_> {
-    Acting {
-        username: &o.username,
-        role: o.role,
-        scope: &o.scope,
-    }
-}
-
 /// "Acme, Beta / Sales" for a list of places.
 pub(crate) fn place_names(
     conn: &mut PgPooled,
@@ -79,9 +70,9 @@ fn load(
     officer: &Officer,
     public_url: &str,
 ) -> Result<ProfilesView, WebError> {
-    let who = acting(officer);
+    let who = actor(officer);
     let mut rows = vec![];
-    for l in manage::profiles::listing(conn, &who)? {
+    for l in admin::profiles::listing(conn, &who)? {
         let p = l.profile;
         rows.push(Row {
             url: format!("{public_url}/scep/{}", p.profile_id),
@@ -105,7 +96,7 @@ fn load(
         flash: None,
         rows,
         places: places(conn, &officer.scope)?,
-        may_create: manage::profiles::may_create(&who),
+        may_create: admin::profiles::may_create(&who),
     })
 }
 
@@ -143,27 +134,23 @@ pub async fn page(
     super::html(&page)
 }
 
-async fn switch(
+async fn set_enabled(
     officer: Officer,
     enroll: web::Data<Enroll>,
     path: web::Path<String>,
     enabled: bool,
 ) -> Result<HttpResponse, WebError> {
     let id = path.into_inner();
-    let p = blocking(&enroll, move |conn| {
-        Ok(manage::profiles::set_enabled(
-            conn,
-            &acting(&officer),
-            &id,
-            enabled,
-        )?)
-    })
-    .await?;
-    let msg = if enabled { "enabled" } else { "disabled" };
-    Ok(see_other(&format!(
-        "/profiles?msg={msg}&profile={}",
-        enc(&p.profile_id)
-    )))
+    // The path's ID is the profile's: `set_enabled` finds it by that.
+    let which = enc(&id);
+    switch(
+        officer,
+        &enroll,
+        enabled,
+        move |c, a, on| admin::profiles::set_enabled(c, a, &id, on),
+        |s| format!("/profiles?msg={s}&profile={which}"),
+    )
+    .await
 }
 
 /// POST /profiles/{id}/disable
@@ -172,7 +159,7 @@ pub async fn disable(
     enroll: web::Data<Enroll>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, false).await
+    set_enabled(officer, enroll, path, false).await
 }
 
 /// POST /profiles/{id}/enable
@@ -181,5 +168,5 @@ pub async fn enable(
     enroll: web::Data<Enroll>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    switch(officer, enroll, path, true).await
+    set_enabled(officer, enroll, path, true).await
 }

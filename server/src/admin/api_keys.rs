@@ -5,7 +5,8 @@
 
 use diesel::pg::PgConnection;
 
-use super::{check_places, field, Acting, ManageError};
+use super::rules::{self, Actor};
+use super::{check_places, AdminError, Refusals};
 use crate::api::keys::{self, Created};
 use crate::api::ApiError;
 use crate::store::api_keys::{self as store, ApiKey};
@@ -20,7 +21,7 @@ pub struct Listed {
 }
 
 /// Keys acting for at least one organization the officer reaches.
-pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<Listed>, ManageError> {
+pub fn listing(conn: &mut PgConnection, who: &Actor<'_>) -> Result<Vec<Listed>, AdminError> {
     let reach = who.reach(conn)?;
     let mut out = vec![];
     for key in store::list(conn)? {
@@ -30,7 +31,7 @@ pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<Listed>,
             .is_none_or(|r| organizations.iter().any(|o| r.contains(o)))
         {
             out.push(Listed {
-                manageable: who.may_manage_organizations(&organizations),
+                manageable: rules::may_manage_keys_for(who, &organizations),
                 key,
                 organizations,
             });
@@ -40,36 +41,34 @@ pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<Listed>,
 }
 
 /// Whether the officer may create keys at all.
-pub fn may_create(who: &Acting<'_>) -> bool {
-    who.may_manage_organizations(&[])
+pub fn may_create(who: &Actor<'_>) -> bool {
+    rules::may_manage_keys_for(who, &[])
 }
 
 pub fn create(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     name: &str,
     organizations: &[i64],
-) -> Result<Created, ManageError> {
-    if !who.may_manage_organizations(organizations) {
-        return Err(ManageError::Forbidden);
+) -> Result<Created, AdminError> {
+    if !rules::may_manage_keys_for(who, organizations) {
+        return Err(AdminError::Forbidden);
     }
-    let mut errors = vec![];
+    let mut refusals = Refusals::default();
     if name.trim().is_empty() || name.trim().chars().count() > 200 {
-        errors.push(field("name", "name must be 1–200 characters"));
+        refusals.add("name", "name must be 1–200 characters");
     }
     if organizations.is_empty() {
-        errors.push(field("organizations", "choose at least one organization"));
+        refusals.add("organizations", "choose at least one organization");
     }
     let places: Vec<_> = organizations.iter().map(|o| (*o, None)).collect();
-    check_places(conn, &places, "organizations", &mut errors)?;
-    if !errors.is_empty() {
-        return Err(ManageError::Invalid(errors));
-    }
+    check_places(conn, &places, "organizations", &mut refusals)?;
+    refusals.finish()?;
     keys::create(conn, name, organizations, who.username).map_err(from_api)
 }
 
 /// Revoke: the key answers 401 from its next request on.
-pub fn revoke(conn: &mut PgConnection, who: &Acting<'_>, id: i64) -> Result<ApiKey, ManageError> {
+pub fn revoke(conn: &mut PgConnection, who: &Actor<'_>, id: i64) -> Result<ApiKey, AdminError> {
     let key = store::by_id(conn, id)?;
     let organizations = store::scopes(conn, id)?;
     let reach = who.reach(conn)?;
@@ -77,30 +76,30 @@ pub fn revoke(conn: &mut PgConnection, who: &Acting<'_>, id: i64) -> Result<ApiK
         .as_ref()
         .is_none_or(|r| organizations.iter().any(|o| r.contains(o)))
     {
-        return Err(ManageError::NotFound);
+        return Err(AdminError::NotFound);
     }
-    if !who.may_manage_organizations(&organizations) {
-        return Err(ManageError::Forbidden);
+    if !rules::may_manage_keys_for(who, &organizations) {
+        return Err(AdminError::Forbidden);
     }
     if key.revoked_at.is_some() {
-        return Err(ManageError::Conflict(format!(
+        return Err(AdminError::Conflict(format!(
             "API key {id} is already revoked"
         )));
     }
     keys::revoke(conn, id, who.username).map_err(|e| match e {
         // Revoked by someone else since the check above.
-        ApiError::NotFound(m) => ManageError::Conflict(m),
+        ApiError::NotFound(m) => AdminError::Conflict(m),
         e => from_api(e),
     })
 }
 
-fn from_api(e: ApiError) -> ManageError {
+fn from_api(e: ApiError) -> AdminError {
     match e {
-        ApiError::Invalid(m) => ManageError::Invalid(vec![field("name", m)]),
-        ApiError::NotFound(m) => ManageError::Invalid(vec![field("organizations", m)]),
-        ApiError::Unavailable => ManageError::Store(crate::store::StoreError::Unavailable(
+        ApiError::Invalid(m) => AdminError::refused("name", m),
+        ApiError::NotFound(m) => AdminError::refused("organizations", m),
+        ApiError::Unavailable => AdminError::Store(crate::store::StoreError::Unavailable(
             "database unavailable".into(),
         )),
-        e => ManageError::Failed(e.to_string()),
+        e => AdminError::Failed(e.to_string()),
     }
 }

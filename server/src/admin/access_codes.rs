@@ -5,7 +5,7 @@
 
 use diesel::pg::PgConnection;
 
-use super::{check_places, field, Acting, ManageError, Place};
+use super::{check_places, Actor, AdminError, Place, Refusals};
 use crate::challenge::access_codes::{self as codes, NewCode, MIN_LEN};
 use crate::challenge::ChallengeError;
 use crate::store::access_codes::{self as store, AccessCode};
@@ -32,7 +32,7 @@ impl std::fmt::Debug for CodeDraft<'_> {
 }
 
 /// Codes in the officer's scope, oldest first.
-pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<AccessCode>, ManageError> {
+pub fn listing(conn: &mut PgConnection, who: &Actor<'_>) -> Result<Vec<AccessCode>, AdminError> {
     Ok(store::list(conn)?
         .into_iter()
         .filter(|c| who.scope.allows(c.organization_id, c.department_id))
@@ -41,41 +41,39 @@ pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<AccessCo
 
 pub fn create(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     d: &CodeDraft<'_>,
-) -> Result<AccessCode, ManageError> {
+) -> Result<AccessCode, AdminError> {
     let (org, dept) = d.place;
     if !who.scope.allows(org, dept) {
-        return Err(ManageError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
-    let mut errors = vec![];
+    let mut refusals = Refusals::default();
     let label = d.label.trim();
     if label.is_empty() || label.chars().count() > 200 {
-        errors.push(field("label", "label must be 1–200 characters"));
+        refusals.add("label", "label must be 1–200 characters");
     }
     if d.code.trim().chars().count() < MIN_LEN {
-        errors.push(field(
+        refusals.add(
             "code",
             format!("an access code needs at least {MIN_LEN} characters"),
-        ));
+        );
     }
-    check_places(conn, &[d.place], "place", &mut errors)?;
+    check_places(conn, &[d.place], "place", &mut refusals)?;
     let profile = d.profile.map(str::trim).filter(|p| !p.is_empty());
     if let Some(pid) = profile {
         match profiles::by_profile_id(conn, pid)? {
-            None => errors.push(field("profile", format!("unknown profile '{pid}'"))),
+            None => refusals.add("profile", format!("unknown profile '{pid}'")),
             // A code only authenticates where its profile is enabled
             // (`find_match`); refuse one that could never work.
-            Some(p) if !profiles::is_enabled_for(conn, p.id, org, dept)? => errors.push(field(
+            Some(p) if !profiles::is_enabled_for(conn, p.id, org, dept)? => refusals.add(
                 "profile",
                 format!("profile '{pid}' is not enabled for this organization or department"),
-            )),
+            ),
             Some(_) => {}
         }
     }
-    if !errors.is_empty() {
-        return Err(ManageError::Invalid(errors));
-    }
+    refusals.finish()?;
     codes::create(
         conn,
         &NewCode {
@@ -93,17 +91,17 @@ pub fn create(
 /// Disable (devices presenting it are refused at once) or enable again.
 pub fn set_enabled(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     id: i64,
     enabled: bool,
-) -> Result<AccessCode, ManageError> {
+) -> Result<AccessCode, AdminError> {
     let row = store::by_id(conn, id)?;
     // Out of scope looks like absent, as for requests.
     if !who.scope.allows(row.organization_id, row.department_id) {
-        return Err(ManageError::NotFound);
+        return Err(AdminError::NotFound);
     }
     if row.enabled == enabled {
-        return Err(ManageError::Conflict(format!(
+        return Err(AdminError::Conflict(format!(
             "access code {id} is already {}",
             if enabled { "enabled" } else { "disabled" }
         )));
@@ -111,16 +109,14 @@ pub fn set_enabled(
     codes::set_enabled(conn, id, enabled, who.username).map_err(from_challenge)
 }
 
-fn from_challenge(e: ChallengeError) -> ManageError {
+fn from_challenge(e: ChallengeError) -> AdminError {
     match e {
         ChallengeError::Store(s) => s.into(),
-        ChallengeError::Invalid(m) => ManageError::Invalid(vec![field("code", m)]),
+        ChallengeError::Invalid(m) => AdminError::refused("code", m),
         e @ (ChallengeError::UnknownOrganization(_) | ChallengeError::WrongDepartment(..)) => {
-            ManageError::Invalid(vec![field("place", e.to_string())])
+            AdminError::refused("place", e.to_string())
         }
-        e @ ChallengeError::UnknownProfile(_) => {
-            ManageError::Invalid(vec![field("profile", e.to_string())])
-        }
-        e => ManageError::Failed(e.to_string()),
+        e @ ChallengeError::UnknownProfile(_) => AdminError::refused("profile", e.to_string()),
+        e => AdminError::Failed(e.to_string()),
     }
 }

@@ -1,6 +1,6 @@
-//! Who may manage whom: pure decisions over roles and scopes, so that the
-//! console's every action (and every forged form) is judged by the same
-//! few functions, tested here without a database.
+//! Who may manage whom and what: pure decisions over roles and scopes, so
+//! that every action (and every forged form) is judged by the same few
+//! functions, tested here without a database.
 //!
 //! - Organizations: only an MRAO creates, renames, disables them.
 //! - Departments: an MRAO anywhere; an RAO in the organizations it holds
@@ -8,16 +8,40 @@
 //! - Officers: an officer manages officers at its level or below whose
 //!   every assignment lies inside its own scope, and gives only roles up to
 //!   its own and assignments inside its own scope.
+//! - Profiles: an MRAO any; an RAO when every place is in its scope.
+//! - API keys: an MRAO, or an RAO holding every organization of the key.
 
+use super::Place;
 use crate::store::admins::{Grant, Role};
 use crate::store::queue::Scope;
+use crate::store::StoreError;
 
-/// The officer acting in the console, as its session resolved it.
+/// The officer making a change, as its session resolved it (or the CLI).
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {
     pub username: &'a str,
     pub role: Role,
     pub scope: &'a Scope,
+}
+
+static EVERYTHING: Scope = Scope::All;
+
+impl<'a> Actor<'a> {
+    /// The command line: run by whoever holds the data directory and the
+    /// database, so it acts with an MRAO's reach.
+    pub fn cli(username: &'a str) -> Actor<'a> {
+        Actor {
+            username,
+            role: Role::Mrao,
+            scope: &EVERYTHING,
+        }
+    }
+
+    /// Organizations the officer reaches, wholly or through a department;
+    /// `None` means all.
+    pub fn reach(&self, conn: &mut diesel::PgConnection) -> Result<Option<Vec<i64>>, StoreError> {
+        self.scope.organizations_reached(conn)
+    }
 }
 
 pub fn may_manage_organizations(actor: &Actor<'_>) -> bool {
@@ -70,6 +94,25 @@ pub fn grants_fit_role(role: Role, grants: &[Grant]) -> Result<(), &'static str>
             Err("a DRAO needs departments, not whole organizations")
         }
         Role::Drao => Ok(()),
+    }
+}
+
+/// Profiles: an MRAO always; an RAO when every place is in its scope.
+pub fn may_manage_places(actor: &Actor<'_>, places: &[Place]) -> bool {
+    match actor.role {
+        Role::Mrao => true,
+        Role::Rao => places.iter().all(|(o, d)| actor.scope.allows(*o, *d)),
+        Role::Drao => false,
+    }
+}
+
+/// API keys act for whole organizations: an MRAO, or an RAO holding
+/// every one of them.
+pub fn may_manage_keys_for(actor: &Actor<'_>, organizations: &[i64]) -> bool {
+    match actor.role {
+        Role::Mrao => true,
+        Role::Rao => organizations.iter().all(|o| actor.scope.allows(*o, None)),
+        Role::Drao => false,
     }
 }
 
@@ -263,6 +306,31 @@ mod tests {
         assert!(may_manage(&m, Role::Mrao, &[]));
         assert!(may_manage(&m, Role::Drao, &[]));
         assert!(may_manage(&m, Role::Rao, &[org(5)]));
+    }
+
+    #[test]
+    fn profiles_and_keys_follow_role_and_scope() {
+        let rao_scope = Scope::Limited {
+            organizations: vec![1],
+            departments: vec![9],
+        };
+        let rao = actor(Role::Rao, &rao_scope);
+        assert!(may_manage_places(
+            &rao,
+            &[(1, None), (1, Some(3)), (2, Some(9))]
+        ));
+        assert!(!may_manage_places(&rao, &[(1, None), (2, None)]));
+        assert!(may_manage_keys_for(&rao, &[1]));
+        assert!(!may_manage_keys_for(&rao, &[1, 2]));
+        let drao = Actor {
+            role: Role::Drao,
+            ..rao
+        };
+        assert!(!may_manage_places(&drao, &[(2, Some(9))]));
+        assert!(!may_manage_keys_for(&drao, &[1]));
+        let cli = Actor::cli("cli");
+        assert!(may_manage_places(&cli, &[(7, None)]));
+        assert!(may_manage_keys_for(&cli, &[7, 8]));
     }
 
     #[test]

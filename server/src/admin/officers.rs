@@ -12,7 +12,7 @@ use diesel::pg::PgConnection;
 use diesel::Connection;
 
 use super::rules::{self, Actor};
-use super::{DirectoryError, Refusals};
+use super::{AdminError, Refusals};
 use crate::store::admins::{self, Admin, Grant, Role};
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::{orgs, sessions, StoreError};
@@ -40,7 +40,7 @@ struct Checked {
     grants: Vec<Grant>,
 }
 
-fn load(conn: &mut PgConnection, admin: Admin) -> Result<Option<OfficerInSight>, DirectoryError> {
+fn load(conn: &mut PgConnection, admin: Admin) -> Result<Option<OfficerInSight>, AdminError> {
     let Some(role) = Role::parse(&admin.role) else {
         return Ok(None);
     };
@@ -56,7 +56,7 @@ fn load(conn: &mut PgConnection, admin: Admin) -> Result<Option<OfficerInSight>,
 pub fn in_sight(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
-) -> Result<Vec<OfficerInSight>, DirectoryError> {
+) -> Result<Vec<OfficerInSight>, AdminError> {
     let mut out = vec![];
     for admin in admins::list(conn)? {
         if let Some(o) = load(conn, admin)? {
@@ -73,11 +73,11 @@ pub fn officer_in_sight(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
     id: i64,
-) -> Result<OfficerInSight, DirectoryError> {
+) -> Result<OfficerInSight, AdminError> {
     let admin = admins::by_id(conn, id)?;
     match load(conn, admin)? {
         Some(o) if rules::may_manage(actor, o.role, &o.grants) => Ok(o),
-        _ => Err(DirectoryError::NotFound),
+        _ => Err(AdminError::NotFound),
     }
 }
 
@@ -87,7 +87,7 @@ fn check(
     actor: &Actor<'_>,
     form: &OfficerForm<'_>,
     refusals: &mut Refusals,
-) -> Result<Option<Checked>, DirectoryError> {
+) -> Result<Option<Checked>, AdminError> {
     let role = match Role::parse(form.role.trim()) {
         None => {
             refusals.add("role", "choose a role");
@@ -135,7 +135,7 @@ fn check(
 }
 
 /// The organization exists, and the department (if any) belongs to it.
-fn exists(conn: &mut PgConnection, g: Grant) -> Result<bool, DirectoryError> {
+fn exists(conn: &mut PgConnection, g: Grant) -> Result<bool, AdminError> {
     let found = match g.department_id {
         None => orgs::org_by_id(conn, g.organization_id).map(|_| true),
         Some(d) => orgs::department_by_id(conn, d).map(|d| d.organization_id == g.organization_id),
@@ -147,8 +147,9 @@ fn exists(conn: &mut PgConnection, g: Grant) -> Result<bool, DirectoryError> {
     }
 }
 
-fn hash(password: &str) -> Result<String, DirectoryError> {
-    crate::bootstrap::hash_password(password).map_err(|e| DirectoryError::Hash(e.to_string()))
+fn hash(password: &str) -> Result<String, AdminError> {
+    crate::bootstrap::hash_password(password)
+        .map_err(|e| AdminError::Failed(format!("password hashing failed: {e}")))
 }
 
 fn record(
@@ -157,7 +158,7 @@ fn record(
     kind: AuditKind,
     username: &str,
     details: serde_json::Value,
-) -> Result<(), DirectoryError> {
+) -> Result<(), AdminError> {
     // Filed under the officer's place when it has one: the organization all
     // its assignments share, and the department when it holds just one.
     let grants = match admins::by_username(conn, username)? {
@@ -186,26 +187,18 @@ fn places(grants: &[Grant]) -> Vec<String> {
     grants.iter().map(|g| rules::grant_value(*g)).collect()
 }
 
-/// Refuse a change that would leave no enabled MRAO. Locks the enabled
-/// MRAO rows so that two officers demoting each other at once cannot both
-/// pass.
-fn keep_an_mrao(
-    conn: &mut PgConnection,
-    target: &OfficerInSight,
-    field: &'static str,
-    message: &str,
-) -> Result<(), DirectoryError> {
+/// Whether `target` is the last enabled MRAO, so that demoting or
+/// disabling it would leave none. Locks the enabled MRAO rows so that two
+/// officers demoting each other at once cannot both pass.
+fn last_mrao(conn: &mut PgConnection, target: &OfficerInSight) -> Result<bool, AdminError> {
     if target.role != Role::Mrao || !target.admin.enabled {
-        return Ok(());
+        return Ok(false);
     }
     let others = admins::lock_enabled_mraos(conn)?
         .into_iter()
         .filter(|id| *id != target.admin.id)
         .count();
-    if others == 0 {
-        return Err(DirectoryError::refused(field, message));
-    }
-    Ok(())
+    Ok(others == 0)
 }
 
 pub fn create(
@@ -214,7 +207,7 @@ pub fn create(
     username: &str,
     password: &str,
     form: &OfficerForm<'_>,
-) -> Result<Admin, DirectoryError> {
+) -> Result<Admin, AdminError> {
     let mut refusals = Refusals::default();
     let username = refusals.take("username", rules::check_username(username));
     if let Some(u) = &username {
@@ -226,13 +219,13 @@ pub fn create(
     let checked = check(conn, actor, form, &mut refusals)?;
     refusals.finish()?;
     let (Some(username), Some(c)) = (username, checked) else {
-        return Err(DirectoryError::refused("username", "required"));
+        return Err(AdminError::refused("username", "required"));
     };
     let hash = hash(password)?;
     conn.transaction(|conn| {
         let admin = admins::create(conn, &username, &hash, c.role, c.email.as_deref()).map_err(
             |e| match e {
-                StoreError::Conflict(_) => DirectoryError::refused("username", "already exists"),
+                StoreError::Conflict(_) => AdminError::refused("username", "already exists"),
                 e => e.into(),
             },
         )?;
@@ -257,22 +250,20 @@ pub fn update(
     actor: &Actor<'_>,
     id: i64,
     form: &OfficerForm<'_>,
-) -> Result<Admin, DirectoryError> {
+) -> Result<Admin, AdminError> {
     let target = officer_in_sight(conn, actor, id)?;
     let mut refusals = Refusals::default();
     let checked = check(conn, actor, form, &mut refusals)?;
     refusals.finish()?;
     let Some(c) = checked else {
-        return Err(DirectoryError::refused("role", "choose a role"));
+        return Err(AdminError::refused("role", "choose a role"));
     };
     conn.transaction(|conn| {
-        if c.role != Role::Mrao {
-            keep_an_mrao(
-                conn,
-                &target,
+        if c.role != Role::Mrao && last_mrao(conn, &target)? {
+            return Err(AdminError::refused(
                 "role",
                 "the last enabled MRAO must stay an MRAO",
-            )?;
+            ));
         }
         let admin = admins::update_profile(conn, id, c.role, c.email.as_deref())?;
         admins::replace_scopes(conn, id, &c.grants)?;
@@ -299,22 +290,21 @@ pub fn set_enabled(
     actor: &Actor<'_>,
     id: i64,
     enabled: bool,
-) -> Result<Admin, DirectoryError> {
+) -> Result<Admin, AdminError> {
     let target = officer_in_sight(conn, actor, id)?;
     conn.transaction(|conn| {
+        // A button, not a form: what stands in the way is a conflict.
         if !enabled {
-            keep_an_mrao(
-                conn,
-                &target,
-                "enabled",
-                "the last enabled MRAO cannot be disabled",
-            )?;
+            if last_mrao(conn, &target)? {
+                return Err(AdminError::Conflict(
+                    "the last enabled MRAO cannot be disabled".into(),
+                ));
+            }
             // Another officer must do it: disabling oneself mid-session
             // is more likely a slip than an intent.
             if target.admin.username == actor.username {
-                return Err(DirectoryError::refused(
-                    "enabled",
-                    "you cannot disable your own account",
+                return Err(AdminError::Conflict(
+                    "you cannot disable your own account".into(),
                 ));
             }
         }
@@ -347,9 +337,9 @@ pub fn reset_password(
     actor: &Actor<'_>,
     id: i64,
     password: &str,
-) -> Result<Admin, DirectoryError> {
+) -> Result<Admin, AdminError> {
     let target = officer_in_sight(conn, actor, id)?;
-    rules::check_password(password).map_err(|m| DirectoryError::refused("password", m))?;
+    rules::check_password(password).map_err(|m| AdminError::refused("password", m))?;
     let hash = hash(password)?;
     conn.transaction(|conn| {
         admins::set_password_hash(conn, id, &hash)?;

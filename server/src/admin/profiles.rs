@@ -1,5 +1,5 @@
 //! Creating, editing, disabling and enabling device certificate profiles
-//! within the officer's rights (`Acting::may_manage_places`), each change
+//! within the officer's rights (`rules::may_manage_places`), each change
 //! and its audit entry in one transaction. The profile row is locked while
 //! its places are checked, so a concurrent edit cannot widen them between
 //! the check and the change.
@@ -8,7 +8,8 @@ use diesel::pg::PgConnection;
 use diesel::Connection;
 
 use super::profile_settings::ProfileDraft;
-use super::{check_places, field, Acting, FieldError, ManageError, Place};
+use super::rules::{self, Actor};
+use super::{check_places, AdminError, Place, Refusals};
 use crate::store::admins::Role;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::profiles::{self, Profile};
@@ -24,13 +25,13 @@ pub struct Listed {
 }
 
 /// Whether this officer may create profiles at all (the form is offered).
-pub fn may_create(who: &Acting<'_>) -> bool {
-    who.may_manage_places(&[])
+pub fn may_create(who: &Actor<'_>) -> bool {
+    rules::may_manage_places(who, &[])
 }
 
 /// Profiles the officer sees: all for an MRAO; for others those enabled
 /// for an organization it reaches (wholly or through a department).
-pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<Listed>, StoreError> {
+pub fn listing(conn: &mut PgConnection, who: &Actor<'_>) -> Result<Vec<Listed>, StoreError> {
     let reach = who.reach(conn)?;
     let mut out = vec![];
     for p in profiles::list(conn)? {
@@ -52,17 +53,17 @@ pub fn listing(conn: &mut PgConnection, who: &Acting<'_>) -> Result<Vec<Listed>,
 /// One profile by its stable ID, if the officer sees it.
 pub fn visible(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     profile_id: &str,
-) -> Result<Listed, ManageError> {
-    let p = profiles::by_profile_id(conn, profile_id)?.ok_or(ManageError::NotFound)?;
+) -> Result<Listed, AdminError> {
+    let p = profiles::by_profile_id(conn, profile_id)?.ok_or(AdminError::NotFound)?;
     let places = profiles::places_of(conn, p.id)?;
     let reach = who.reach(conn)?;
     if !reach
         .as_ref()
         .is_none_or(|r| places.iter().any(|(o, _)| r.contains(o)))
     {
-        return Err(ManageError::NotFound);
+        return Err(AdminError::NotFound);
     }
     Ok(Listed {
         manageable: manageable(who, &places),
@@ -72,11 +73,11 @@ pub fn visible(
 }
 
 /// Below an MRAO, a profile enabled nowhere belongs to nobody's scope.
-fn manageable(who: &Acting<'_>, places: &[Place]) -> bool {
-    who.may_manage_places(places) && (!places.is_empty() || may_manage_unplaced(who))
+fn manageable(who: &Actor<'_>, places: &[Place]) -> bool {
+    rules::may_manage_places(who, places) && (!places.is_empty() || may_manage_unplaced(who))
 }
 
-fn may_manage_unplaced(who: &Acting<'_>) -> bool {
+fn may_manage_unplaced(who: &Actor<'_>) -> bool {
     who.role == Role::Mrao
 }
 
@@ -84,44 +85,38 @@ fn may_manage_unplaced(who: &Acting<'_>) -> bool {
 /// before any field is looked at when the places are not the officer's.
 fn vet(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     draft: &ProfileDraft,
-) -> Result<Vec<FieldError>, ManageError> {
-    if !who.may_manage_places(&draft.places) {
-        return Err(ManageError::Forbidden);
+) -> Result<Refusals, AdminError> {
+    if !rules::may_manage_places(who, &draft.places) {
+        return Err(AdminError::Forbidden);
     }
-    let mut errors = draft.check();
+    let mut refusals = Refusals::default();
+    refusals.extend(draft.check());
     if draft.places.is_empty() && !may_manage_unplaced(who) {
-        errors.push(field(
-            "places",
-            "choose at least one organization or department",
-        ));
+        refusals.add("places", "choose at least one organization or department");
     }
-    check_places(conn, &draft.places, "places", &mut errors)?;
-    Ok(errors)
+    check_places(conn, &draft.places, "places", &mut refusals)?;
+    Ok(refusals)
 }
 
 /// Create a profile enabled for `draft.places`; audited with its settings.
 pub fn create(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     draft: &ProfileDraft,
-) -> Result<Profile, ManageError> {
+) -> Result<Profile, AdminError> {
     let d = draft.normalized();
     conn.transaction(|conn| {
-        let mut errors = vet(conn, who, &d)?;
-        if errors.iter().all(|e| e.field != "profile_id")
-            && profiles::by_profile_id(conn, &d.profile_id)?.is_some()
-        {
-            errors.push(field("profile_id", "profile ID already exists"));
+        let mut refusals = vet(conn, who, &d)?;
+        if !refusals.has("profile_id") && profiles::by_profile_id(conn, &d.profile_id)?.is_some() {
+            refusals.add("profile_id", "profile ID already exists");
         }
-        if !errors.is_empty() {
-            return Err(ManageError::Invalid(errors));
-        }
+        refusals.finish()?;
         let created = profiles::create(conn, &d.as_new()).map_err(|e| match e {
             // Created by someone else since the check above.
             StoreError::Conflict(_) => {
-                ManageError::Invalid(vec![field("profile_id", "profile ID already exists")])
+                AdminError::refused("profile_id", "profile ID already exists")
             }
             e => e.into(),
         })?;
@@ -146,18 +141,15 @@ pub fn create(
 /// what changed, from and to.
 pub fn update(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     profile_id: &str,
     draft: &ProfileDraft,
-) -> Result<Profile, ManageError> {
+) -> Result<Profile, AdminError> {
     conn.transaction(|conn| {
         let (before, old) = locked(conn, who, profile_id)?;
         let mut d = draft.normalized();
         d.profile_id = before.profile_id.clone();
-        let errors = vet(conn, who, &d)?;
-        if !errors.is_empty() {
-            return Err(ManageError::Invalid(errors));
-        }
+        vet(conn, who, &d)?.finish()?;
         let after = profiles::update(conn, before.id, &d.as_new(), d.enabled)?;
         profiles::replace_places(conn, before.id, &d.places)?;
         record_filed(
@@ -174,14 +166,14 @@ pub fn update(
 /// Disable (the SCEP endpoint then refuses the profile) or enable again.
 pub fn set_enabled(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     profile_id: &str,
     enabled: bool,
-) -> Result<Profile, ManageError> {
+) -> Result<Profile, AdminError> {
     conn.transaction(|conn| {
         let (before, _) = locked(conn, who, profile_id)?;
         if before.enabled == enabled {
-            return Err(ManageError::Conflict(format!(
+            return Err(AdminError::Conflict(format!(
                 "profile {} is already {}",
                 before.profile_id,
                 if enabled { "enabled" } else { "disabled" }
@@ -211,14 +203,14 @@ pub fn set_enabled(
 /// sees it but it is also enabled outside its scope.
 fn locked(
     conn: &mut PgConnection,
-    who: &Acting<'_>,
+    who: &Actor<'_>,
     profile_id: &str,
-) -> Result<(Profile, ProfileDraft), ManageError> {
+) -> Result<(Profile, ProfileDraft), AdminError> {
     let seen = visible(conn, who, profile_id)?;
     let p = profiles::lock(conn, seen.profile.id)?;
     let places = profiles::places_of(conn, p.id)?;
     if !manageable(who, &places) {
-        return Err(ManageError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
     let draft = ProfileDraft::of(&p, places);
     Ok((p, draft))
@@ -248,7 +240,7 @@ fn record_filed(
     conn: &mut PgConnection,
     profile: i64,
     ev: AuditEvent<'_>,
-) -> Result<(), ManageError> {
+) -> Result<(), AdminError> {
     let ev = match profiles::organizations_of(conn, profile)?.as_slice() {
         [only] => ev.org(*only),
         _ => ev,

@@ -11,7 +11,7 @@ use diesel::pg::PgConnection;
 use diesel::Connection;
 
 use super::rules::{self, Actor};
-use super::DirectoryError;
+use super::AdminError;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::orgs::{self, Department, Organization};
 use crate::store::StoreError;
@@ -31,7 +31,7 @@ fn sight(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
     org: Organization,
-) -> Result<Option<OrgInSight>, DirectoryError> {
+) -> Result<Option<OrgInSight>, AdminError> {
     let departments: Vec<Department> = orgs::departments_of(conn, org.id)?
         .into_iter()
         .filter(|d| actor.scope.allows(org.id, Some(d.id)))
@@ -48,10 +48,7 @@ fn sight(
 }
 
 /// Every organization the actor sees, by name.
-pub fn in_sight(
-    conn: &mut PgConnection,
-    actor: &Actor<'_>,
-) -> Result<Vec<OrgInSight>, DirectoryError> {
+pub fn in_sight(conn: &mut PgConnection, actor: &Actor<'_>) -> Result<Vec<OrgInSight>, AdminError> {
     let mut out = vec![];
     for org in orgs::list_orgs(conn)? {
         out.extend(sight(conn, actor, org)?);
@@ -64,9 +61,9 @@ pub fn org_in_sight(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
     id: i64,
-) -> Result<OrgInSight, DirectoryError> {
+) -> Result<OrgInSight, AdminError> {
     let org = orgs::org_by_id(conn, id)?;
-    sight(conn, actor, org)?.ok_or(DirectoryError::NotFound)
+    sight(conn, actor, org)?.ok_or(AdminError::NotFound)
 }
 
 /// One department with its organization, `NotFound` when out of sight.
@@ -74,21 +71,21 @@ pub fn department_in_sight(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
     id: i64,
-) -> Result<(OrgInSight, Department), DirectoryError> {
+) -> Result<(OrgInSight, Department), AdminError> {
     let dept = orgs::department_by_id(conn, id)?;
     if !actor.scope.allows(dept.organization_id, Some(dept.id)) {
-        return Err(DirectoryError::NotFound);
+        return Err(AdminError::NotFound);
     }
     Ok((org_in_sight(conn, actor, dept.organization_id)?, dept))
 }
 
-fn name(value: &str) -> Result<String, DirectoryError> {
-    rules::check_name(value, 200).map_err(|m| DirectoryError::refused("name", m))
+fn name(value: &str) -> Result<String, AdminError> {
+    rules::check_name(value, 200).map_err(|m| AdminError::refused("name", m))
 }
 
-fn taken(e: StoreError) -> DirectoryError {
+fn taken(e: StoreError) -> AdminError {
     match e {
-        StoreError::Conflict(_) => DirectoryError::refused("name", "already exists"),
+        StoreError::Conflict(_) => AdminError::refused("name", "already exists"),
         e => e.into(),
     }
 }
@@ -100,7 +97,7 @@ fn record(
     target: String,
     (organization_id, department_id): (i64, Option<i64>),
     details: serde_json::Value,
-) -> Result<(), DirectoryError> {
+) -> Result<(), AdminError> {
     audit::record(
         conn,
         &AuditEvent::new(actor.username, kind)
@@ -116,9 +113,9 @@ pub fn create_org(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
     value: &str,
-) -> Result<Organization, DirectoryError> {
+) -> Result<Organization, AdminError> {
     if !rules::may_manage_organizations(actor) {
-        return Err(DirectoryError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
     let name = name(value)?;
     conn.transaction(|conn| {
@@ -140,10 +137,10 @@ pub fn rename_org(
     actor: &Actor<'_>,
     id: i64,
     value: &str,
-) -> Result<Organization, DirectoryError> {
+) -> Result<Organization, AdminError> {
     let seen = org_in_sight(conn, actor, id)?;
     if !seen.may_edit {
-        return Err(DirectoryError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
     let name = name(value)?;
     conn.transaction(|conn| {
@@ -165,9 +162,9 @@ pub fn set_org_enabled(
     actor: &Actor<'_>,
     id: i64,
     enabled: bool,
-) -> Result<Organization, DirectoryError> {
+) -> Result<Organization, AdminError> {
     if !org_in_sight(conn, actor, id)?.may_edit {
-        return Err(DirectoryError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
     conn.transaction(|conn| {
         let org = orgs::set_org_enabled(conn, id, enabled)?;
@@ -193,9 +190,9 @@ pub fn create_department(
     actor: &Actor<'_>,
     organization_id: i64,
     value: &str,
-) -> Result<Department, DirectoryError> {
+) -> Result<Department, AdminError> {
     if !org_in_sight(conn, actor, organization_id)?.may_edit_departments {
-        return Err(DirectoryError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
     let name = name(value)?;
     conn.transaction(|conn| {
@@ -217,10 +214,10 @@ pub fn rename_department(
     actor: &Actor<'_>,
     id: i64,
     value: &str,
-) -> Result<Department, DirectoryError> {
+) -> Result<Department, AdminError> {
     let (seen, before) = department_in_sight(conn, actor, id)?;
     if !seen.may_edit_departments {
-        return Err(DirectoryError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
     let name = name(value)?;
     conn.transaction(|conn| {
@@ -246,9 +243,9 @@ pub fn set_department_enabled(
     actor: &Actor<'_>,
     id: i64,
     enabled: bool,
-) -> Result<Department, DirectoryError> {
+) -> Result<Department, AdminError> {
     if !department_in_sight(conn, actor, id)?.0.may_edit_departments {
-        return Err(DirectoryError::Forbidden);
+        return Err(AdminError::Forbidden);
     }
     conn.transaction(|conn| {
         let dept = orgs::set_department_enabled(conn, id, enabled)?;
@@ -274,7 +271,7 @@ pub fn set_department_enabled(
 pub fn assignable_places(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
-) -> Result<Vec<(crate::store::admins::Grant, String)>, DirectoryError> {
+) -> Result<Vec<(crate::store::admins::Grant, String)>, AdminError> {
     use crate::store::admins::Grant;
     let off = |enabled: bool| if enabled { "" } else { " (disabled)" };
     let mut out = vec![];

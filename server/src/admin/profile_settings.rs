@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::{field, FieldError, Place};
+use super::{FieldError, Place, Refusals};
 use crate::ca::{Eku, KeyUsage};
 use crate::enroll::policy;
 use crate::store::profiles::{NewProfile, Profile};
@@ -157,20 +157,20 @@ impl ProfileDraft {
     /// Every rule the settings break (places are checked by the caller,
     /// against the database and the officer's scope).
     pub fn check(&self) -> Vec<FieldError> {
-        let mut e = vec![];
+        let mut e = Refusals::default();
         let id_ok = (1..=64).contains(&self.profile_id.len())
             && self
                 .profile_id
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !id_ok {
-            e.push(field(
+            e.add(
                 "profile_id",
                 "profile ID must be 1–64 letters, digits, '.', '_' or '-'",
-            ));
+            );
         }
         if self.name.is_empty() || self.name.chars().count() > 200 {
-            e.push(field("name", "name must be 1–200 characters"));
+            e.add("name", "name must be 1–200 characters");
         }
         one_of(
             &mut e,
@@ -192,30 +192,30 @@ impl ProfileDraft {
             .iter()
             .find(|k| KeyUsage::from_str(k).is_err())
         {
-            e.push(field("key_usage", format!("unknown key usage '{bad}'")));
+            e.add("key_usage", format!("unknown key usage '{bad}'"));
         }
         if let Some(bad) = self
             .extended_key_usage
             .iter()
             .find(|k| Eku::from_str(k).is_err())
         {
-            e.push(field(
+            e.add(
                 "extended_key_usage",
                 format!("unknown extended key usage '{bad}'"),
-            ));
+            );
         }
         if let Err(v) = policy::check_template(&self.subject_template) {
-            e.push(field("subject_template", format!("subject template: {v}")));
+            e.add("subject_template", format!("subject template: {v}"));
         }
         if let Some(bad) = self
             .san_types
             .iter()
             .find(|t| !SAN_TYPES.contains(&t.as_str()))
         {
-            e.push(field(
+            e.add(
                 "san_types",
                 format!("unknown SAN type '{bad}' (use {})", SAN_TYPES.join(", ")),
-            ));
+            );
         }
         if let Some(p) = &self.san_pattern {
             if let Err(err) = policy::san_regex(p) {
@@ -224,7 +224,7 @@ impl ProfileDraft {
                 let text = err.to_string();
                 let why = text.lines().last().unwrap_or_default().trim();
                 let why = why.strip_prefix("error: ").unwrap_or(why);
-                e.push(field("san_pattern", format!("invalid SAN pattern: {why}")));
+                e.add("san_pattern", format!("invalid SAN pattern: {why}"));
             }
         }
         range(
@@ -240,10 +240,10 @@ impl ProfileDraft {
             .iter()
             .find(|c| !EC_CURVES.contains(&c.as_str()))
         {
-            e.push(field(
+            e.add(
                 "allowed_ec_curves",
                 format!("unknown EC curve '{bad}' (use {})", EC_CURVES.join(", ")),
-            ));
+            );
         }
         one_of(
             &mut e,
@@ -275,7 +275,7 @@ impl ProfileDraft {
             MAX_ACTIVE,
             "(0 = no limit)",
         );
-        e
+        e.into_vec()
     }
 
     /// The row to insert or the changes to make.
@@ -302,17 +302,14 @@ impl ProfileDraft {
     }
 }
 
-fn one_of(e: &mut Vec<FieldError>, name: &'static str, what: &str, v: &str, allowed: &[&str]) {
+fn one_of(e: &mut Refusals, name: &'static str, what: &str, v: &str, allowed: &[&str]) {
     if !allowed.contains(&v) {
-        e.push(field(
-            name,
-            format!("{what} must be {}", allowed.join(" or ")),
-        ));
+        e.add(name, format!("{what} must be {}", allowed.join(" or ")));
     }
 }
 
 fn range(
-    e: &mut Vec<FieldError>,
+    e: &mut Refusals,
     name: &'static str,
     what: &str,
     v: i32,
@@ -320,7 +317,7 @@ fn range(
     unit: &str,
 ) {
     if !(lo..=hi).contains(&v) {
-        e.push(field(name, format!("{what} must be {lo}–{hi} {unit}")));
+        e.add(name, format!("{what} must be {lo}–{hi} {unit}"));
     }
 }
 
