@@ -96,7 +96,10 @@ WITH i AS MATERIALIZED (
          der, challenge_details, issued_details, mail_payload)
 ), ch AS (
   UPDATE challenges c SET used_at = now()
-    FROM i
+    -- Only the columns the check needs: the UPDATE keeps a copy of each
+    -- joined row, and the certificate and CSR need not be copied.
+    FROM (SELECT n, secret_hash, profile_id, profile_revision, identity_cn, identity_sn,
+                 lockout_key, window_start, failure_limit FROM i) i
    WHERE c.secret_hash = i.secret_hash AND c.profile_id = i.profile_id
      AND c.used_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > now()
      AND (c.device_identity IS NULL OR c.device_identity = i.identity_cn
