@@ -79,8 +79,9 @@ pub struct Issued {
 // certificate can name each other; their foreign keys are checked at the
 // end of the statement. Status words, event names and actors are those of
 // `requests::Status`, `audit::AuditKind` and `requests_flow`. When two
-// enrollments of a batch carry the same challenge, the UPDATE uses it for
-// one of them only.
+// enrollments of a batch carry the same challenge, only one of them uses
+// it. Every table is reached by its index from the batch's own keys, so
+// the plan does not depend on how many challenges are outstanding.
 const ISSUE_SQL: &str = "
 WITH i AS MATERIALIZED (
   SELECT * FROM unnest({n}, {secret_hash}, {profile_id}, {profile_revision}, {identity_cn},
@@ -94,13 +95,17 @@ WITH i AS MATERIALIZED (
          message_type, request_subject, common_name, sans, key_desc, csr_der, client_ip,
          serial, cert_subject, not_before, not_after, fingerprint_sha256, issuer_sha256,
          der, challenge_details, issued_details, mail_payload)
-), ch AS (
-  UPDATE challenges c SET used_at = now()
-    -- Only the columns the check needs: the UPDATE keeps a copy of each
-    -- joined row, and the certificate and CSR need not be copied.
-    FROM (SELECT n, secret_hash, profile_id, profile_revision, identity_cn, identity_sn,
-                 lockout_key, window_start, failure_limit FROM i) i
-   WHERE c.secret_hash = i.secret_hash AND c.profile_id = i.profile_id
+), k AS MATERIALIZED (
+  -- Each enrollment's challenge, probed by its own secret. The fence
+  -- (OFFSET 0) keeps the usability conditions out of the probe, so the
+  -- planner cannot trade the unique index for a scan of a partial index
+  -- over every outstanding challenge, which young statistics make look as
+  -- cheap. One enrollment per challenge.
+  SELECT DISTINCT ON (c.id) i.n, c.id
+    FROM i CROSS JOIN LATERAL (
+      SELECT * FROM challenges c WHERE c.secret_hash = i.secret_hash OFFSET 0
+    ) c
+   WHERE c.profile_id = i.profile_id
      AND c.used_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > now()
      AND (c.device_identity IS NULL OR c.device_identity = i.identity_cn
           OR c.device_identity = i.identity_sn)
@@ -112,12 +117,21 @@ WITH i AS MATERIALIZED (
      AND NOT EXISTS (SELECT 1 FROM challenge_failures f
                       WHERE f.client_ip = i.lockout_key AND f.window_start = i.window_start
                         AND f.count >= i.failure_limit AND i.failure_limit > 0)
-  RETURNING i.n, c.id AS challenge_id, c.organization_id, c.department_id
+   ORDER BY c.id, i.n
+), ch AS (
+  -- Rechecked under the row lock: a racing request that used the
+  -- challenge first leaves nothing to update here. (The CASE keeps the
+  -- partial indexes out of this one too.)
+  UPDATE challenges c SET used_at = now()
+   WHERE c.id = ANY(ARRAY(SELECT id FROM k))
+     AND CASE WHEN c.used_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > now()
+              THEN true ELSE false END
+  RETURNING c.id, c.organization_id, c.department_id
 ), ids AS MATERIALIZED (
-  SELECT ch.n, ch.challenge_id, ch.organization_id, ch.department_id,
+  SELECT k.n, ch.id AS challenge_id, ch.organization_id, ch.department_id,
          nextval('enrollment_requests_id_seq') AS rid,
          nextval('certificates_id_seq') AS cid
-    FROM ch
+    FROM ch JOIN k ON k.id = ch.id
 ), req AS (
   INSERT INTO enrollment_requests (id, transaction_id, public_key_sha256, message_type,
       profile_id, organization_id, department_id, status, subject, common_name, sans,
