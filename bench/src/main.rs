@@ -65,6 +65,10 @@ struct Args {
     seed_rows: u64,
     #[arg(long, default_value_t = 16)]
     seed_concurrency: usize,
+    /// Run the level on the seeded database this many times (the first
+    /// run after the seed pays for its checkpoint: whole pages in the WAL).
+    #[arg(long, default_value_t = 1)]
+    seed_repeat: usize,
     /// The scepd binary (build it with `cargo build --release`).
     #[arg(long, default_value = "target/release/scepd")]
     scepd_bin: PathBuf,
@@ -170,7 +174,9 @@ fn run(args: &Args) -> Result<(), String> {
         if kind == Kind::Scepd && args.seed_rows > 0 {
             seed::seed(&server.database_url()?, args.seed_rows)?;
             let label = format!("c{} +{} rows", args.seed_concurrency, args.seed_rows);
-            rows.push(level(args, &server, &keys, args.seed_concurrency, &label)?);
+            for _ in 0..args.seed_repeat.max(1) {
+                rows.push(level(args, &server, &keys, args.seed_concurrency, &label)?);
+            }
         }
         if args.keep {
             server.dir.disable_cleanup(true);
