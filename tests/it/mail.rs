@@ -102,16 +102,11 @@ impl Smtp {
     /// Wait until at least `n` mails arrived, then a little longer so that
     /// extra (duplicate) mails would show up too.
     fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Mail> {
-        let deadline = Instant::now() + timeout;
-        while self.mails().len() < n {
-            assert!(
-                Instant::now() < deadline,
-                "expected {n} mails, got {:#?}",
-                self.mails()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        std::thread::sleep(Duration::from_secs(3));
+        poll_until(timeout, Duration::from_millis(200), || {
+            (self.mails().len() >= n).then_some(())
+        })
+        .unwrap_or_else(|| panic!("expected {n} mails, got {:#?}", self.mails()));
+        settle();
         self.mails()
     }
 
@@ -376,16 +371,13 @@ fn pending_requests_reach_scoped_officers_as_one_digest_each_and_decisions_reach
 
     // The SMTP server refuses reject-me@ for good: after two attempts the
     // mail is marked failed and listed by `scepd notify outbox`.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let out = poll_until(Duration::from_secs(30), Duration::from_millis(500), || {
         let out = s.cli_ok(&["notify", "outbox"]);
-        if out.contains("failed\tissued\treject-me@acme.test\tattempts 2") {
-            assert!(out.contains("550"), "{out}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "not failed: {out}");
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        out.contains("failed\tissued\treject-me@acme.test\tattempts 2")
+            .then_some(out)
+    })
+    .unwrap_or_else(|| panic!("not failed: {}", s.cli_ok(&["notify", "outbox"])));
+    assert!(out.contains("550"), "{out}");
 
     // The test mail goes out at once, outside the outbox.
     let out = Command::new(BIN)
@@ -423,7 +415,7 @@ fn mails_wait_in_the_outbox_while_smtp_is_down_and_all_arrive_once_it_is_back() 
     let ids: Vec<i64> = (0..3)
         .map(|i| enroll_default(&s, &format!("down-{i}")))
         .collect();
-    std::thread::sleep(Duration::from_secs(4));
+    settle();
     let st = outbox_statuses(&s);
     assert_eq!(st.get("pending"), Some(&3), "{st:?}");
     let out = s.cli_ok(&["notify", "outbox"]);
@@ -461,18 +453,16 @@ fn second(s: &Scepd, smtp: &Smtp) -> Child {
         .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ureq::get(&format!("http://127.0.0.1:{port}/readyz"))
-        .call()
-        .is_err()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            std::fs::read_to_string(&log).unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let ready = poll_until(Duration::from_secs(60), Duration::from_millis(100), || {
+        ureq::get(&format!("http://127.0.0.1:{port}/readyz"))
+            .call()
+            .ok()
+    });
+    assert!(
+        ready.is_some(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
     child
 }
 
@@ -543,14 +533,14 @@ fn expiry_reminder_fires_once_per_threshold_and_not_for_renewed_certificates() {
         .unwrap();
     };
     // Far from expiry: nothing.
-    std::thread::sleep(Duration::from_secs(3));
+    settle();
     assert!(smtp.mails().is_empty(), "{:#?}", smtp.mails());
 
     set_expiry("5 days");
     let mails = smtp.wait_for(1, Duration::from_secs(20));
     // Several scan cycles later, still one: the 7-day reminder only (the
     // 30-day band was never entered while scepd watched).
-    std::thread::sleep(Duration::from_secs(3));
+    settle();
     let mails_after = smtp.mails();
     assert_eq!(mails_after.len(), 1, "{mails_after:#?}");
     assert!(
@@ -564,7 +554,7 @@ fn expiry_reminder_fires_once_per_threshold_and_not_for_renewed_certificates() {
 
     set_expiry("12 hours");
     smtp.wait_for(2, Duration::from_secs(20));
-    std::thread::sleep(Duration::from_secs(3));
+    settle();
     let mails = smtp.mails();
     assert_eq!(mails.len(), 2, "{mails:#?}");
     assert!(mails[1]
@@ -585,7 +575,7 @@ fn expiry_reminder_fires_once_per_threshold_and_not_for_renewed_certificates() {
     ))
     .execute(&mut s.pg())
     .unwrap();
-    std::thread::sleep(Duration::from_secs(4));
+    settle();
     assert_eq!(smtp.mails().len(), 2, "{:#?}", smtp.mails());
 }
 
@@ -611,20 +601,12 @@ fn console_sends_a_test_mail_shows_waiting_mails_and_toggles_own_mail() {
     let mut c = Client::new(&s);
     assert_eq!(c.login("admin", ADMIN_PW).status, 303);
     // SMTP is down: the issued mail waits, with the connection error shown.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    poll_until(Duration::from_secs(20), Duration::from_millis(500), || {
         let page = c.get("/mail");
         assert_eq!(page.status, 200);
-        if page.body.contains("pki@acme.test") && page.body.contains("pending") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "waiting mail not listed:\n{}",
-            page.body
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+        (page.body.contains("pki@acme.test") && page.body.contains("pending")).then_some(())
+    })
+    .unwrap_or_else(|| panic!("waiting mail not listed:\n{}", c.get("/mail").body));
     // With SMTP up, a test mail goes out at once and the page says so.
     smtp.up();
     let token = c.csrf();
@@ -653,4 +635,31 @@ fn console_sends_a_test_mail_shows_waiting_mails_and_toggles_own_mail() {
     let refused = r.post("/mail/test", &[("csrf", &token), ("to", "x@acme.test")]);
     assert_eq!(refused.status, 403);
     assert_eq!(crate::console::audit_count(&s, "mail.test"), 1);
+}
+
+/// Call `probe` every `every` until it gives a value or `timeout` passes.
+fn poll_until<T>(
+    timeout: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Option<T>,
+) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// How long a check that something did NOT happen waits: several cycles
+/// of the sender and the expiry scan the tests configure, so a mail that
+/// should not go out would have gone out by then.
+const SETTLE: Duration = Duration::from_secs(4);
+
+fn settle() {
+    std::thread::sleep(SETTLE);
 }
