@@ -7,8 +7,8 @@ use std::sync::{Arc, Barrier};
 
 use diesel::RunQueryDsl;
 use server::store::audit::{self, AuditEntry, AuditKind};
-use server::wire::client::{parse_cert_rep, ClientContent};
-use server::wire::{ContentCipher, FailInfo, MessageType, PkiStatus};
+use server::wire::client::parse_cert_rep;
+use server::wire::{ContentCipher, FailInfo, PkiStatus};
 
 use crate::device::Device;
 use crate::support::{scepclient, Scepd};
@@ -161,13 +161,7 @@ fn fifty_requests_racing_one_challenge_on_two_processes_yield_one_certificate() 
                 t.spawn(move || {
                     let d = Device::new(&format!("racer-{i}"), 2048);
                     let csr = d.csr(Some(ch));
-                    let msg = d.request(
-                        s,
-                        MessageType::PkcsReq,
-                        &d.txid(),
-                        ClientContent::Csr(&csr),
-                        ContentCipher::Aes256Cbc,
-                    );
+                    let msg = d.pkcs_req_message(s, &csr, ContentCipher::Aes256Cbc);
                     (d, msg)
                 })
             })

@@ -210,13 +210,7 @@ fn a_profile_made_in_the_console_is_obeyed_edited_and_disabled() {
     assert_eq!(audit_count(&s, "profile.disabled"), 1);
     let late = Device::new("laptop-3", 3072);
     let csr = late.csr(Some("whatever-challenge"));
-    let msg = late.request(
-        &s,
-        server::wire::MessageType::PkcsReq,
-        &late.txid(),
-        server::wire::client::ClientContent::Csr(&csr),
-        server::wire::ContentCipher::Aes256Cbc,
-    );
+    let msg = late.pkcs_req_message(&s, &csr, server::wire::ContentCipher::Aes256Cbc);
     assert_eq!(post(&s, "laptops", &msg).unwrap_err().0, 404);
     let caps = ureq::get(&format!("{}?operation=GetCACaps", s.scep_url("laptops"))).call();
     assert!(matches!(caps, Err(ureq::Error::Status(404, _))));

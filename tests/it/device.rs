@@ -146,15 +146,20 @@ impl Device {
         parse_cert_rep(&body, &s.ra_cert(), &self.signer, &self.key).unwrap()
     }
 
-    pub fn pkcs_req(&self, s: &Scepd, profile: &str, challenge: Option<&str>) -> CertRepMsg {
-        let csr = self.csr(challenge);
-        let msg = self.request(
+    /// A PKCSReq for `csr` under this device's own transactionID.
+    pub fn pkcs_req_message(&self, s: &Scepd, csr: &[u8], cipher: ContentCipher) -> Vec<u8> {
+        self.request(
             s,
             MessageType::PkcsReq,
             &self.txid(),
-            ClientContent::Csr(&csr),
-            ContentCipher::Aes256Cbc,
-        );
+            ClientContent::Csr(csr),
+            cipher,
+        )
+    }
+
+    pub fn pkcs_req(&self, s: &Scepd, profile: &str, challenge: Option<&str>) -> CertRepMsg {
+        let csr = self.csr(challenge);
+        let msg = self.pkcs_req_message(s, &csr, ContentCipher::Aes256Cbc);
         self.send(s, profile, &msg)
     }
 

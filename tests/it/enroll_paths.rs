@@ -305,13 +305,7 @@ fn a_profile_changed_meanwhile_applies_to_the_next_enrollment() {
         .unwrap();
     let dev = Device::new("cached-4", 2048);
     let csr = dev.csr(Some(&challenge));
-    let msg = dev.request(
-        &s,
-        server::wire::MessageType::PkcsReq,
-        &dev.txid(),
-        server::wire::client::ClientContent::Csr(&csr),
-        server::wire::ContentCipher::Aes256Cbc,
-    );
+    let msg = dev.pkcs_req_message(&s, &csr, server::wire::ContentCipher::Aes256Cbc);
     let res = crate::device::post(&s, "default", &msg);
     assert!(matches!(res, Err((404, _))), "{res:?}");
     let used: i64 = {

@@ -133,13 +133,7 @@ mod rfc8894_4_3_http_body {
         let s = Scepd::start();
         let dev = Device::new("truncated", 2048);
         let csr = dev.csr(Some(&s.mint("default")));
-        let msg = dev.request(
-            &s,
-            MessageType::PkcsReq,
-            &dev.txid(),
-            ClientContent::Csr(&csr),
-            ContentCipher::Aes128Cbc,
-        );
+        let msg = dev.pkcs_req_message(&s, &csr, ContentCipher::Aes128Cbc);
         for cut in [1, 2, 16, 100, msg.len() / 2, msg.len() - 300, msg.len() - 1] {
             let err = post(&s, "default", &msg[..cut]).unwrap_err();
             assert_eq!(err.0, 400, "cut at {cut}: {err:?}");
@@ -212,13 +206,7 @@ mod rfc8894_3_3_1_replay {
         let s = Scepd::start();
         let dev = Device::new("replayed", 2048);
         let csr = dev.csr(Some(&s.mint("default")));
-        let msg = dev.request(
-            &s,
-            MessageType::PkcsReq,
-            &dev.txid(),
-            ClientContent::Csr(&csr),
-            ContentCipher::Aes128Cbc,
-        );
+        let msg = dev.pkcs_req_message(&s, &csr, ContentCipher::Aes128Cbc);
         let answers: Vec<Result<Vec<u8>, (u16, String)>> = std::thread::scope(|scope| {
             let hs: Vec<_> = (0..8)
                 .map(|_| scope.spawn(|| post(&s, "default", &msg)))

@@ -233,13 +233,7 @@ fn two_processes_on_one_database_issue_distinct_certificates() {
                 scope.spawn(move || {
                     let dev = Device::new(&format!("multi-{i}"), 2048);
                     let csr = dev.csr(Some(c));
-                    let msg = dev.request(
-                        s,
-                        server::wire::MessageType::PkcsReq,
-                        &dev.txid(),
-                        server::wire::client::ClientContent::Csr(&csr),
-                        server::wire::ContentCipher::Aes128Cbc,
-                    );
+                    let msg = dev.pkcs_req_message(s, &csr, server::wire::ContentCipher::Aes128Cbc);
                     let body = ureq::post(&format!("{url}/scep/default?operation=PKIOperation"))
                         .send_bytes(&msg)
                         .unwrap();

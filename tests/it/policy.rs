@@ -6,21 +6,14 @@ use diesel::RunQueryDsl;
 use openssl::ec::{EcGroup, EcKey};
 use openssl::nid::Nid;
 use openssl::pkey::PKey;
-use server::wire::client::ClientContent;
-use server::wire::{ContentCipher, FailInfo, MessageType, PkiStatus};
+use server::wire::{ContentCipher, FailInfo, PkiStatus};
 
 use crate::device::Device;
 use crate::support::Scepd;
 
 /// Send `csr` from `dev` and expect a policy refusal mentioning `reason`.
 fn assert_refused(s: &Scepd, profile: &str, dev: &Device, csr: &[u8], reason: &str) {
-    let msg = dev.request(
-        s,
-        MessageType::PkcsReq,
-        &dev.txid(),
-        ClientContent::Csr(csr),
-        ContentCipher::Aes128Cbc,
-    );
+    let msg = dev.pkcs_req_message(s, csr, ContentCipher::Aes128Cbc);
     let rep = dev.send(s, profile, &msg);
     assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
     assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
@@ -137,13 +130,7 @@ fn every_policy_violation_is_refused_with_its_reason() {
         &[("serialNumber", "C02XYZ")],
         &["DNS:host-1.corp.example"],
     );
-    let msg = ok.request(
-        &s,
-        MessageType::PkcsReq,
-        &ok.txid(),
-        ClientContent::Csr(&csr),
-        ContentCipher::Aes128Cbc,
-    );
+    let msg = ok.pkcs_req_message(&s, &csr, ContentCipher::Aes128Cbc);
     let rep = ok.send(&s, "default", &msg);
     assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
     let text = crate::support::openssl_text(&rep.certs[0]);

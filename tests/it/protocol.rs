@@ -97,13 +97,7 @@ mod rfc8894_3_3_1_retransmission {
         let s = Scepd::start();
         let dev = Device::new("retrans", 2048);
         let csr = dev.csr(Some(&s.mint("default")));
-        let msg = dev.request(
-            &s,
-            MessageType::PkcsReq,
-            &dev.txid(),
-            ClientContent::Csr(&csr),
-            ContentCipher::Des3Cbc,
-        );
+        let msg = dev.pkcs_req_message(&s, &csr, ContentCipher::Des3Cbc);
         let a = dev.send(&s, "default", &msg);
         let b = dev.send(&s, "default", &msg);
         assert_eq!(a.status, PkiStatus::Success, "{a:?}");
@@ -378,13 +372,7 @@ mod rfc8894_3_3_2_fail_info {
         let s = Scepd::start();
         let dev = Device::new("tamper", 2048);
         let csr = dev.csr(Some(&s.mint("default")));
-        let mut msg = dev.request(
-            &s,
-            MessageType::PkcsReq,
-            &dev.txid(),
-            ClientContent::Csr(&csr),
-            ContentCipher::Aes128Cbc,
-        );
+        let mut msg = dev.pkcs_req_message(&s, &csr, ContentCipher::Aes128Cbc);
         // The last bytes of the DER are the SignerInfo's signature value.
         let n = msg.len();
         msg[n - 1] ^= 0x55;
@@ -515,13 +503,7 @@ mod rfc8894_3_2_2_envelopes {
         let (dev, msg) = loop {
             let dev = Device::new("apple-get", 2048);
             let csr = dev.csr(Some(&s.mint("default")));
-            let msg = dev.request(
-                &s,
-                MessageType::PkcsReq,
-                &dev.txid(),
-                ClientContent::Csr(&csr),
-                ContentCipher::Aes128Cbc,
-            );
+            let msg = dev.pkcs_req_message(&s, &csr, ContentCipher::Aes128Cbc);
             let b64 = base64::engine::general_purpose::STANDARD.encode(&msg);
             if b64.contains('+') && b64.contains('/') {
                 break (dev, b64);
