@@ -215,6 +215,16 @@ fn admin(s: &Scepd, name: &str, role: &str, org: &str, dept: Option<&str>, email
     s.cli_ok(&args);
 }
 
+/// `scepd notify contact add`, arguments in the order an operator types them.
+fn contact(s: &Scepd, org: &str, profile: Option<&str>, email: &str, events: &str) {
+    let mut args = vec!["notify", "contact", "add", "--org", org];
+    if let Some(p) = profile {
+        args.extend(["--profile", p]);
+    }
+    args.extend(["--email", email, "--events", events]);
+    s.cli_ok(&args);
+}
+
 #[test]
 fn pending_requests_reach_scoped_officers_as_one_digest_each_and_decisions_reach_contacts() {
     let smtp = Smtp::start();
@@ -251,41 +261,15 @@ fn pending_requests_reach_scoped_officers_as_one_digest_each_and_decisions_reach
     admin(&s, "muted", "rao", "Acme", None, "muted@acme.test");
     admin(&s, "other-rao", "rao", "Other", None, "other@other.test");
     s.cli_ok(&["notify", "officer-mail", "muted", "off"]);
-    s.cli_ok(&[
-        "notify",
-        "contact",
-        "add",
-        "--org",
+    contact(
+        &s,
         "Acme",
-        "--email",
+        None,
         "contact@acme.test",
-        "--events",
         "issued,declined,revoked",
-    ]);
-    s.cli_ok(&[
-        "notify",
-        "contact",
-        "add",
-        "--org",
-        "Acme",
-        "--profile",
-        "manual",
-        "--email",
-        "reject-me@acme.test",
-        "--events",
-        "issued",
-    ]);
-    s.cli_ok(&[
-        "notify",
-        "contact",
-        "add",
-        "--org",
-        "Acme",
-        "--email",
-        "later@acme.test",
-        "--events",
-        "expiring",
-    ]);
+    );
+    contact(&s, "Acme", Some("manual"), "reject-me@acme.test", "issued");
+    contact(&s, "Acme", None, "later@acme.test", "expiring");
 
     let mint = |dept: &str| {
         s.cli_ok(&[
@@ -401,17 +385,7 @@ fn pending_requests_reach_scoped_officers_as_one_digest_each_and_decisions_reach
 fn mails_wait_in_the_outbox_while_smtp_is_down_and_all_arrive_once_it_is_back() {
     let mut smtp = Smtp::unstarted();
     let s = start_scepd(&smtp, &[]);
-    s.cli_ok(&[
-        "notify",
-        "contact",
-        "add",
-        "--org",
-        "Default",
-        "--email",
-        "ops@example.test",
-        "--events",
-        "issued",
-    ]);
+    contact(&s, "Default", None, "ops@example.test", "issued");
     let ids: Vec<i64> = (0..3)
         .map(|i| enroll_default(&s, &format!("down-{i}")))
         .collect();
@@ -471,17 +445,7 @@ fn two_processes_deliver_each_mail_exactly_once() {
     let smtp = Smtp::start();
     let s = start_scepd(&smtp, &[]);
     let mut other = second(&s, &smtp);
-    s.cli_ok(&[
-        "notify",
-        "contact",
-        "add",
-        "--org",
-        "Default",
-        "--email",
-        "ops@example.test",
-        "--events",
-        "issued",
-    ]);
+    contact(&s, "Default", None, "ops@example.test", "issued");
     for i in 0..4 {
         enroll_default(&s, &format!("twice-{i}"));
     }
@@ -512,17 +476,7 @@ fn two_processes_deliver_each_mail_exactly_once() {
 fn expiry_reminder_fires_once_per_threshold_and_not_for_renewed_certificates() {
     let smtp = Smtp::start();
     let s = start_scepd(&smtp, &[("SCEPD_EXPIRY_REMINDER_DAYS", "30,7,1")]);
-    s.cli_ok(&[
-        "notify",
-        "contact",
-        "add",
-        "--org",
-        "Default",
-        "--email",
-        "ops@example.test",
-        "--events",
-        "expiring",
-    ]);
+    contact(&s, "Default", None, "ops@example.test", "expiring");
     let id = enroll_default(&s, "expiring-soon");
     let serial = serial_of(&s, id);
     let set_expiry = |interval: &str| {
@@ -586,17 +540,7 @@ fn console_sends_a_test_mail_shows_waiting_mails_and_toggles_own_mail() {
     use crate::console::{Client, ADMIN_PW};
     let mut smtp = Smtp::unstarted();
     let s = start_scepd(&smtp, &[]);
-    s.cli_ok(&[
-        "notify",
-        "contact",
-        "add",
-        "--org",
-        "Default",
-        "--email",
-        "pki@acme.test",
-        "--events",
-        "issued",
-    ]);
+    contact(&s, "Default", None, "pki@acme.test", "issued");
     enroll_default(&s, "waiting-mail");
     let mut c = Client::new(&s);
     assert_eq!(c.login("admin", ADMIN_PW).status, 303);
