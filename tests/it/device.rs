@@ -14,7 +14,9 @@ use openssl::x509::{X509NameBuilder, X509};
 use server::wire::client::{
     build_request, parse_cert_rep, CertRepMsg, ClientContent, ClientRequest,
 };
-use server::wire::{ContentCipher, DigestAlg, KeyTransport, MessageType, Nonce, TransactionId};
+use server::wire::{
+    ContentCipher, DigestAlg, KeyTransport, MessageType, Nonce, PkiStatus, TransactionId,
+};
 
 use crate::support::Scepd;
 
@@ -139,6 +141,45 @@ impl Device {
         .unwrap()
     }
 
+    /// A PKCSReq or RenewalReq carrying `csr` under `txid`, signed by this
+    /// device's signer (for a renewal, the certificate being replaced).
+    pub fn csr_request(
+        &self,
+        s: &Scepd,
+        mt: MessageType,
+        txid: &TransactionId,
+        csr: &[u8],
+        cipher: ContentCipher,
+    ) -> Vec<u8> {
+        self.request(s, mt, txid, ClientContent::Csr(csr), cipher)
+    }
+
+    /// A PKCSReq for `csr` under this device's own transactionID.
+    pub fn pkcs_req_message(&self, s: &Scepd, csr: &[u8], cipher: ContentCipher) -> Vec<u8> {
+        self.csr_request(s, MessageType::PkcsReq, &self.txid(), csr, cipher)
+    }
+
+    /// A GetCert or GetCRL for `serial` as issued by the running scepd's CA.
+    pub fn issuer_and_serial_request(
+        &self,
+        s: &Scepd,
+        mt: MessageType,
+        txid: &TransactionId,
+        serial: &[u8],
+    ) -> Vec<u8> {
+        let issuer = s.ca_cert().subject_name().to_der().unwrap();
+        self.request(
+            s,
+            mt,
+            txid,
+            ClientContent::IssuerAndSerial {
+                issuer_der: &issuer,
+                serial,
+            },
+            ContentCipher::Aes128Cbc,
+        )
+    }
+
     /// POST a PKIOperation and parse the CertRep.
     pub fn send(&self, s: &Scepd, profile: &str, msg: &[u8]) -> CertRepMsg {
         let body = post(s, profile, msg)
@@ -146,21 +187,23 @@ impl Device {
         parse_cert_rep(&body, &s.ra_cert(), &self.signer, &self.key).unwrap()
     }
 
-    /// A PKCSReq for `csr` under this device's own transactionID.
-    pub fn pkcs_req_message(&self, s: &Scepd, csr: &[u8], cipher: ContentCipher) -> Vec<u8> {
-        self.request(
-            s,
-            MessageType::PkcsReq,
-            &self.txid(),
-            ClientContent::Csr(csr),
-            cipher,
-        )
-    }
-
     pub fn pkcs_req(&self, s: &Scepd, profile: &str, challenge: Option<&str>) -> CertRepMsg {
         let csr = self.csr(challenge);
         let msg = self.pkcs_req_message(s, &csr, ContentCipher::Aes256Cbc);
         self.send(s, profile, &msg)
+    }
+
+    /// A device enrolled on `profile` with a fresh challenge, whose signer
+    /// is now the certificate it was issued (ready to renew).
+    pub fn enrolled(s: &Scepd, profile: &str, cn: &str) -> Device {
+        let dev = Device::new(cn, 2048);
+        let rep = dev.pkcs_req(s, profile, Some(&s.mint(profile)));
+        assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
+        Device {
+            key: dev.key,
+            signer: rep.certs[0].clone(),
+            cn: dev.cn,
+        }
     }
 
     pub fn poll(&self, s: &Scepd, profile: &str, txid: &TransactionId) -> CertRepMsg {

@@ -14,7 +14,7 @@ use diesel::RunQueryDsl;
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags};
 use openssl::stack::Stack;
 use openssl::symm::Cipher;
-use server::wire::client::{parse_cert_rep, ClientContent};
+use server::wire::client::parse_cert_rep;
 use server::wire::pkcs7_ffi::{scep_nids, sign_with_attributes, AttrKind, AttrSpec};
 use server::wire::{ContentCipher, FailInfo, MessageType, Nonce, PkiStatus, TransactionId};
 
@@ -279,24 +279,19 @@ mod rfc8894_expired_signers {
         let s = Scepd::start();
         // A window wider than the validity, so expiry is the only reason.
         s.cli_ok(&["profile", "create", "renew", "--renewal-window-days", "400"]);
-        let mut dev = Device::new("expired-renewal", 2048);
-        let issued = dev
-            .pkcs_req(&s, "renew", Some(&s.mint("renew")))
-            .certs
-            .remove(0);
+        let dev = Device::enrolled(&s, "renew", "expired-renewal");
         // Let the issued certificate expire (the store's copy is what the
         // renewal check trusts; the bytes keep their notAfter).
         diesel::sql_query("UPDATE certificates SET not_after = now() - interval '1 day'")
             .execute(&mut s.pg())
             .unwrap();
-        dev.signer = issued;
         let renewed = Device::new("expired-renewal", 2048);
         let csr = renewed.csr(None);
-        let msg = dev.request(
+        let msg = dev.csr_request(
             &s,
             MessageType::RenewalReq,
             &renewed.txid(),
-            ClientContent::Csr(&csr),
+            &csr,
             ContentCipher::Aes128Cbc,
         );
         let rep = dev.send(&s, "renew", &msg);
@@ -319,7 +314,7 @@ mod rfc8894_expired_signers {
 #[test]
 #[ignore = "writes fuzz/corpus; run by hand"]
 fn write_fuzz_seed_corpus() {
-    use server::wire::client::{build_request, ClientRequest};
+    use server::wire::client::{build_request, ClientContent, ClientRequest};
     use server::wire::{DigestAlg, KeyTransport};
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");

@@ -5,7 +5,6 @@
 
 use diesel::RunQueryDsl;
 use server::store::{certificates, requests};
-use server::wire::client::ClientContent;
 use server::wire::{ContentCipher, FailInfo, MessageType, PkiStatus, TransactionId};
 
 use crate::device::{post, Device};
@@ -116,32 +115,21 @@ mod rfc8894_3_3_1_retransmission {
 mod rfc8894_3_3_1_2_renewal {
     use super::*;
 
-    fn enrolled(s: &Scepd, profile: &str, cn: &str) -> Device {
-        let dev = Device::new(cn, 2048);
-        let rep = dev.pkcs_req(s, profile, Some(&s.mint(profile)));
-        assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
-        Device {
-            key: dev.key,
-            signer: rep.certs[0].clone(),
-            cn: dev.cn,
-        }
-    }
-
     #[test]
     fn renewal_req_signed_by_issued_certificate_is_issued_and_records_replacement() {
         let s = Scepd::start();
         s.cli_ok(&["profile", "create", "renew", "--renewal-window-days", "400"]);
-        let old = enrolled(&s, "renew", "renew-dev");
+        let old = Device::enrolled(&s, "renew", "renew-dev");
         let old_serial = hex::encode_upper(old.signer.serial_number().to_bn().unwrap().to_vec());
         // New key, signed with the old certificate and its key; no challenge.
         let new_key = Device::new("renew-dev", 2048);
         let csr = new_key.csr(None);
         let txid = new_key.txid();
-        let msg = old.request(
+        let msg = old.csr_request(
             &s,
             MessageType::RenewalReq,
             &txid,
-            ClientContent::Csr(&csr),
+            &csr,
             ContentCipher::Aes128Cbc,
         );
         let rep = old.send(&s, "renew", &msg);
@@ -162,14 +150,14 @@ mod rfc8894_3_3_1_2_renewal {
     fn pkcsreq_signed_by_issued_certificate_counts_as_renewal() {
         let s = Scepd::start();
         s.cli_ok(&["profile", "create", "renew", "--renewal-window-days", "400"]);
-        let old = enrolled(&s, "renew", "renew-dev2");
+        let old = Device::enrolled(&s, "renew", "renew-dev2");
         let fresh = Device::new("renew-dev2", 2048);
         let csr = fresh.csr(None);
-        let msg = old.request(
+        let msg = old.csr_request(
             &s,
             MessageType::PkcsReq,
             &fresh.txid(),
-            ClientContent::Csr(&csr),
+            &csr,
             ContentCipher::Aes256Cbc,
         );
         let rep = old.send(&s, "renew", &msg);
@@ -180,14 +168,14 @@ mod rfc8894_3_3_1_2_renewal {
     fn renewal_outside_the_window_is_refused() {
         let s = Scepd::start();
         // Default profile: 365 days validity, 30-day window.
-        let old = enrolled(&s, "default", "early-renewer");
+        let old = Device::enrolled(&s, "default", "early-renewer");
         let fresh = Device::new("early-renewer", 2048);
         let csr = fresh.csr(None);
-        let msg = old.request(
+        let msg = old.csr_request(
             &s,
             MessageType::RenewalReq,
             &fresh.txid(),
-            ClientContent::Csr(&csr),
+            &csr,
             ContentCipher::Aes128Cbc,
         );
         let rep = old.send(&s, "default", &msg);
@@ -199,15 +187,15 @@ mod rfc8894_3_3_1_2_renewal {
     fn pkcsreq_with_a_challenge_signed_by_an_issued_certificate_enrolls_afresh() {
         let s = Scepd::start();
         // Default profile: outside the renewal window, so not a renewal...
-        let old = enrolled(&s, "default", "re-enroller");
+        let old = Device::enrolled(&s, "default", "re-enroller");
         let fresh = Device::new("re-enroller", 2048);
         // ...but the fresh challenge authenticates it.
         let csr = fresh.csr(Some(&s.mint("default")));
-        let msg = old.request(
+        let msg = old.csr_request(
             &s,
             MessageType::PkcsReq,
             &fresh.txid(),
-            ClientContent::Csr(&csr),
+            &csr,
             ContentCipher::Aes128Cbc,
         );
         let rep = old.send(&s, "default", &msg);
@@ -224,11 +212,11 @@ mod rfc8894_3_3_1_2_renewal {
         let s = Scepd::start();
         let dev = Device::new("stranger", 2048);
         let csr = dev.csr(None);
-        let msg = dev.request(
+        let msg = dev.csr_request(
             &s,
             MessageType::RenewalReq,
             &dev.txid(),
-            ClientContent::Csr(&csr),
+            &csr,
             ContentCipher::Aes128Cbc,
         );
         let rep = dev.send(&s, "default", &msg);
@@ -249,31 +237,22 @@ mod rfc8894_3_3_4_get_cert_and_crl {
             .pkcs_req(&s, "default", Some(&s.mint("default")))
             .certs
             .remove(0);
-        let issuer = s.ca_cert().subject_name().to_der().unwrap();
         let serial = issued.serial_number().to_bn().unwrap().to_vec();
-        let msg = dev.request(
+        let msg = dev.issuer_and_serial_request(
             &s,
             MessageType::GetCert,
             &TransactionId("getcert-1".into()),
-            ClientContent::IssuerAndSerial {
-                issuer_der: &issuer,
-                serial: &serial,
-            },
-            ContentCipher::Aes128Cbc,
+            &serial,
         );
         let rep = dev.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
         assert_eq!(rep.certs[0].to_der().unwrap(), issued.to_der().unwrap());
 
-        let msg = dev.request(
+        let msg = dev.issuer_and_serial_request(
             &s,
             MessageType::GetCert,
             &TransactionId("getcert-2".into()),
-            ClientContent::IssuerAndSerial {
-                issuer_der: &issuer,
-                serial: &[0x42, 0x42],
-            },
-            ContentCipher::Aes128Cbc,
+            &[0x42, 0x42],
         );
         let rep = dev.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Failure);
@@ -291,17 +270,12 @@ mod rfc8894_3_3_4_get_cert_and_crl {
         let serial_hex = hex::encode_upper(issued.serial_number().to_bn().unwrap().to_vec());
         s.cli_ok(&["cert", "revoke", &serial_hex, "--reason", "keyCompromise"]);
 
-        let issuer = s.ca_cert().subject_name().to_der().unwrap();
         let serial = issued.serial_number().to_bn().unwrap().to_vec();
-        let msg = dev.request(
+        let msg = dev.issuer_and_serial_request(
             &s,
             MessageType::GetCrl,
             &TransactionId("getcrl-1".into()),
-            ClientContent::IssuerAndSerial {
-                issuer_der: &issuer,
-                serial: &serial,
-            },
-            ContentCipher::Aes128Cbc,
+            &serial,
         );
         let rep = dev.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
@@ -448,7 +422,7 @@ mod rfc8894_4_2_get_ca_cert {
 mod rfc8894_3_2_2_envelopes {
     use super::*;
     use base64::Engine;
-    use server::wire::client::parse_cert_rep;
+    use server::wire::client::{parse_cert_rep, ClientContent};
     use server::wire::{DigestAlg, KeyTransport};
 
     #[test]
@@ -542,11 +516,11 @@ mod rfc8894_2_3_proof_of_possession {
         let other = Device::new("mismatch", 2048);
         // The CSR is other's (validly self-signed), the PKIMessage signer's.
         let csr = other.csr(Some(&s.mint("default")));
-        let msg = signer.request(
+        let msg = signer.csr_request(
             &s,
             MessageType::PkcsReq,
             &other.txid(),
-            ClientContent::Csr(&csr),
+            &csr,
             ContentCipher::Aes128Cbc,
         );
         let rep = signer.send(&s, "default", &msg);
