@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use openssl::asn1::Asn1Time;
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
@@ -224,20 +224,32 @@ impl Device {
 }
 
 pub fn self_signed(key: &PKey<Private>, cn: &str) -> X509 {
+    let now = Asn1Time::days_from_now(0).unwrap();
+    let tomorrow = Asn1Time::days_from_now(1).unwrap();
+    self_signed_with(key, cn, 1, &now, &tomorrow)
+}
+
+/// A self-signed certificate with a chosen serial and validity (e.g. one
+/// that expired long ago).
+pub fn self_signed_with(
+    key: &PKey<Private>,
+    cn: &str,
+    serial: u32,
+    not_before: &Asn1TimeRef,
+    not_after: &Asn1TimeRef,
+) -> X509 {
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_text("CN", cn).unwrap();
     let name = name.build();
     let mut b = X509::builder().unwrap();
     b.set_version(2).unwrap();
-    b.set_serial_number(&BigNum::from_u32(1).unwrap().to_asn1_integer().unwrap())
+    b.set_serial_number(&BigNum::from_u32(serial).unwrap().to_asn1_integer().unwrap())
         .unwrap();
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(&name).unwrap();
     b.set_pubkey(key).unwrap();
-    b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
-        .unwrap();
+    b.set_not_before(not_before).unwrap();
+    b.set_not_after(not_after).unwrap();
     b.sign(key, MessageDigest::sha256()).unwrap();
     b.build()
 }

@@ -18,7 +18,7 @@ use server::wire::client::parse_cert_rep;
 use server::wire::pkcs7_ffi::{scep_nids, sign_with_attributes, AttrKind, AttrSpec};
 use server::wire::{ContentCipher, FailInfo, MessageType, Nonce, PkiStatus, TransactionId};
 
-use crate::device::{post, Device};
+use crate::device::{post, self_signed_with, Device};
 use crate::support::Scepd;
 
 fn count(s: &Scepd, sql: &str) -> i64 {
@@ -241,31 +241,19 @@ mod rfc8894_3_3_1_replay {
 mod rfc8894_expired_signers {
     use super::*;
     use openssl::asn1::Asn1Time;
-    use openssl::bn::BigNum;
-    use openssl::hash::MessageDigest;
-    use openssl::x509::{X509NameBuilder, X509};
 
     #[test]
     fn expired_self_signed_signer_with_a_valid_challenge_enrolls() {
         let s = Scepd::start();
         let mut dev = Device::new("expired-self-signed", 2048);
-        let mut name = X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "expired-self-signed")
-            .unwrap();
-        let name = name.build();
-        let mut b = X509::builder().unwrap();
-        b.set_version(2).unwrap();
-        b.set_serial_number(&BigNum::from_u32(7).unwrap().to_asn1_integer().unwrap())
-            .unwrap();
-        b.set_subject_name(&name).unwrap();
-        b.set_issuer_name(&name).unwrap();
-        b.set_pubkey(&dev.key).unwrap();
-        b.set_not_before(&Asn1Time::from_unix(1_000_000_000).unwrap())
-            .unwrap();
-        b.set_not_after(&Asn1Time::from_unix(1_100_000_000).unwrap())
-            .unwrap();
-        b.sign(&dev.key, MessageDigest::sha256()).unwrap();
-        dev.signer = b.build();
+        // Valid from 2001 to 2004.
+        dev.signer = self_signed_with(
+            &dev.key,
+            "expired-self-signed",
+            7,
+            &Asn1Time::from_unix(1_000_000_000).unwrap(),
+            &Asn1Time::from_unix(1_100_000_000).unwrap(),
+        );
         let rep = dev.pkcs_req(&s, "default", Some(&s.mint("default")));
         assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
         // And without a valid challenge it is refused as any other.
