@@ -126,13 +126,37 @@ impl Device {
         key_transport: KeyTransport,
         digest: DigestAlg,
     ) -> Vec<u8> {
+        self.request_to(
+            &s.ra_cert(),
+            mt,
+            txid,
+            content,
+            cipher,
+            key_transport,
+            digest,
+        )
+    }
+
+    /// As `request_with`, enveloped for `recipient` instead of a running
+    /// scepd's RA (the fuzz corpus is made for a fixed fixture RA).
+    #[allow(clippy::too_many_arguments)]
+    pub fn request_to(
+        &self,
+        recipient: &X509,
+        mt: MessageType,
+        txid: &TransactionId,
+        content: ClientContent<'_>,
+        cipher: ContentCipher,
+        key_transport: KeyTransport,
+        digest: DigestAlg,
+    ) -> Vec<u8> {
         build_request(&ClientRequest {
             message_type: mt,
             transaction_id: txid.clone(),
             sender_nonce: Nonce::random().unwrap(),
             signer_cert: &self.signer,
             signer_key: &self.key,
-            recipient: &s.ra_cert(),
+            recipient,
             cipher,
             key_transport,
             digest,

@@ -302,7 +302,7 @@ mod rfc8894_expired_signers {
 #[test]
 #[ignore = "writes fuzz/corpus; run by hand"]
 fn write_fuzz_seed_corpus() {
-    use server::wire::client::{build_request, ClientContent, ClientRequest};
+    use server::wire::client::ClientContent;
     use server::wire::{DigestAlg, KeyTransport};
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -355,19 +355,15 @@ fn write_fuzz_seed_corpus() {
                 ("v15", KeyTransport::RsaPkcs1v15),
                 ("oaep", KeyTransport::RsaOaep),
             ] {
-                let msg = build_request(&ClientRequest {
-                    message_type: mt,
-                    transaction_id: dev.txid(),
-                    sender_nonce: Nonce::random().unwrap(),
-                    signer_cert: &dev.signer,
-                    signer_key: &dev.key,
-                    recipient: &ra,
-                    cipher: *cipher,
-                    key_transport: kt,
-                    digest: DigestAlg::Sha256,
-                    content: content(mt),
-                })
-                .unwrap();
+                let msg = dev.request_to(
+                    &ra,
+                    mt,
+                    &dev.txid(),
+                    content(mt),
+                    *cipher,
+                    kt,
+                    DigestAlg::Sha256,
+                );
                 write(
                     "decode",
                     &format!("client-{name}-{cname}-{kname}.der"),
