@@ -205,6 +205,7 @@ impl Enroll {
         // A recent copy lets the common enrollment skip a read; anything
         // but the one-statement path reads the profile again.
         let profile = self.profiles.get(&self.pool, profile_name)?;
+        let current = || self.profiles.current(&self.pool, &profile);
         let signed = wire::decode(body).map_err(|e| EnrollError::BadRequest(e.to_string()))?;
         let header = signed.header().clone();
         let span = tracing::info_span!(
@@ -233,15 +234,15 @@ impl Enroll {
                 self.enroll(&profile, &msg, client_ip)?
             }
             MessageType::CertPoll => {
-                self.profile(profile_name)?;
+                current()?;
                 self.poll(&msg)?
             }
             MessageType::GetCert => {
-                self.profile(profile_name)?;
+                current()?;
                 self.get_cert(&msg)?
             }
             MessageType::GetCrl => {
-                self.profile(profile_name)?;
+                current()?;
                 self.get_crl(&msg)?
             }
             MessageType::CertRep => {

@@ -18,6 +18,13 @@ use crate::store::{PgPool, StoreError};
 /// general path; only bounds how long a removed profile stays in memory.
 const TTL: Duration = Duration::from_secs(60);
 
+/// A profile as [`ProfileCache::get`] found it.
+pub(super) struct ProfileCopy {
+    pub(super) profile: Arc<Profile>,
+    /// Read from the database by this very call, not from memory.
+    read_now: bool,
+}
+
 #[derive(Default)]
 pub(super) struct ProfileCache {
     entries: Mutex<HashMap<String, (Instant, Arc<Profile>)>>,
@@ -25,14 +32,34 @@ pub(super) struct ProfileCache {
 
 impl ProfileCache {
     /// The enabled profile `name`, from memory when a copy is recent.
-    pub(super) fn get(&self, pool: &PgPool, name: &str) -> Result<Arc<Profile>, EnrollError> {
+    pub(super) fn get(&self, pool: &PgPool, name: &str) -> Result<ProfileCopy, EnrollError> {
         let now = Instant::now();
         if let Some((at, p)) = self.lock().get(name) {
             if now.duration_since(*at) < TTL {
-                return Ok(Arc::clone(p));
+                return Ok(ProfileCopy {
+                    profile: Arc::clone(p),
+                    read_now: false,
+                });
             }
         }
-        self.load(pool, name)
+        Ok(ProfileCopy {
+            profile: self.load(pool, name)?,
+            read_now: true,
+        })
+    }
+
+    /// The profile of `copy` as the database has it now: `copy` itself
+    /// when it was just read, so a miss costs one read, not two.
+    pub(super) fn current(
+        &self,
+        pool: &PgPool,
+        copy: &ProfileCopy,
+    ) -> Result<Arc<Profile>, EnrollError> {
+        if copy.read_now {
+            Ok(Arc::clone(&copy.profile))
+        } else {
+            self.load(pool, &copy.profile.profile_id)
+        }
     }
 
     /// The enabled profile `name` as the database has it now.

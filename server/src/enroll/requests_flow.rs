@@ -10,6 +10,7 @@ use chrono::{Duration, Utc};
 use diesel::pg::PgConnection;
 use diesel::Connection;
 
+use super::profile_cache::ProfileCopy;
 use super::{policy, Answer, Enroll, EnrollError};
 use crate::challenge::{access_codes, hash_secret};
 use crate::csr::{Csr, CsrError};
@@ -37,7 +38,7 @@ impl<E: Into<EnrollError>> From<E> for Abort {
 impl Enroll {
     pub(super) fn enroll(
         &self,
-        profile: &Profile,
+        copy: &ProfileCopy,
         msg: &PkiMessage,
         client_ip: Option<&str>,
     ) -> Result<Answer, EnrollError> {
@@ -58,12 +59,12 @@ impl Enroll {
             Err(e) => return Ok(Answer::Fail(FailInfo::BadRequest, format!("bad CSR: {e}"))),
         };
         let txid = msg.header.transaction_id.0.as_str();
-        if let Some(answer) = self.try_fast(profile, msg, &csr, client_ip)? {
+        if let Some(answer) = self.try_fast(&copy.profile, msg, &csr, client_ip)? {
             return Ok(answer);
         }
         // The general path decides on the profile as the database has it
         // now, not on the copy the one-statement path may use.
-        let fresh = self.profile(&profile.profile_id)?;
+        let fresh = self.profiles.current(&self.pool, copy)?;
         let profile = &*fresh;
         let mut conn = self.pool.get().map_err(StoreError::from)?;
 
