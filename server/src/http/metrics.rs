@@ -159,8 +159,8 @@ impl Metrics {
         self.latency[op].observe(elapsed);
     }
 
-    /// The exposition text, with the database figures appended.
-    pub fn render(&self, db: &DbFigures) -> String {
+    /// The exposition text, with the figures read at scrape time appended.
+    pub fn render(&self, db: &ScrapeFigures) -> String {
         let mut out = String::with_capacity(8 * 1024);
         out.push_str(
             "# HELP scepd_requests_total SCEP requests by operation and outcome.\n\
@@ -228,7 +228,7 @@ impl Metrics {
 /// The figures read at scrape time: from PostgreSQL, and this process's
 /// group commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct DbFigures {
+pub struct ScrapeFigures {
     pub pending: i64,
     pub issued: i64,
     pub revoked: i64,
@@ -240,7 +240,7 @@ pub struct DbFigures {
 /// One round trip for the three figures. Counting is exact, not the
 /// planner's estimate, so the numbers agree with `scepd cert list`; the
 /// status filters use the same literals the store writes.
-pub fn db_figures(conn: &mut diesel::PgConnection) -> Result<DbFigures, StoreError> {
+pub fn db_figures(conn: &mut diesel::PgConnection) -> Result<ScrapeFigures, StoreError> {
     use diesel::sql_types::BigInt;
     use diesel::RunQueryDsl;
 
@@ -260,11 +260,11 @@ pub fn db_figures(conn: &mut diesel::PgConnection) -> Result<DbFigures, StoreErr
            (SELECT count(*) FROM certificates WHERE status = 'revoked') AS revoked",
     )
     .get_result(conn)?;
-    Ok(DbFigures {
+    Ok(ScrapeFigures {
         pending: row.pending,
         issued: row.issued,
         revoked: row.revoked,
-        ..DbFigures::default()
+        ..ScrapeFigures::default()
     })
 }
 
@@ -296,7 +296,7 @@ async fn metrics(
     let db = blocking(&svc, |svc| {
         let mut conn = svc.pool().get().map_err(StoreError::from)?;
         let (commit_batches, commit_enrollments) = svc.commit_stats();
-        Ok(DbFigures {
+        Ok(ScrapeFigures {
             commit_batches,
             commit_enrollments,
             ..db_figures(&mut conn)?
@@ -335,7 +335,7 @@ mod tests {
             Outcome::BadRequest,
             Duration::ZERO,
         );
-        let text = m.render(&DbFigures {
+        let text = m.render(&ScrapeFigures {
             pending: 2,
             issued: 7,
             revoked: 1,
