@@ -2,8 +2,9 @@
 //! that a common enrollment needs no read before its write. Nothing here
 //! can matter for correctness: the statement that writes an enrollment
 //! checks the profile revision it was made with (`store::issue_tx`), and
-//! every other outcome — the general path, polls, GetCert, GetCRL — loads
-//! the profile afresh, refreshing the entry. Only profiles that exist are
+//! every other outcome — the general path, polls, GetCert, GetCRL — uses
+//! the profile as the database has it now (read by the same request),
+//! refreshing the entry. Only profiles that exist are
 //! kept, so a client cannot grow the map by inventing names.
 
 use std::collections::HashMap;
