@@ -63,8 +63,8 @@ impl Enroll {
 
         // Signed before the challenge is checked: the statement checks it
         // (and the client's lockout) as it writes, so the common case
-        // needs no read first. A refused request costs one signature that
-        // never leaves this process.
+        // needs no read first. A refused request costs two signatures (the
+        // certificate and the reply below) that never leave this process.
         let signed = self.sign(profile, csr, &subject)?;
         let txid = &msg.header.transaction_id.0;
         // The same details and payload the general path records; the IDs
@@ -77,7 +77,7 @@ impl Enroll {
             profile,
             signed.not_after,
         );
-        let res = self.commit.issue(IssueRow {
+        let ticket = self.commit.submit(IssueRow {
             secret_hash: hash_secret(pw).to_vec(),
             profile_id: profile.id,
             profile_revision: profile.revision,
@@ -106,10 +106,18 @@ impl Enroll {
             issued_details,
             mail_payload,
         });
-        match res {
+        // The reply is signed while the batch commits (at concurrency 1 the
+        // commit's WAL flush and the RA's signature no longer add up), and
+        // sent only if the row committed; a refused one wastes it.
+        let reply = self.reply(
+            &msg.header,
+            Some((&msg.signer_cert, msg.cipher)),
+            Answer::Issued(signed.der),
+        );
+        match ticket.wait() {
             Ok(Some(ids)) => {
                 tracing::debug!(request = ids.request_id, "issued in one statement");
-                Ok(Some(Answer::Issued(signed.der)))
+                Ok(Some(Answer::Replied(reply?)))
             }
             // The challenge is not usable (or went to a racing request),
             // the client is locked out, the profile changed, or this

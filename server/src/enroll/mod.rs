@@ -80,6 +80,9 @@ enum Answer {
     Fail(FailInfo, String),
     /// SUCCESS with a ready degenerate PKCS#7 (GetCert, GetCRL).
     Content(Vec<u8>),
+    /// The CertRep, already signed (the one-statement path signs it while
+    /// its batch commits).
+    Replied(CertRepOut),
 }
 
 /// A signed CertRep and the pkiStatus it carries (for metrics and logs).
@@ -262,6 +265,7 @@ impl Enroll {
         answer: Answer,
     ) -> Result<CertRepOut, EnrollError> {
         let reply = match (answer, recipient) {
+            (Answer::Replied(out), _) => return Ok(out),
             (Answer::Issued(cert), Some((to, cipher))) => Reply::Success {
                 content: wire::certs_only_der(&[&cert]),
                 recipient: to,

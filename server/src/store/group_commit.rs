@@ -78,9 +78,31 @@ impl GroupCommit {
     /// batch committed. Same answers as [`issue_tx::issue_batch`] for a
     /// batch of one.
     pub fn issue(&self, row: IssueRow) -> Answer {
+        self.submit(row).wait()
+    }
+
+    /// Queue one enrollment and return at once, so the caller can do work
+    /// that does not depend on the outcome (sign the reply) while the batch
+    /// is written. Nothing may leave the process before [`Ticket::wait`]
+    /// says the row committed.
+    pub fn submit(&self, row: IssueRow) -> Ticket {
         let (done, answer) = sync_channel(1);
+        match self.queue.send(Job { row, done }) {
+            Ok(()) => Ticket(Some(answer)),
+            Err(_) => Ticket(None),
+        }
+    }
+}
+
+/// An enrollment handed to a writer; [`Ticket::wait`] gives its outcome.
+#[must_use = "the outcome says whether the enrollment committed"]
+pub struct Ticket(Option<Receiver<Answer>>);
+
+impl Ticket {
+    /// Blocks until the enrollment's batch committed or failed.
+    pub fn wait(self) -> Answer {
         let stopped = || StoreError::Unavailable("group commit writer stopped".into());
-        self.queue.send(Job { row, done }).map_err(|_| stopped())?;
+        let answer = self.0.ok_or_else(stopped)?;
         answer.recv().map_err(|_| stopped())?
     }
 }
