@@ -196,7 +196,12 @@ fn database_stopped_during_load_gives_503_then_recovers_within_5_s() {
             scope.spawn(move || {
                 for c in part {
                     loop {
-                        assert!(Instant::now() < deadline, "no certificate for {}", c.dev.cn);
+                        assert!(
+                            Instant::now() < deadline,
+                            "no certificate for {}\n{}",
+                            c.dev.cn,
+                            s.log()
+                        );
                         let t = Instant::now();
                         match send(&s.url, &c.msg) {
                             Sent::Ok(body) => {

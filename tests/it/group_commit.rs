@@ -242,3 +242,43 @@ fn concurrent_enrollments_get_the_same_answers_however_they_are_batched() {
         "enrollment 7's challenge stays unused"
     );
 }
+
+/// The writer's pooled connection ended by the server while idle (a
+/// restarted database): the next batch fails on it, and the one after
+/// gets a new connection rather than the dead one again. diesel marks a
+/// connection broken only when a transaction fails in it, and the pool
+/// does not test connections it hands out (`store::conn_pool`).
+#[test]
+fn a_connection_lost_while_idle_is_replaced_after_one_failed_batch() {
+    let db = seeded(3);
+    // One connection, so a dead one would come back every time. It has
+    // served another statement but not yet prepared the writer's, as most
+    // connections of a pool have when the database goes away.
+    let pool = server::store::pool(&db.url, 1).unwrap();
+    assert_eq!(count(&mut pool.get().unwrap(), "SELECT 1::bigint AS n"), 1);
+    let commit = GroupCommit::start(pool, 1, 8);
+
+    let mut other = PgConnection::establish(&db.url).unwrap();
+    other
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while count(
+        &mut other,
+        "SELECT count(*) AS n FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    ) > 0
+    {
+        assert!(std::time::Instant::now() < deadline, "backends still there");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+
+    let lost = commit.issue(row(&db, 1, 1));
+    assert!(lost.is_err(), "written on a dead connection? {lost:?}");
+    let next = commit.issue(row(&db, 2, 2));
+    assert!(matches!(next, Ok(Some(_))), "{next:?}");
+    assert_eq!(stored(&mut other).len(), 1);
+}

@@ -6,7 +6,7 @@
 //! adjustments go in `schema.patch`.
 
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 pub mod access_codes;
@@ -17,6 +17,7 @@ pub mod attempts;
 pub mod audit;
 pub mod certificates;
 pub mod challenges;
+mod conn_pool;
 pub mod console_audit;
 pub mod console_certs;
 pub mod console_challenges;
@@ -34,8 +35,8 @@ pub mod sessions;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
-pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+pub type PgPool = Pool<conn_pool::Manager>;
+pub type PgPooled = PooledConnection<conn_pool::Manager>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -79,12 +80,7 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Unavailable(_) => true,
-            Self::Database(diesel::result::Error::DatabaseError(_, info)) => {
-                let m = info.message();
-                m.contains("terminating connection")
-                    || m.contains("server closed the connection")
-                    || m.contains("connection")
-            }
+            Self::Database(e) => conn_pool::connection_lost(e),
             _ => false,
         }
     }
@@ -93,7 +89,7 @@ impl StoreError {
 /// A connection pool. `connection_timeout` stays short so that a stopped
 /// database turns into a quick 503, not a hung client.
 pub fn pool(url: &str, max_size: u32) -> Result<PgPool, StoreError> {
-    let manager = ConnectionManager::<PgConnection>::new(without_gss(url));
+    let manager = conn_pool::Manager::new(without_gss(url));
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
