@@ -105,9 +105,12 @@ pub struct Enroll {
     commit: GroupCommit,
 }
 
-/// Group-commit writers: two, so one batch is being gathered while the
-/// other is in the database.
-const COMMIT_WRITERS: usize = 2;
+/// Group-commit writers. One: the next batch gathers while the current one
+/// is in the database, so batches grow with the load (two writers took
+/// about two enrollments each at c16, paying a plan start and a commit per
+/// pair; one writer cut PostgreSQL's CPU per enrollment by a fifth and
+/// raised c16/c64 by 5-6 %, docs/BENCHMARKS.md).
+const COMMIT_WRITERS: usize = 1;
 /// Most enrollments written by one statement.
 const COMMIT_MAX_BATCH: usize = 32;
 

@@ -109,8 +109,9 @@ impl Ticket {
 
 fn writer(pool: &PgPool, rx: &Mutex<Receiver<Job>>, stats: &Stats, max_batch: usize) {
     loop {
-        // Hold the queue only while taking a batch: the other writer takes
-        // the next one while this one is in the database.
+        // Hold the queue only while taking a batch: another writer, if
+        // there is one, takes the next one while this one is in the
+        // database.
         let jobs = {
             let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
             let Ok(first) = rx.recv() else { return };
