@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use diesel::RunQueryDsl;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use server::pgcluster::{ClusterOptions, PgCluster};
@@ -17,18 +16,6 @@ use server::wire::{ContentCipher, MessageType, Nonce, PkiStatus, TransactionId};
 
 use crate::device::Device;
 use crate::support::Scepd;
-
-fn count(s: &Scepd, sql: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let r: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {sql}"))
-        .get_result(&mut s.pg())
-        .unwrap();
-    r.n
-}
 
 /// RSA-2048 keys are slow to make; devices share a small pool. Distinct
 /// CNs and transactionIDs keep every enrollment distinct (the profile sets
@@ -126,17 +113,14 @@ fn certificate(s: &Scepd, c: &Client, body: &[u8]) -> Vec<u8> {
 /// with its certificate, every used challenge has its request).
 fn assert_consistent(s: &Scepd, received: &[Vec<u8>]) {
     let n = received.len() as i64;
-    assert_eq!(count(s, "certificates"), n);
-    assert_eq!(count(s, "enrollment_requests"), n);
+    assert_eq!(s.count("certificates"), n);
+    assert_eq!(s.count("enrollment_requests"), n);
     assert_eq!(
-        count(
-            s,
-            "enrollment_requests WHERE status <> 'issued' OR certificate_id IS NULL"
-        ),
+        s.count("enrollment_requests WHERE status <> 'issued' OR certificate_id IS NULL"),
         0
     );
-    assert_eq!(count(s, "challenges WHERE used_at IS NOT NULL"), n);
-    assert_eq!(count(s, "(SELECT DISTINCT serial FROM certificates) d"), n);
+    assert_eq!(s.count("challenges WHERE used_at IS NOT NULL"), n);
+    assert_eq!(s.count("(SELECT DISTINCT serial FROM certificates) d"), n);
     let mut conn = s.pg();
     for der in received {
         let cert = openssl::x509::X509::from_der(der).unwrap();
@@ -353,8 +337,7 @@ fn sigkill_mid_load_then_retries_get_each_certificate_exactly_once() {
     }
     assert_consistent(&s, &received);
     assert_eq!(
-        count(
-            &s,
+        s.count(
             "(SELECT transaction_id FROM certificates c JOIN enrollment_requests r \
              ON r.certificate_id = c.id GROUP BY transaction_id HAVING count(*) > 1) d"
         ),
@@ -422,8 +405,7 @@ fn two_processes_under_load_never_duplicate_a_serial_or_a_challenge() {
     assert_eq!(serials.len(), received.len());
     assert_consistent(&s, &received);
     assert_eq!(
-        count(
-            &s,
+        s.count(
             "(SELECT challenge_id FROM enrollment_requests WHERE challenge_id IS NOT NULL \
              GROUP BY challenge_id HAVING count(*) > 1) d"
         ),

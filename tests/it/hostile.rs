@@ -21,18 +21,6 @@ use server::wire::{ContentCipher, FailInfo, MessageType, Nonce, PkiStatus, Trans
 use crate::device::{post, self_signed_with, Device};
 use crate::support::Scepd;
 
-fn count(s: &Scepd, sql: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let r: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {sql}"))
-        .get_result(&mut s.pg())
-        .unwrap();
-    r.n
-}
-
 /// A PKCSReq-shaped PKIMessage, validly signed by `dev`, whose
 /// encapsulated content is `content` verbatim (any bytes, not necessarily
 /// an EnvelopedData).
@@ -138,7 +126,7 @@ mod rfc8894_4_3_http_body {
             let err = post(&s, "default", &msg[..cut]).unwrap_err();
             assert_eq!(err.0, 400, "cut at {cut}: {err:?}");
         }
-        assert_eq!(count(&s, "enrollment_requests"), 0);
+        assert_eq!(s.count("enrollment_requests"), 0);
         // The intact message still enrolls: nothing was half-consumed.
         let rep = dev.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
@@ -176,8 +164,8 @@ mod rfc8894_3_2_2_envelope {
         let msg = signed_with_content(&dev, &dev.txid(), &[0x30, 0x03, 0x02, 0x01, 0x00]);
         let rep = dev.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
-        assert_eq!(count(&s, "certificates"), 0);
-        assert_eq!(count(&s, "challenges WHERE used_at IS NOT NULL"), 0);
+        assert_eq!(s.count("certificates"), 0);
+        assert_eq!(s.count("challenges WHERE used_at IS NOT NULL"), 0);
     }
 
     #[test]
@@ -191,8 +179,8 @@ mod rfc8894_3_2_2_envelope {
         let rep = dev.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
         assert_eq!(rep.fail_info, Some(FailInfo::BadMessageCheck));
-        assert_eq!(count(&s, "certificates"), 0);
-        assert_eq!(count(&s, "challenges WHERE used_at IS NOT NULL"), 0);
+        assert_eq!(s.count("certificates"), 0);
+        assert_eq!(s.count("challenges WHERE used_at IS NOT NULL"), 0);
     }
 }
 
@@ -224,8 +212,8 @@ mod rfc8894_3_3_1_replay {
         }
         ders.dedup();
         assert_eq!(ders.len(), 1, "every replay got the same certificate");
-        assert_eq!(count(&s, "certificates"), 1);
-        assert_eq!(count(&s, "enrollment_requests"), 1);
+        assert_eq!(s.count("certificates"), 1);
+        assert_eq!(s.count("enrollment_requests"), 1);
         // Later, the same bytes again: the same answer.
         let again = dev.send(&s, "default", &msg);
         assert_eq!(again.certs[0].to_der().unwrap(), ders[0]);
@@ -285,7 +273,7 @@ mod rfc8894_expired_signers {
         let rep = dev.send(&s, "renew", &msg);
         assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
         assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
-        assert_eq!(count(&s, "certificates"), 1);
+        assert_eq!(s.count("certificates"), 1);
         assert!(
             s.log().contains("expired"),
             "refused for expiry:\n{}",

@@ -3,24 +3,11 @@
 //! polling, decline, renewal, GetCert, GetCRL, retransmission, and every
 //! failInfo.
 
-use diesel::RunQueryDsl;
 use server::store::{certificates, requests};
 use server::wire::{ContentCipher, FailInfo, MessageType, PkiStatus, TransactionId};
 
 use crate::device::{post, Device};
 use crate::support::Scepd;
-
-fn count(s: &Scepd, table: &str) -> i64 {
-    #[derive(diesel::QueryableByName)]
-    struct N {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let r: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-        .get_result(&mut s.pg())
-        .unwrap();
-    r.n
-}
 
 /// RFC 8894 §3.3.1 / §3.3.3: manual approval answers PENDING; the poll
 /// gets the certificate once an officer approved.
@@ -73,7 +60,7 @@ mod rfc8894_3_3_pending {
         let poll = dev.poll(&s, "manual", &dev.txid());
         assert_eq!(poll.status, PkiStatus::Failure);
         assert_eq!(poll.fail_info, Some(FailInfo::BadRequest));
-        assert_eq!(count(&s, "certificates"), 0);
+        assert_eq!(s.count("certificates"), 0);
     }
 
     #[test]
@@ -107,7 +94,7 @@ mod rfc8894_3_3_1_retransmission {
             "answered with the client's cipher"
         );
         assert_eq!(a.certs[0].to_der().unwrap(), b.certs[0].to_der().unwrap());
-        assert_eq!(count(&s, "certificates"), 1);
+        assert_eq!(s.count("certificates"), 1);
     }
 }
 
@@ -327,12 +314,11 @@ mod rfc8894_3_3_2_fail_info {
         let challenge = s.mint("default");
         let rep = Device::new("weak", 1024).pkcs_req(&s, "default", Some(&challenge));
         assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
-        assert_eq!(count(&s, "certificates"), 0);
-        assert_eq!(count(&s, "enrollment_requests"), 0);
+        assert_eq!(s.count("certificates"), 0);
+        assert_eq!(s.count("enrollment_requests"), 0);
         // The refusal was audited with its reason.
         assert!(
-            count(
-                &s,
+            s.count(
                 "audit_log WHERE event = 'request.refused' AND details->>'reason' LIKE 'policy:%'"
             ) == 1
         );
@@ -353,7 +339,7 @@ mod rfc8894_3_3_2_fail_info {
         let rep = dev.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Failure);
         assert_eq!(rep.fail_info, Some(FailInfo::BadMessageCheck));
-        assert_eq!(count(&s, "certificates"), 0);
+        assert_eq!(s.count("certificates"), 0);
     }
 
     #[test]
@@ -526,7 +512,7 @@ mod rfc8894_2_3_proof_of_possession {
         let rep = signer.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
         assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
-        assert_eq!(count(&s, "certificates"), 0);
-        assert_eq!(count(&s, "challenges WHERE used_at IS NOT NULL"), 0);
+        assert_eq!(s.count("certificates"), 0);
+        assert_eq!(s.count("challenges WHERE used_at IS NOT NULL"), 0);
     }
 }

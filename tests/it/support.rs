@@ -207,6 +207,21 @@ impl Scepd {
         use diesel::Connection;
         diesel::PgConnection::establish(self.db_url().expect("test database")).unwrap()
     }
+
+    /// `SELECT count(*) FROM {from}` in scepd's database; `from` may carry
+    /// a WHERE clause or be a subquery with its alias.
+    pub fn count(&self, from: &str) -> i64 {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let r: N = diesel::sql_query(format!("SELECT count(*) AS n FROM {from}"))
+            .get_result(&mut self.pg())
+            .unwrap();
+        r.n
+    }
 }
 
 impl Drop for Scepd {
