@@ -180,6 +180,7 @@ fn an_mrao_builds_an_organization_whose_rao_stays_inside_it() {
         ],
     );
     assert_eq!(r.status, 422);
+    assert_eq!(r.headers["cache-control"], "no-store");
     assert!(r.body.contains("above your own role"), "{}", r.body);
     assert!(officer(&s, "boss").is_none());
     let r = r_.post(

@@ -34,10 +34,7 @@ where
         return Err(e.into());
     };
     state.refuse_fields(&fields);
-    let page = page(state).await?;
-    Ok(HttpResponse::UnprocessableEntity()
-        .content_type("text/html; charset=utf-8")
-        .body(page.render()?))
+    super::form::refused(&page(state).await?)
 }
 
 pub struct OfficerRow {
