@@ -15,7 +15,7 @@ use server::wire::client::{parse_cert_rep, ClientContent};
 use server::wire::{ContentCipher, MessageType, Nonce, PkiStatus, TransactionId};
 
 use crate::device::Device;
-use crate::support::Scepd;
+use crate::support::{free_port, Scepd};
 
 /// RSA-2048 keys are slow to make; devices share a small pool. Distinct
 /// CNs and transactionIDs keep every enrollment distinct (the profile sets
@@ -130,14 +130,6 @@ fn assert_consistent(s: &Scepd, received: &[Vec<u8>]) {
             .unwrap_or_else(|| panic!("certificate {serial} a client holds is not stored"));
         assert_eq!(&stored.der, der);
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A cluster directory PostgreSQL's user can reach (a `tempdir` is 0700),

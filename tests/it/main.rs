@@ -20,6 +20,7 @@ mod group_commit;
 mod hostile;
 mod lifecycle;
 mod mail;
+mod mail_sink;
 mod metrics;
 mod mobileconfig;
 mod policy;
