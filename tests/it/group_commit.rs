@@ -245,9 +245,10 @@ fn concurrent_enrollments_get_the_same_answers_however_they_are_batched() {
 
 /// The writer's pooled connection ended by the server while idle (a
 /// restarted database): the next batch fails on it, and the one after
-/// gets a new connection rather than the dead one again. diesel marks a
-/// connection broken only when a transaction fails in it, and the pool
-/// does not test connections it hands out (`store::conn_pool`).
+/// gets a new connection rather than the dead one again. diesel does not
+/// mark a connection broken when a statement cannot even be sent to it,
+/// and the pool does not test connections it hands out
+/// (`store::conn_pool`).
 #[test]
 fn a_connection_lost_while_idle_is_replaced_after_one_failed_batch() {
     let db = seeded(3);

@@ -83,8 +83,8 @@ impl GroupCommit {
 
     /// Queue one enrollment and return without waiting for its batch, so
     /// the caller can do work that does not depend on the outcome (sign
-    /// the reply) while the batch is written. Nothing may leave the process before [`Ticket::wait`]
-    /// says the row committed.
+    /// the reply) while the batch is written. Nothing may leave the
+    /// process before [`Ticket::wait`] says the row committed.
     pub fn submit(&self, row: IssueRow) -> Ticket {
         let (done, answer) = sync_channel(1);
         match self.queue.send(Job { row, done }) {
