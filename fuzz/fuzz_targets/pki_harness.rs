@@ -430,7 +430,7 @@ impl Harness {
             Pkcs7Flags::NOVERIFY | Pkcs7Flags::NOINTERN,
         )
         .expect("invariant: CertRep is signed by the RA");
-        let signer = req.signer_cert();
+        let signer = req.signer_cert().x509().expect("invariant: signer parses");
         let Some(key) = self.key_for(signer) else {
             // Not one of our devices (scepclient captures): the reply can
             // not be decrypted here, but its header must echo the request.

@@ -319,21 +319,6 @@ fn directory_string(v: &Any) -> Result<String, CsrError> {
     Ok(text)
 }
 
-/// The SHA-256 of a certificate's SubjectPublicKeyInfo, read from its DER
-/// (the same hash `Csr::public_key_sha256` holds), without OpenSSL's key
-/// encoder.
-pub fn cert_spki_sha256(cert: &openssl::x509::X509Ref) -> Result<[u8; 32], CsrError> {
-    let der = cert.to_der()?;
-    let parsed =
-        x509_cert::Certificate::from_der(&der).map_err(|e| CsrError::Malformed(e.to_string()))?;
-    let spki = parsed
-        .tbs_certificate()
-        .subject_public_key_info()
-        .to_der()
-        .map_err(|e| CsrError::Malformed(e.to_string()))?;
-    Ok(openssl::sha::sha256(&spki))
-}
-
 #[path = "csr_direct.rs"]
 mod direct;
 

@@ -42,14 +42,10 @@ impl Enroll {
         // A signer issued by one of our CAs makes this a renewal; a
         // self-signed signer must carry the key being certified.
         let signer = &msg.signer_cert;
-        let issuer = signer
-            .issuer_name()
-            .to_der()
-            .map_err(crate::ca::CaError::from)?;
-        if self.auth.is_our_issuer(&issuer) {
+        if self.auth.is_our_issuer(signer.issuer_der()) {
             return Ok(None);
         }
-        if crate::csr::cert_spki_sha256(signer).ok() != Some(csr.public_key_sha256) {
+        if signer.spki_sha256() != Some(csr.public_key_sha256) {
             return Ok(None);
         }
         let Ok(subject) = policy::check(profile, csr) else {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use diesel::pg::PgConnection;
 use diesel::Connection;
-use openssl::x509::{X509Ref, X509};
+use openssl::x509::X509;
 
 use crate::ca::CaError;
 use crate::store::audit::{self, AuditEvent, AuditKind};
@@ -264,7 +264,7 @@ impl Enroll {
     fn reply(
         &self,
         header: &Header,
-        recipient: Option<(&X509Ref, wire::ContentCipher)>,
+        recipient: Option<(&wire::SignerCert, wire::ContentCipher)>,
         answer: Answer,
     ) -> Result<CertRepOut, EnrollError> {
         let reply = match (answer, recipient) {

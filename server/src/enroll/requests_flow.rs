@@ -83,14 +83,8 @@ impl Enroll {
         // (RenewalReq, or a PKCSReq as older clients send it).
         // Only a certificate whose issuer is one of our CAs can be ours:
         // self-signed signers (first enrollments) skip the lookup.
-        let issuer = msg
-            .signer_cert
-            .issuer_name()
-            .to_der()
-            .map_err(crate::ca::CaError::from)?;
-        let renewing = if self.auth.is_our_issuer(&issuer) {
-            let signer_der = msg.signer_cert.to_der().map_err(crate::ca::CaError::from)?;
-            certificates::by_fingerprint(&mut conn, &openssl::sha::sha256(&signer_der))?
+        let renewing = if self.auth.is_our_issuer(msg.signer_cert.issuer_der()) {
+            certificates::by_fingerprint(&mut conn, &openssl::sha::sha256(msg.signer_cert.der()))?
         } else {
             None
         };
@@ -104,9 +98,7 @@ impl Enroll {
         }
         // RFC 8894 §2.3: a first enrollment is signed with the key being
         // certified; a self-signed signer with another key proves nothing.
-        if renewing.is_none()
-            && crate::csr::cert_spki_sha256(&msg.signer_cert).ok() != Some(csr.public_key_sha256)
-        {
+        if renewing.is_none() && msg.signer_cert.spki_sha256() != Some(csr.public_key_sha256) {
             return self.refuse(
                 &mut conn,
                 txid,

@@ -362,7 +362,7 @@ fn micromdm_scepclient_request_decodes_and_opens() {
     assert_eq!(opened.cipher, ContentCipher::DesCbc);
     // The rest of the request is sound: decrypt it with the legacy provider.
     let p7 = openssl::pkcs7::Pkcs7::from_der(&request).unwrap();
-    let env = verify_content(&p7, msg.signer_cert()).unwrap();
+    let env = verify_content(&p7, msg.signer_cert().x509().unwrap()).unwrap();
     let _legacy = openssl::provider::Provider::try_load(None, "legacy", true).unwrap();
     let csr_der = openssl::cms::CmsContentInfo::from_der(&env)
         .unwrap()

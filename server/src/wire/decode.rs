@@ -5,27 +5,37 @@
 use openssl::pkcs7::{Pkcs7, Pkcs7Flags, Pkcs7Ref};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::{X509Ref, X509};
+use openssl::x509::X509Ref;
 
 use super::asn1::{self, read_single, TAG_INTEGER, TAG_SEQUENCE};
+use super::direct;
 use super::pkcs7_ffi::{scep_nids, AttrKind, SignedData};
 use super::{
     envelope, ContentCipher, DigestAlg, Header, KeyTransport, MessageType, Nonce, RaIdentity,
+    SignerCert,
 };
 use super::{TransactionId, WireError};
 
-/// Outer SignedData decoded, attributes read, signature NOT yet checked.
+/// Outer SignedData decoded and attributes read; the signature is checked
+/// by [`SignedMessage::open`] (already, when the direct path read it).
 pub struct SignedMessage {
     header: Header,
-    signer_cert: X509,
-    p7: Pkcs7,
+    signer: SignerCert,
+    body: Body,
+}
+
+enum Body {
+    /// Read by `direct`: signature verified, this is the signed content.
+    Verified(Vec<u8>),
+    /// Read by OpenSSL; not verified yet.
+    Pkcs7(Pkcs7),
 }
 
 /// A verified and decrypted request.
 #[derive(Debug)]
 pub struct PkiMessage {
     pub header: Header,
-    pub signer_cert: X509,
+    pub signer_cert: SignerCert,
     pub cipher: ContentCipher,
     pub key_transport: KeyTransport,
     pub content: MessageContent,
@@ -57,10 +67,29 @@ pub(crate) fn malformed(msg: impl Into<String>) -> WireError {
     WireError::Malformed(msg.into())
 }
 
+/// Where the signed attributes come from: OpenSSL's parse or `direct`'s.
+pub(crate) trait Attrs {
+    fn signed_attribute(&self, nid: openssl::nid::Nid) -> Option<(AttrKind, Vec<u8>)>;
+    fn signer_count(&self) -> usize;
+    fn digest_nid(&self) -> Option<openssl::nid::Nid>;
+}
+
+impl Attrs for SignedData {
+    fn signed_attribute(&self, nid: openssl::nid::Nid) -> Option<(AttrKind, Vec<u8>)> {
+        SignedData::signed_attribute(self, nid)
+    }
+    fn signer_count(&self) -> usize {
+        SignedData::signer_count(self)
+    }
+    fn digest_nid(&self) -> Option<openssl::nid::Nid> {
+        SignedData::digest_nid(self)
+    }
+}
+
 /// A string attribute (PrintableString, or the string types lenient
 /// clients use instead).
 pub(crate) fn string_attr(
-    sd: &SignedData,
+    sd: &impl Attrs,
     nid: openssl::nid::Nid,
     name: &str,
 ) -> Result<Option<String>, WireError> {
@@ -76,7 +105,7 @@ pub(crate) fn string_attr(
 }
 
 pub(crate) fn octets_attr(
-    sd: &SignedData,
+    sd: &impl Attrs,
     nid: openssl::nid::Nid,
     name: &str,
 ) -> Result<Option<Vec<u8>>, WireError> {
@@ -88,7 +117,7 @@ pub(crate) fn octets_attr(
 }
 
 /// messageType, transactionID, senderNonce and digest, all required.
-pub(crate) fn read_header(sd: &SignedData) -> Result<Header, WireError> {
+pub(crate) fn read_header(sd: &impl Attrs) -> Result<Header, WireError> {
     let nids = scep_nids()?;
     if sd.signer_count() == 0 {
         return Err(malformed("SignedData has no SignerInfo"));
@@ -149,6 +178,19 @@ pub(crate) fn verify_content(p7: &Pkcs7Ref, signer: &X509Ref) -> Result<Vec<u8>,
 /// Decodes a PKIMessage (DER or BER). Anything undecodable, or a missing
 /// transactionID/messageType/senderNonce, is `Malformed`.
 pub fn decode(der: &[u8]) -> Result<SignedMessage, WireError> {
+    if let Some(v) = direct::decode(der) {
+        // Header errors are the same whichever path read the attributes.
+        return Ok(SignedMessage {
+            header: read_header(&v.attrs)?,
+            signer: v.signer,
+            body: Body::Verified(v.content),
+        });
+    }
+    decode_openssl(der)
+}
+
+/// Every layout and encoding, by OpenSSL's PKCS#7 parser.
+pub(super) fn decode_openssl(der: &[u8]) -> Result<SignedMessage, WireError> {
     let sd = SignedData::from_der(der)?;
     let header = read_header(&sd)?;
     let p7 = sd.into_pkcs7();
@@ -165,32 +207,41 @@ pub fn decode(der: &[u8]) -> Result<SignedMessage, WireError> {
         .ok_or_else(|| malformed("signer certificate not included"))?;
     Ok(SignedMessage {
         header,
-        signer_cert,
-        p7,
+        signer: SignerCert::from_x509(signer_cert)?,
+        body: Body::Pkcs7(p7),
     })
 }
 
 impl SignedMessage {
+    /// Whether the direct path read this message (tests).
+    #[cfg(test)]
+    pub(crate) fn read_directly(&self) -> bool {
+        matches!(self.body, Body::Verified(_))
+    }
+
     pub fn header(&self) -> &Header {
         &self.header
     }
 
     /// The certificate whose key signed the message (self-signed for a first
     /// enrollment, a previously issued one for renewal).
-    pub fn signer_cert(&self) -> &X509Ref {
-        &self.signer_cert
+    pub fn signer_cert(&self) -> &SignerCert {
+        &self.signer
     }
 
     /// Verifies the signature with the signer cert's key (not the chain;
     /// policy is the caller's), decrypts the EnvelopedData with the RA key,
     /// and parses the content for the message type.
     pub fn open(&self, ra: &RaIdentity) -> Result<PkiMessage, WireError> {
-        let envelope_der = verify_content(&self.p7, &self.signer_cert)?;
+        let envelope_der = match &self.body {
+            Body::Verified(content) => std::borrow::Cow::Borrowed(content),
+            Body::Pkcs7(p7) => std::borrow::Cow::Owned(verify_content(p7, self.signer.x509()?)?),
+        };
         // RFC 8894 §3.3.2: a SUCCESS is enveloped to the signer's key, and
         // CMS can do that only for RSA (key transport) or EC (key
         // agreement). Another signer (DSA, say) could never be answered:
         // refuse it here, signed and badAlg, rather than fail on the reply.
-        let key_id = self.signer_cert.public_key()?.id();
+        let key_id = self.signer.public_key().id();
         if !matches!(key_id, openssl::pkey::Id::RSA | openssl::pkey::Id::EC) {
             return Err(WireError::UnsupportedAlgorithm(format!(
                 "signer key type {key_id:?}: no reply can be enveloped to it"
@@ -211,7 +262,7 @@ impl SignedMessage {
         let content = parse_content(self.header.message_type, &plain)?;
         Ok(PkiMessage {
             header: self.header.clone(),
-            signer_cert: self.signer_cert.clone(),
+            signer_cert: self.signer.clone(),
             cipher,
             key_transport,
             content,

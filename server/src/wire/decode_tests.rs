@@ -8,6 +8,7 @@ use crate::wire::testutil::{berify, patch, self_signed, Identity};
 use crate::wire::FailInfo;
 use openssl::hash::MessageDigest;
 use openssl::x509::X509ReqBuilder;
+use openssl::x509::X509;
 
 const CIPHERS: [ContentCipher; 4] = [
     ContentCipher::Des3Cbc,
@@ -62,7 +63,7 @@ fn every_cipher_transport_and_digest_roundtrips() {
                 };
                 assert_eq!(msg.header(), &want);
                 assert_eq!(
-                    msg.signer_cert().to_der().unwrap(),
+                    msg.signer_cert().der().to_vec(),
                     client.cert.to_der().unwrap()
                 );
                 let opened = msg.open(&ra.ra()).unwrap();
@@ -327,7 +328,7 @@ fn renewal_signer_is_the_cert_matching_the_signer_info() {
     .unwrap();
     let msg = decode(&der).unwrap();
     assert_eq!(
-        msg.signer_cert().to_der().unwrap(),
+        msg.signer_cert().der().to_vec(),
         client.cert.to_der().unwrap()
     );
     assert_eq!(msg.header().message_type, MessageType::RenewalReq);

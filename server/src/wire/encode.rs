@@ -6,9 +6,7 @@ use openssl::pkey::{PKeyRef, Private};
 use openssl::x509::X509Ref;
 
 use super::pkcs7_ffi::{self, scep_nids, AttrKind, AttrSpec};
-use super::{
-    envelope, ContentCipher, FailInfo, Header, KeyTransport, MessageType, Nonce, PkiStatus,
-};
+use super::{envelope, ContentCipher, FailInfo, Header, MessageType, Nonce, PkiStatus, SignerCert};
 use super::{RaIdentity, WireError};
 
 /// What a CertRep answers.
@@ -17,7 +15,7 @@ pub enum Reply<'a> {
     /// `crl_only`) is enveloped to `recipient` with `cipher`.
     Success {
         content: Vec<u8>,
-        recipient: &'a X509Ref,
+        recipient: &'a SignerCert,
         cipher: ContentCipher,
     },
     Pending,
@@ -39,7 +37,7 @@ pub fn cert_rep(ra: &RaIdentity, request: &Header, reply: Reply<'_>) -> Result<V
         } => (
             PkiStatus::Success,
             None,
-            envelope::encrypt(&content, recipient, cipher, KeyTransport::RsaPkcs1v15)?,
+            envelope::encrypt_to_signer(&content, recipient, cipher)?,
         ),
         Reply::Pending => (PkiStatus::Pending, None, Vec::new()),
         Reply::Failure(f) => (PkiStatus::Failure, Some(f), Vec::new()),

@@ -37,7 +37,8 @@ fn success_cert_rep_roundtrips_with_the_request_cipher_and_nonces() {
             &req,
             Reply::Success {
                 content,
-                recipient: &client.cert,
+                recipient: &crate::wire::SignerCert::from_der(&client.cert.to_der().unwrap())
+                    .unwrap(),
                 cipher,
             },
         )
@@ -153,7 +154,7 @@ fn crl_reply_reaches_the_client() {
     let crl = empty_crl(&ca);
     let reply = Reply::Success {
         content: crl_only(&crl).unwrap(),
-        recipient: &client.cert,
+        recipient: &crate::wire::SignerCert::from_der(&client.cert.to_der().unwrap()).unwrap(),
         cipher: ContentCipher::Aes128Cbc,
     };
     let der = cert_rep(&ra.ra(), &request_header(DigestAlg::Sha256), reply).unwrap();
@@ -219,7 +220,7 @@ fn openssl_cms_verifies_our_cert_rep() {
     );
     let reply = Reply::Success {
         content: certs_only(&[&issued.cert]).unwrap(),
-        recipient: &client.cert,
+        recipient: &crate::wire::SignerCert::from_der(&client.cert.to_der().unwrap()).unwrap(),
         cipher: ContentCipher::Aes256Cbc,
     };
     let der = cert_rep(&ra.ra(), &request_header(DigestAlg::Sha256), reply).unwrap();

@@ -7,9 +7,15 @@ use openssl::pkey::{HasPrivate, PKeyRef};
 use openssl::stack::Stack;
 use openssl::x509::{X509Ref, X509};
 
-use super::asn1::{self, read_single, Tlv, TAG_OID, TAG_SEQUENCE, TAG_SET};
-use super::{pkcs7_ffi, ContentCipher, KeyTransport, WireError};
+use openssl::rand::rand_bytes;
+use openssl::rsa::Padding;
 
+use super::asn1::{
+    self, encode, read_single, Tlv, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET,
+};
+use super::{pkcs7_ffi, ContentCipher, KeyTransport, SignerCert, WireError};
+
+const OID_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
 const OID_ENVELOPED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x03];
 const OID_DES_CBC: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x07];
 const OID_DES_EDE3_CBC: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07];
@@ -150,6 +156,90 @@ pub(crate) fn encrypt(
     }
 }
 
+/// Envelopes a reply's `content` to the request's signer with PKCS#1 v1.5
+/// key transport. For an RSA signer the EnvelopedData is assembled here
+/// (`CMS_encrypt` would parse the certificate's key again through
+/// OpenSSL 3's decoder); other keys go through [`encrypt`].
+pub(crate) fn encrypt_to_signer(
+    content: &[u8],
+    signer: &SignerCert,
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, WireError> {
+    let (true, Some(rid)) = (signer.is_rsa(), signer.issuer_and_serial()) else {
+        return encrypt(content, signer.x509()?, cipher, KeyTransport::RsaPkcs1v15);
+    };
+    ensure_cipher(cipher)?;
+    let c = cipher.cipher();
+    let mut key = vec![0u8; c.key_len()];
+    let mut iv = vec![0u8; c.iv_len().unwrap_or(0)];
+    rand_bytes(&mut key)?;
+    rand_bytes(&mut iv)?;
+    if matches!(cipher, ContentCipher::DesCbc | ContentCipher::Des3Cbc) {
+        // DES keys carry odd parity in each byte's low bit, as OpenSSL's
+        // own random DES keys do.
+        for b in &mut key {
+            let high = *b & 0xfe;
+            *b = high | u8::from(high.count_ones() % 2 == 0);
+        }
+    }
+    let encrypted = openssl::symm::encrypt(c, &key, Some(&iv), content)?;
+    let rsa = signer.public_key().rsa()?;
+    let mut wrapped = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(&key, &mut wrapped, Padding::PKCS1)?;
+    wrapped.truncate(n);
+    let null = [0x05, 0x00];
+    let ktri = encode(
+        TAG_SEQUENCE,
+        &[
+            &encode(TAG_INTEGER, &[0])[..],
+            rid,
+            &encode(
+                TAG_SEQUENCE,
+                &[&encode(TAG_OID, OID_RSA_ENCRYPTION)[..], &null].concat(),
+            ),
+            &encode(TAG_OCTET_STRING, &wrapped),
+        ]
+        .concat(),
+    );
+    let eci = encode(
+        TAG_SEQUENCE,
+        &[
+            encode(TAG_OID, OID_DATA),
+            encode(
+                TAG_SEQUENCE,
+                &[encode(TAG_OID, cipher.oid()), encode(TAG_OCTET_STRING, &iv)].concat(),
+            ),
+            // encryptedContent [0] IMPLICIT OCTET STRING, primitive.
+            encode(0x80, &encrypted),
+        ]
+        .concat(),
+    );
+    let enveloped = encode(
+        TAG_SEQUENCE,
+        &[encode(TAG_INTEGER, &[0]), encode(TAG_SET, &ktri), eci].concat(),
+    );
+    Ok(encode(
+        TAG_SEQUENCE,
+        &[
+            encode(TAG_OID, OID_ENVELOPED_DATA),
+            encode(0xa0, &enveloped),
+        ]
+        .concat(),
+    ))
+}
+
+impl ContentCipher {
+    fn oid(self) -> &'static [u8] {
+        match self {
+            Self::DesCbc => OID_DES_CBC,
+            Self::Des3Cbc => OID_DES_EDE3_CBC,
+            Self::Aes128Cbc => OID_AES_128_CBC,
+            Self::Aes192Cbc => OID_AES_192_CBC,
+            Self::Aes256Cbc => OID_AES_256_CBC,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +262,21 @@ mod tests {
                 let (plain, c, k) = decrypt(&der, &ra.key, &ra.cert).unwrap();
                 assert_eq!((plain.as_slice(), c, k), (&b"payload"[..], cipher, kt));
             }
+        }
+    }
+
+    #[test]
+    fn a_reply_enveloped_here_opens_with_cms_for_every_cipher() {
+        let client = self_signed("envelope client");
+        let signer = SignerCert::from_der(&client.cert.to_der().unwrap()).unwrap();
+        for cipher in [ContentCipher::DesCbc].into_iter().chain(CIPHERS) {
+            let der = encrypt_to_signer(b"reply", &signer, cipher).unwrap();
+            assert_eq!(
+                algorithms(&der).unwrap(),
+                (cipher, KeyTransport::RsaPkcs1v15)
+            );
+            let (plain, ..) = decrypt(&der, &client.key, &client.cert).unwrap();
+            assert_eq!(plain, b"reply", "{cipher:?}");
         }
     }
 

@@ -17,15 +17,18 @@ use openssl::x509::X509;
 pub(crate) mod asn1;
 pub mod client;
 mod decode;
+mod direct;
 mod encode;
 mod envelope;
 #[allow(unsafe_code)]
 pub mod pkcs7_ffi;
+mod signer;
 #[cfg(test)]
 mod testutil;
 
 pub use decode::{decode, MessageContent, PkiMessage, SignedMessage};
 pub use encode::{cert_rep, certs_only, certs_only_der, crl_only, signed_next_ca, Reply};
+pub use signer::SignerCert;
 
 /// The SCEP attributes common to every PKIMessage (RFC 8894 §3.2.1), plus
 /// the signer's digest algorithm, which a CertRep must reuse.

@@ -1,0 +1,202 @@
+//! The certificate that signed a request. Read with `x509-cert`, its RSA
+//! key built from the SubjectPublicKeyInfo's numbers: OpenSSL 3 parses an
+//! `X509`'s key through its provider decoder framework, which cost about a
+//! tenth of an enrollment's CPU (docs/BENCHMARKS.md). The `X509` itself is
+//! parsed only when something needs it (an EC key, a non-DER certificate).
+
+use std::sync::OnceLock;
+
+use der::{Decode, Encode};
+use openssl::pkey::{Id, PKey, PKeyRef, Public};
+use openssl::rsa::Rsa;
+use openssl::x509::{X509Ref, X509};
+
+use super::asn1::{encode, read_single, TAG_INTEGER, TAG_SEQUENCE};
+use super::WireError;
+
+const RSA_ENCRYPTION: der::asn1::ObjectIdentifier =
+    der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+pub struct SignerCert {
+    der: Vec<u8>,
+    issuer_der: Vec<u8>,
+    /// DER of the certificate's IssuerAndSerialNumber (RFC 5652 §10.2.4),
+    /// when its serial could be read as it is.
+    issuer_and_serial: Option<Vec<u8>>,
+    /// SHA-256 of the SubjectPublicKeyInfo; `None` when `x509-cert` cannot
+    /// read the certificate (then no CSR key can match it).
+    spki_sha256: Option<[u8; 32]>,
+    key: PKey<Public>,
+    x509: OnceLock<X509>,
+}
+
+impl std::fmt::Debug for SignerCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignerCert")
+            .field("sha256", &hex::encode(openssl::sha::sha256(&self.der)))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Clone for SignerCert {
+    fn clone(&self) -> Self {
+        let x509 = OnceLock::new();
+        if let Some(x) = self.x509.get() {
+            let _ = x509.set(x.clone());
+        }
+        Self {
+            der: self.der.clone(),
+            issuer_der: self.issuer_der.clone(),
+            issuer_and_serial: self.issuer_and_serial.clone(),
+            spki_sha256: self.spki_sha256,
+            key: self.key.clone(),
+            x509,
+        }
+    }
+}
+
+fn malformed(what: &str, e: impl std::fmt::Display) -> WireError {
+    WireError::Malformed(format!("signer certificate: {what}: {e}"))
+}
+
+/// The issuer Name and serialNumber INTEGER of a certificate, each as the
+/// exact bytes it carries (what a SignerInfo's or a RecipientInfo's
+/// IssuerAndSerialNumber repeats).
+pub(crate) fn raw_issuer_and_serial(cert: &[u8]) -> Result<(&[u8], &[u8]), WireError> {
+    let outer = read_single(cert)?.expect(TAG_SEQUENCE, "Certificate")?;
+    let tbs = outer.children()?;
+    let fields = tbs
+        .first()
+        .ok_or_else(|| malformed("tbsCertificate", "missing"))?
+        .expect(TAG_SEQUENCE, "tbsCertificate")?
+        .children()?;
+    // [0] version is optional; then serialNumber, signature, issuer.
+    let mut rest = fields.iter().skip_while(|f| f.tag == 0xa0);
+    let serial = rest
+        .next()
+        .ok_or_else(|| malformed("serialNumber", "missing"))?;
+    let issuer = rest.nth(1).ok_or_else(|| malformed("issuer", "missing"))?;
+    Ok((
+        issuer.expect(TAG_SEQUENCE, "issuer")?.raw,
+        serial.expect(TAG_INTEGER, "serialNumber")?.raw,
+    ))
+}
+
+impl SignerCert {
+    /// From DER. An RSA key is built from its numbers; any other key (or a
+    /// certificate `x509-cert` refuses) goes through OpenSSL's parser.
+    pub fn from_der(der: &[u8]) -> Result<Self, WireError> {
+        let Ok(parsed) = x509_cert::Certificate::from_der(der) else {
+            return Self::from_x509(X509::from_der(der)?);
+        };
+        let tbs = parsed.tbs_certificate();
+        let spki = tbs.subject_public_key_info();
+        let rsa = if spki.algorithm.oid == RSA_ENCRYPTION {
+            spki.subject_public_key
+                .as_bytes()
+                .and_then(|bits| Rsa::public_key_from_der_pkcs1(bits).ok())
+        } else {
+            None
+        };
+        let Some(rsa) = rsa else {
+            return Self::from_x509(X509::from_der(der)?);
+        };
+        let (issuer, serial) = raw_issuer_and_serial(der)?;
+        let spki_der = spki.to_der().map_err(|e| malformed("key", e))?;
+        Ok(Self {
+            der: der.to_vec(),
+            issuer_and_serial: Some(encode(TAG_SEQUENCE, &[issuer, serial].concat())),
+            issuer_der: issuer.to_vec(),
+            spki_sha256: Some(openssl::sha::sha256(&spki_der)),
+            key: PKey::from_rsa(rsa)?,
+            x509: OnceLock::new(),
+        })
+    }
+
+    /// From a certificate OpenSSL already parsed.
+    pub fn from_x509(cert: X509) -> Result<Self, WireError> {
+        let der = cert.to_der()?;
+        let issuer_der = cert.issuer_name().to_der()?;
+        let issuer_and_serial = raw_issuer_and_serial(&der)
+            .ok()
+            .map(|(_, serial)| encode(TAG_SEQUENCE, &[issuer_der.as_slice(), serial].concat()));
+        let spki_sha256 = x509_cert::Certificate::from_der(&der)
+            .ok()
+            .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok())
+            .map(|spki| openssl::sha::sha256(&spki));
+        let key = cert.public_key()?;
+        let x509 = OnceLock::new();
+        let _ = x509.set(cert);
+        Ok(Self {
+            der,
+            issuer_der,
+            issuer_and_serial,
+            spki_sha256,
+            key,
+            x509,
+        })
+    }
+
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The issuer Name, DER.
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.issuer_der
+    }
+
+    pub(crate) fn issuer_and_serial(&self) -> Option<&[u8]> {
+        self.issuer_and_serial.as_deref()
+    }
+
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER).
+    pub fn spki_sha256(&self) -> Option<[u8; 32]> {
+        self.spki_sha256
+    }
+
+    pub fn public_key(&self) -> &PKeyRef<Public> {
+        &self.key
+    }
+
+    pub fn is_rsa(&self) -> bool {
+        self.key.id() == Id::RSA
+    }
+
+    /// The certificate as OpenSSL's `X509`, parsed on first use.
+    pub fn x509(&self) -> Result<&X509Ref, WireError> {
+        if let Some(x) = self.x509.get() {
+            return Ok(x);
+        }
+        let parsed = X509::from_der(&self.der)?;
+        Ok(self.x509.get_or_init(|| parsed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::testutil::self_signed;
+
+    #[test]
+    fn agrees_with_openssl() {
+        let c = self_signed("signer agrees");
+        let der = c.cert.to_der().unwrap();
+        let direct = SignerCert::from_der(&der).unwrap();
+        let via = SignerCert::from_x509(c.cert.clone()).unwrap();
+        assert!(direct.x509.get().is_none(), "RSA needs no X509 parse");
+        assert_eq!(direct.der(), via.der());
+        assert_eq!(direct.issuer_der(), via.issuer_der());
+        assert_eq!(direct.issuer_and_serial(), via.issuer_and_serial());
+        assert!(direct.issuer_and_serial().is_some());
+        assert_eq!(direct.spki_sha256(), via.spki_sha256());
+        assert!(direct.spki_sha256().is_some());
+        assert!(direct.public_key().public_eq(via.public_key()));
+        assert_eq!(direct.x509().unwrap().to_der().unwrap(), der);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        assert!(SignerCert::from_der(b"\x30\x03\x02\x01\x01").is_err());
+    }
+}
