@@ -6,6 +6,7 @@ use openssl::pkey::{PKeyRef, Private};
 use openssl::x509::X509Ref;
 
 use super::pkcs7_ffi::{self, scep_nids, AttrKind, AttrSpec};
+use super::signed;
 use super::{envelope, ContentCipher, FailInfo, Header, MessageType, Nonce, PkiStatus, SignerCert};
 use super::{RaIdentity, WireError};
 
@@ -69,6 +70,9 @@ pub fn cert_rep(ra: &RaIdentity, request: &Header, reply: Reply<'_>) -> Result<V
     ];
     if let Some(f) = fail {
         attrs.push(printable(nids.fail_info, f.code()));
+    }
+    if let Some(der) = signed::sign_rsa(&ra.cert, &ra.key, request.digest, &attrs, &content)? {
+        return Ok(der);
     }
     pkcs7_ffi::sign_with_attributes(
         &ra.cert,

@@ -22,6 +22,7 @@ mod encode;
 mod envelope;
 #[allow(unsafe_code)]
 pub mod pkcs7_ffi;
+mod signed;
 mod signer;
 #[cfg(test)]
 mod testutil;

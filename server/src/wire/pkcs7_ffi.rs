@@ -117,7 +117,7 @@ impl AttrKind {
         }
     }
 
-    fn raw(self) -> c_int {
+    pub(crate) fn raw(self) -> c_int {
         match self {
             Self::PrintableString => ffi::V_ASN1_PRINTABLESTRING,
             Self::OctetString => ffi::V_ASN1_OCTET_STRING,
