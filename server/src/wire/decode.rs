@@ -189,6 +189,40 @@ pub fn decode(der: &[u8]) -> Result<SignedMessage, WireError> {
     decode_openssl(der)
 }
 
+/// For tests and fuzzing: when the direct path reads `der`, OpenSSL's path
+/// must read the same header and signer, and `open` must give the same
+/// result (or the same failInfo). `Ok(false)`: not read directly.
+#[cfg(any(test, feature = "fuzzing"))]
+pub fn direct_agrees_with_openssl(der: &[u8], ra: &RaIdentity) -> Result<bool, String> {
+    let Ok(direct) = decode(der) else {
+        return Ok(false);
+    };
+    if !direct.read_directly() {
+        return Ok(false);
+    }
+    let via = decode_openssl(der).map_err(|e| format!("OpenSSL refuses it: {e}"))?;
+    if direct.header() != via.header() {
+        return Err(format!(
+            "headers: {:?} vs {:?}",
+            direct.header(),
+            via.header()
+        ));
+    }
+    if direct.signer_cert().der() != via.signer_cert().der() {
+        return Err("signer certificates differ".into());
+    }
+    match (direct.open(ra), via.open(ra)) {
+        (Ok(a), Ok(b)) => {
+            let same = a.content == b.content
+                && (a.cipher, a.key_transport) == (b.cipher, b.key_transport);
+            same.then_some(true)
+                .ok_or_else(|| format!("opened differently: {a:?} vs {b:?}"))
+        }
+        (Err(a), Err(b)) if a.fail_info() == b.fail_info() => Ok(true),
+        (a, b) => Err(format!("open: {a:?} vs {b:?}")),
+    }
+}
+
 /// Every layout and encoding, by OpenSSL's PKCS#7 parser.
 pub(super) fn decode_openssl(der: &[u8]) -> Result<SignedMessage, WireError> {
     let sd = SignedData::from_der(der)?;
@@ -214,7 +248,7 @@ pub(super) fn decode_openssl(der: &[u8]) -> Result<SignedMessage, WireError> {
 
 impl SignedMessage {
     /// Whether the direct path read this message (tests).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn read_directly(&self) -> bool {
         matches!(self.body, Body::Verified(_))
     }

@@ -124,3 +124,36 @@ fn ber_is_left_to_openssl() {
     assert!(!msg.read_directly());
     assert_eq!(msg.header().transaction_id.0, "TXID-DIRECT");
 }
+
+/// The fuzzing seeds (scepclient captures and the project's client, every
+/// cipher, key transport and message type) read the same both ways.
+#[test]
+fn the_decode_seed_corpus_reads_the_same_both_ways() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/decode");
+    let ra = crate::wire::RaIdentity {
+        cert: openssl::x509::X509::from_pem(include_bytes!("../../../fuzz/fixtures/ra.crt"))
+            .unwrap(),
+        key: openssl::pkey::PKey::private_key_from_pem(include_bytes!(
+            "../../../fuzz/fixtures/ra.key"
+        ))
+        .unwrap(),
+    };
+    let (mut direct, mut seeds) = (0, 0);
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let der = std::fs::read(&path).unwrap();
+        seeds += 1;
+        match crate::wire::direct_agrees_with_openssl(&der, &ra) {
+            Ok(true) => direct += 1,
+            Ok(false) => {}
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+    // The scepclient captures and the project's client's RSA-signed
+    // requests are the common case the direct path exists for.
+    assert!(seeds >= 20, "{seeds} seeds");
+    assert!(
+        direct * 2 >= seeds,
+        "only {direct} of {seeds} read directly"
+    );
+}

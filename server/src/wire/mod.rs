@@ -27,6 +27,8 @@ mod signer;
 #[cfg(test)]
 mod testutil;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub use decode::direct_agrees_with_openssl;
 pub use decode::{decode, MessageContent, PkiMessage, SignedMessage};
 pub use encode::{cert_rep, certs_only, certs_only_der, crl_only, signed_next_ca, Reply};
 pub use signer::SignerCert;
