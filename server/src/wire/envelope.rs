@@ -126,11 +126,102 @@ pub(crate) fn decrypt<T: HasPrivate>(
 ) -> Result<(Vec<u8>, ContentCipher, KeyTransport), WireError> {
     let (cipher, transport) = algorithms(der)?;
     ensure_cipher(cipher)?;
+    if transport == KeyTransport::RsaPkcs1v15 && key.id() == openssl::pkey::Id::RSA {
+        if let Some(parts) = pkcs1_parts(der, &cert.to_der()?, cipher) {
+            return Ok((decrypt_parts(&parts, key, cipher)?, cipher, transport));
+        }
+    }
     let cms = CmsContentInfo::from_der(der).map_err(|e| malformed(&e.to_string()))?;
     let plain = cms
         .decrypt(key, cert)
         .map_err(|e| WireError::Decrypt(e.to_string()))?;
     Ok((plain, cipher, transport))
+}
+
+/// What the common envelope carries for us: the wrapped key, the IV and
+/// the encrypted content.
+struct Parts<'a> {
+    wrapped: &'a [u8],
+    iv: &'a [u8],
+    encrypted: Vec<u8>,
+}
+
+/// The common envelope read without OpenSSL's CMS parser: DER, no
+/// originatorInfo, a KeyTransRecipientInfo naming `cert_der` by issuer and
+/// serial, CBC with its IV, the content in one or more OCTET STRINGs.
+/// `None` for anything else (CMS reads it then).
+fn pkcs1_parts<'a>(der: &'a [u8], cert_der: &[u8], cipher: ContentCipher) -> Option<Parts<'a>> {
+    let (issuer, serial) = super::signer::raw_issuer_and_serial(cert_der).ok()?;
+    let rid = encode(TAG_SEQUENCE, &[issuer, serial].concat());
+    let ci = read_single(der).ok()?.children().ok()?;
+    let inner = ci.get(1)?.expect(0xa0, "").ok()?.children().ok()?;
+    let fields = inner
+        .first()?
+        .expect(TAG_SEQUENCE, "")
+        .ok()?
+        .children()
+        .ok()?;
+    let (recipients, eci) = match fields.as_slice() {
+        [_, r, e] | [_, r, e, _] if r.tag == TAG_SET => (r, e),
+        _ => return None,
+    };
+    let wrapped = recipients.children().ok()?.into_iter().find_map(|r| {
+        let k = r.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
+        match k.as_slice() {
+            [_, id, _, key] if id.raw == rid.as_slice() => {
+                Some(key.expect(TAG_OCTET_STRING, "").ok()?.content)
+            }
+            _ => None,
+        }
+    })?;
+    let eci = eci.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
+    let [_, alg, content] = eci.as_slice() else {
+        return None;
+    };
+    let alg = alg.children().ok()?;
+    let iv = alg.get(1)?.expect(TAG_OCTET_STRING, "").ok()?.content;
+    if Some(iv.len()) != cipher.cipher().iv_len() {
+        return None;
+    }
+    let encrypted = match content.tag {
+        0x80 => content.content.to_vec(),
+        // BER: the encrypted content in pieces.
+        0xa0 => {
+            let mut all = Vec::new();
+            for piece in content.children().ok()? {
+                all.extend_from_slice(piece.expect(TAG_OCTET_STRING, "").ok()?.content);
+            }
+            all
+        }
+        _ => return None,
+    };
+    Some(Parts {
+        wrapped,
+        iv,
+        encrypted,
+    })
+}
+
+/// Unwraps the content key (RSA PKCS#1 v1.5) and decrypts. Past the key
+/// unwrap nothing falls back: every failure is the same `Decrypt` error,
+/// as CMS gives it.
+fn decrypt_parts<T: HasPrivate>(
+    parts: &Parts<'_>,
+    key: &PKeyRef<T>,
+    cipher: ContentCipher,
+) -> Result<Vec<u8>, WireError> {
+    let failed = || WireError::Decrypt("cannot unwrap or decrypt the content".into());
+    let rsa = key.rsa()?;
+    let mut cek = vec![0u8; rsa.size() as usize];
+    let n = rsa
+        .private_decrypt(parts.wrapped, &mut cek, Padding::PKCS1)
+        .map_err(|_| failed())?;
+    cek.truncate(n);
+    let c = cipher.cipher();
+    if cek.len() != c.key_len() {
+        return Err(failed());
+    }
+    openssl::symm::decrypt(c, &cek, Some(parts.iv), &parts.encrypted).map_err(|_| failed())
 }
 
 /// Envelopes `content` to `recipient`. Output is DER, so the encrypted
@@ -278,6 +369,40 @@ mod tests {
             let (plain, ..) = decrypt(&der, &client.key, &client.cert).unwrap();
             assert_eq!(plain, b"reply", "{cipher:?}");
         }
+    }
+
+    #[test]
+    fn the_common_envelope_is_read_without_cms_der_or_ber() {
+        let ra = self_signed("envelope ra");
+        let ra_der = ra.cert.to_der().unwrap();
+        for cipher in CIPHERS {
+            let der = encrypt(b"payload", &ra.cert, cipher, KeyTransport::RsaPkcs1v15).unwrap();
+            for bytes in [der.clone(), crate::wire::testutil::berify(&der)] {
+                let parts = pkcs1_parts(&bytes, &ra_der, cipher).expect("read directly");
+                assert_eq!(decrypt_parts(&parts, &ra.key, cipher).unwrap(), b"payload");
+            }
+            // Another recipient's certificate: not ours to read directly.
+            let other = self_signed("envelope other").cert.to_der().unwrap();
+            assert!(pkcs1_parts(&der, &other, cipher).is_none());
+        }
+    }
+
+    #[test]
+    fn a_key_that_does_not_unwrap_is_a_decrypt_error() {
+        let ra = self_signed("envelope ra");
+        let impostor = self_signed("envelope impostor");
+        let der = encrypt(
+            b"payload",
+            &ra.cert,
+            ContentCipher::Aes128Cbc,
+            KeyTransport::RsaPkcs1v15,
+        )
+        .unwrap();
+        // Named as the recipient, but holding another key.
+        assert!(matches!(
+            decrypt(&der, &impostor.key, &ra.cert),
+            Err(WireError::Decrypt(_))
+        ));
     }
 
     #[test]
