@@ -118,6 +118,22 @@ fn read_tlv_depth(input: &[u8], depth: usize) -> Result<(Tlv<'_>, &[u8]), WireEr
     ))
 }
 
+/// Whether `t` and everything inside it use DER lengths: definite, in the
+/// fewest octets. (What OpenSSL re-encodes before it checks a signature
+/// over it; primitive contents are not looked at.)
+pub(crate) fn der_lengths(t: &Tlv<'_>) -> bool {
+    let len = t.content.len();
+    let header = match len {
+        0..=0x7f => 2,
+        0x80..=0xff => 3,
+        0x100..=0xffff => 4,
+        0x1_0000..=0xff_ffff => 5,
+        _ => 6,
+    };
+    t.raw.len() == header + len
+        && (!t.constructed() || t.children().is_ok_and(|kids| kids.iter().all(der_lengths)))
+}
+
 /// Reads every element of `input` (which must be entirely consumed).
 pub(crate) fn read_all(mut input: &[u8]) -> Result<Vec<Tlv<'_>>, WireError> {
     let mut out = Vec::new();
@@ -211,6 +227,19 @@ pub(crate) fn oid_to_string(content: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn der_lengths_are_definite_and_minimal_all_the_way_down() {
+        let ok = |b: &[u8]| der_lengths(&read_single(b).unwrap());
+        assert!(ok(&[0x30, 0x03, 0x02, 0x01, 0x00]));
+        // Long form where the short one fits, outside and inside.
+        assert!(!ok(&[0x30, 0x81, 0x03, 0x02, 0x01, 0x00]));
+        assert!(!ok(&[0x30, 0x04, 0x02, 0x81, 0x01, 0x00]));
+        // Indefinite.
+        assert!(!ok(&[0x30, 0x80, 0x02, 0x01, 0x00, 0x00, 0x00]));
+        let long = encode(TAG_OCTET_STRING, &[0u8; 300]);
+        assert!(ok(&encode(TAG_SEQUENCE, &long)));
+    }
 
     #[test]
     fn reads_definite_and_indefinite_lengths_alike() {

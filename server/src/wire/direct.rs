@@ -1,76 +1,39 @@
-//! The common PKIMessage read and its signature checked without OpenSSL's
-//! PKCS#7 parser: one SignerInfo with signed attributes, an RSA signer
-//! certificate among the message's certificates, SHA-1/SHA-2 with PKCS#1
-//! v1.5, the content a primitive OCTET STRING. `d2i_PKCS7` parses every
-//! certificate's key through OpenSSL 3's decoder framework, which cost
-//! about a tenth of an enrollment (docs/BENCHMARKS.md).
+//! The common PKIMessage read and its signature checked without parsing
+//! its certificates with OpenSSL: `d2i_PKCS7` reads every certificate's
+//! key through OpenSSL 3's decoder framework, which cost about a tenth of
+//! an enrollment (docs/BENCHMARKS.md). Here OpenSSL parses the message
+//! with its certificates cut out; the certificates are read by `x509-cert`
+//! (with the name checks OpenSSL makes), the signer's RSA key is built from
+//! its numbers, and the signature is checked over the signed attributes.
 //!
-//! Only a message that verifies is returned. Anything else — another
-//! layout, a bad signature, a BER-only encoding — gives `None` and goes to
-//! `decode`'s OpenSSL path, which gives the established answer (or error),
-//! so the two cannot disagree on what is refused.
+//! The common layout only: one SignerInfo with signed attributes in DER,
+//! an RSA signer among the message's certificates, SHA-1/SHA-2 with PKCS#1
+//! v1.5. Only a message that verifies is returned; anything else gives
+//! `None` and goes to `decode`'s OpenSSL path, which gives the established
+//! answer. `direct_agrees_with_openssl` (unit tests, the `decode` fuzz
+//! target) checks that a message read here reads the same there.
 
+use der::{Decode, Tag, Tagged};
 use openssl::hash::{hash, MessageDigest};
 use openssl::nid::Nid;
 use openssl::sign::Verifier;
 
-use super::asn1::{read_single, Tlv, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET};
-use super::decode::Attrs;
-use super::pkcs7_ffi::{scep_nids, AttrKind};
+use super::asn1::{der_lengths, encode, read_single, Tlv, TAG_OCTET_STRING, TAG_OID};
+use super::asn1::{TAG_SEQUENCE, TAG_SET};
+use super::pkcs7_ffi::{AttrKind, SignedData};
 use super::signer::{raw_issuer_and_serial, SignerCert};
 
 const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-const OID_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
-const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04];
 const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
-/// 2.16.840.1.113733.1.9 (VeriSign's SCEP attributes); the last arc follows.
-const SCEP_ARC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x86, 0xf8, 0x45, 0x01, 0x09];
 
 /// A message whose signature verified.
 pub(super) struct Verified {
-    pub attrs: SignedAttrs,
+    /// OpenSSL's parse of the message without its certificates: the
+    /// header is read from it as from any other message.
+    pub attrs: SignedData,
     pub signer: SignerCert,
     /// The signed content (the pkcsPKIEnvelope).
     pub content: Vec<u8>,
-}
-
-/// One signed attribute: OID content, its value's tag and content.
-type Attr = (Vec<u8>, u8, Vec<u8>);
-
-/// The signed attributes and the SignerInfo's digest.
-pub(super) struct SignedAttrs {
-    attrs: Vec<Attr>,
-    digest: Nid,
-}
-
-impl Attrs for SignedAttrs {
-    fn signed_attribute(&self, nid: Nid) -> Option<(AttrKind, Vec<u8>)> {
-        let n = scep_nids().ok()?;
-        let arc = [
-            (n.message_type, 2u8),
-            (n.pki_status, 3),
-            (n.fail_info, 4),
-            (n.sender_nonce, 5),
-            (n.recipient_nonce, 6),
-            (n.transaction_id, 7),
-        ]
-        .into_iter()
-        .find(|(m, _)| *m == nid)?
-        .1;
-        let oid = [SCEP_ARC, &[arc]].concat();
-        self.attrs
-            .iter()
-            .find(|(o, _, _)| *o == oid)
-            .map(|(_, tag, v)| (AttrKind::from_tag(*tag), v.clone()))
-    }
-
-    fn signer_count(&self) -> usize {
-        1
-    }
-
-    fn digest_nid(&self) -> Option<Nid> {
-        Some(self.digest)
-    }
 }
 
 /// The digest of a SignerInfo, and the signature algorithms that go with
@@ -108,12 +71,25 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     let fields = sd.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
     // version, digestAlgorithms, encapContentInfo, [0] certificates,
     // [1] crls (optional), signerInfos
-    let (encap, certs, signer_infos) = match fields.as_slice() {
-        [_, _, e, c, s] if c.tag == 0xa0 => (e, c, s),
-        [_, _, e, c, r, s] if c.tag == 0xa0 && r.tag == 0xa1 => (e, c, s),
+    let (certs, signer_infos) = match fields.as_slice() {
+        [_, _, _, c, s] if c.tag == 0xa0 => (c, s),
+        [_, _, _, c, r, s] if c.tag == 0xa0 && r.tag == 0xa1 => (c, s),
         _ => return None,
     };
-    let content = econtent(encap)?;
+    // OpenSSL parses everything but the certificates (whose keys its
+    // decoder would read): what it refuses is not read here either, and
+    // the header comes from its parse, as on the other path.
+    let without_certs: Vec<u8> = fields
+        .iter()
+        .filter(|f| f.tag != 0xa0)
+        .flat_map(|f| f.raw.iter().copied())
+        .collect();
+    let stripped = encode(
+        TAG_SEQUENCE,
+        &[ct.raw, &encode(0xa0, &encode(TAG_SEQUENCE, &without_certs))].concat(),
+    );
+    let parsed = SignedData::from_der(&stripped).ok()?;
+    let content = parsed.content()?;
     let infos = signer_infos.expect(TAG_SET, "").ok()?.children().ok()?;
     let [info] = infos.as_slice() else {
         return None;
@@ -128,17 +104,25 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
         return None;
     }
     let (digest_nid, md, with_rsa) = digest(first_oid(dig)?)?;
+    if parsed.digest_nid() != Some(digest_nid) {
+        return None;
+    }
     match first_oid(sig_alg)? {
         OID_RSA_ENCRYPTION => {}
         [p @ .., last] if p == &OID_RSA_ENCRYPTION[..8] && *last == with_rsa => {}
         _ => return None,
+    }
+    // The certificates, as OpenSSL would have read them all.
+    let certs = certs.children().ok()?;
+    if !certs.iter().all(|c| certificate_reads(c.raw)) {
+        return None;
     }
     // The signer: the certificate whose issuer and serial the sid names.
     let sid = sid.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
     let [sid_issuer, sid_serial] = sid.as_slice() else {
         return None;
     };
-    let cert = certs.children().ok()?.into_iter().find(|c| {
+    let cert = certs.iter().find(|c| {
         raw_issuer_and_serial(c.raw).is_ok_and(|(i, s)| i == sid_issuer.raw && s == sid_serial.raw)
     })?;
     let signer = SignerCert::from_der(cert.raw).ok()?;
@@ -146,8 +130,11 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
         return None;
     }
     // RFC 5652 §5.4: the signature covers the DER of the attributes with
-    // the SET OF tag. An indefinite length is not DER: OpenSSL's path then.
-    if signed.raw.get(1) == Some(&0x80) {
+    // the SET OF tag. OpenSSL checks it over its own DER encoding of them,
+    // so only attributes already in DER (lengths, SET order) are checked
+    // here over the bytes received.
+    let attrs = signed.children().ok()?;
+    if !der_lengths(signed) || !attrs.windows(2).all(|w| w[0].raw <= w[1].raw) {
         return None;
     }
     let mut attrs_der = signed.raw.to_vec();
@@ -158,59 +145,42 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     if !verified {
         return None;
     }
-    let attrs = read_attrs(signed)?;
-    let message_digest = attrs
-        .iter()
-        .find(|(oid, _, _)| oid == OID_MESSAGE_DIGEST)
-        .filter(|(_, tag, _)| *tag == TAG_OCTET_STRING)?;
-    if hash(md, &content).ok()?.as_ref() != message_digest.2.as_slice() {
-        return None;
+    match parsed.signed_attribute(Nid::PKCS9_MESSAGEDIGEST) {
+        Some((AttrKind::OctetString, d)) if hash(md, &content).ok()?.as_ref() == d.as_slice() => {}
+        _ => return None,
     }
     Some(Verified {
-        attrs: SignedAttrs {
-            attrs,
-            digest: digest_nid,
-        },
+        attrs: parsed,
         signer,
         content,
     })
 }
 
-/// The eContent of id-data as one primitive OCTET STRING.
-fn econtent(encap: &Tlv<'_>) -> Option<Vec<u8>> {
-    let fields = encap.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
-    match fields.as_slice() {
-        // No eContent: OpenSSL's path says what is wrong with it.
-        [ct, explicit] if ct.content == OID_DATA && ct.tag == TAG_OID => {
-            let inner = explicit.expect(0xa0, "").ok()?.children().ok()?;
-            let [octets] = inner.as_slice() else {
-                return None;
-            };
-            Some(octets.expect(TAG_OCTET_STRING, "").ok()?.content.to_vec())
+/// Whether OpenSSL would read this certificate: `x509-cert` reads it
+/// (strict DER), and its names hold strings OpenSSL can canonicalize
+/// (valid UTF-8, whole BMP characters).
+fn certificate_reads(der: &[u8]) -> bool {
+    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
+        return false;
+    };
+    let tbs = cert.tbs_certificate();
+    let names = [tbs.issuer(), tbs.subject()];
+    let ok = names.iter().flat_map(|name| name.iter()).all(|atv| {
+        let v = atv.value.value();
+        match atv.value.tag() {
+            Tag::Utf8String => std::str::from_utf8(v).is_ok(),
+            Tag::BmpString => v.len() % 2 == 0,
+            // One byte per character, whatever the byte.
+            Tag::PrintableString
+            | Tag::TeletexString
+            | Tag::Ia5String
+            | Tag::NumericString
+            | Tag::VisibleString => true,
+            // Anything else is OpenSSL's to judge.
+            _ => false,
         }
-        _ => None,
-    }
-}
-
-/// Each Attribute with exactly one value.
-fn read_attrs(signed: &Tlv<'_>) -> Option<Vec<Attr>> {
-    let mut out = Vec::new();
-    for attr in signed.children().ok()? {
-        let kids = attr.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
-        let [oid, values] = kids.as_slice() else {
-            return None;
-        };
-        let values = values.expect(TAG_SET, "").ok()?.children().ok()?;
-        let [value] = values.as_slice() else {
-            return None;
-        };
-        let oid = oid.expect(TAG_OID, "").ok()?.content.to_vec();
-        if out.iter().any(|(o, _, _)| *o == oid) {
-            return None;
-        }
-        out.push((oid, value.tag, value.content.to_vec()));
-    }
-    Some(out)
+    });
+    ok
 }
 
 #[cfg(test)]

@@ -102,11 +102,6 @@ pub enum AttrKind {
 }
 
 impl AttrKind {
-    /// The kind of a value with this (single-byte, universal) DER tag.
-    pub(crate) fn from_tag(tag: u8) -> Self {
-        Self::from_raw(c_int::from(tag))
-    }
-
     fn from_raw(t: c_int) -> Self {
         match t {
             ffi::V_ASN1_PRINTABLESTRING => Self::PrintableString,
