@@ -71,9 +71,9 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     let fields = sd.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
     // version, digestAlgorithms, encapContentInfo, [0] certificates,
     // [1] crls (optional), signerInfos
-    let (certs, signer_infos) = match fields.as_slice() {
-        [_, _, _, c, s] if c.tag == 0xa0 => (c, s),
-        [_, _, _, c, r, s] if c.tag == 0xa0 && r.tag == 0xa1 => (c, s),
+    let (digests, certs, signer_infos) = match fields.as_slice() {
+        [_, d, _, c, s] if c.tag == 0xa0 => (d, c, s),
+        [_, d, _, c, r, s] if c.tag == 0xa0 && r.tag == 0xa1 => (d, c, s),
         _ => return None,
     };
     // OpenSSL parses everything but the certificates (whose keys its
@@ -103,8 +103,21 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     if signed.tag != 0xa0 || signature.tag != TAG_OCTET_STRING || si.len() > 7 {
         return None;
     }
-    let (digest_nid, md, with_rsa) = digest(first_oid(dig)?)?;
+    let signer_digest = first_oid(dig)?;
+    let (digest_nid, md, with_rsa) = digest(signer_digest)?;
     if parsed.digest_nid() != Some(digest_nid) {
+        return None;
+    }
+    // OpenSSL digests the content with every algorithm of the SignedData's
+    // digestAlgorithms (an unknown one fails it) and verifies with the
+    // signer's among them.
+    let listed: Vec<&[u8]> = digests
+        .children()
+        .ok()?
+        .iter()
+        .map(first_oid)
+        .collect::<Option<_>>()?;
+    if !listed.iter().all(|d| digest(d).is_some()) || !listed.contains(&signer_digest) {
         return None;
     }
     match first_oid(sig_alg)? {
