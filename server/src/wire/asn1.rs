@@ -134,6 +134,44 @@ pub(crate) fn der_lengths(t: &Tlv<'_>) -> bool {
         && (!t.constructed() || t.children().is_ok_and(|kids| kids.iter().all(der_lengths)))
 }
 
+/// Whether every primitive value inside `t` is in the one form OpenSSL
+/// keeps as it is: it refuses a BOOLEAN, NULL, INTEGER, OBJECT IDENTIFIER
+/// or BIT STRING that breaks its rules, and writes a BOOLEAN or a BIT
+/// STRING's unused bits back in DER (so a certificate's bytes, and its
+/// fingerprint, would change).
+pub(crate) fn canonical_values(t: &Tlv<'_>) -> bool {
+    if t.constructed() {
+        return t
+            .children()
+            .is_ok_and(|kids| kids.iter().all(canonical_values));
+    }
+    let v = t.content;
+    match t.tag {
+        0x01 => matches!(v, [0x00] | [0xff]),
+        0x02 | 0x0a => match v {
+            [] => false,
+            [0x00, next, ..] => next & 0x80 != 0,
+            [0xff, next, ..] => next & 0x80 == 0,
+            _ => true,
+        },
+        0x03 => match v {
+            [] => false,
+            [0] => true,
+            [unused, .., last] => *unused <= 7 && last & ((1u8 << unused) - 1) == 0,
+            [_] => false,
+        },
+        0x05 => v.is_empty(),
+        0x06 => {
+            v.last().is_some_and(|b| b & 0x80 == 0)
+                && v.first() != Some(&0x80)
+                && v.windows(2).all(|w| w[0] & 0x80 != 0 || w[1] != 0x80)
+        }
+        0x1c => v.len() % 4 == 0,
+        0x1e => v.len() % 2 == 0,
+        _ => true,
+    }
+}
+
 /// Reads every element of `input` (which must be entirely consumed).
 pub(crate) fn read_all(mut input: &[u8]) -> Result<Vec<Tlv<'_>>, WireError> {
     let mut out = Vec::new();
@@ -227,6 +265,28 @@ pub(crate) fn oid_to_string(content: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_values_are_what_openssl_keeps_as_is() {
+        let ok = |b: &[u8]| canonical_values(&read_single(b).unwrap());
+        assert!(ok(&[0x30, 0x05, 0x01, 0x01, 0xff, 0x05, 0x00]));
+        assert!(!ok(&[0x01, 0x01, 0x01]), "BOOLEAN true is 0xff in DER");
+        assert!(!ok(&[0x01, 0x02, 0x00, 0x00]));
+        assert!(!ok(&[0x05, 0x01, 0x00]));
+        assert!(ok(&[0x02, 0x02, 0x00, 0x80]));
+        assert!(!ok(&[0x02, 0x02, 0x00, 0x7f]), "padded INTEGER");
+        assert!(!ok(&[0x02, 0x00]));
+        assert!(ok(&[0x03, 0x02, 0x04, 0xf0]));
+        assert!(!ok(&[0x03, 0x02, 0x04, 0xf1]), "unused bits set");
+        assert!(!ok(&[0x03, 0x02, 0x08, 0x00]));
+        assert!(!ok(&[0x03, 0x01, 0x01]));
+        assert!(ok(&[0x06, 0x03, 0x55, 0x04, 0x03]));
+        assert!(!ok(&[0x06, 0x02, 0x55, 0x84]), "unterminated arc");
+        assert!(!ok(&[0x06, 0x03, 0x55, 0x80, 0x03]), "padded arc");
+        assert!(!ok(&[0x1e, 0x03, 0x00, 0x41, 0x00]));
+        // Inside a structure too.
+        assert!(!ok(&[0x30, 0x03, 0x01, 0x01, 0x01]));
+    }
 
     #[test]
     fn der_lengths_are_definite_and_minimal_all_the_way_down() {

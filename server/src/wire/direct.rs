@@ -18,7 +18,8 @@ use openssl::hash::{hash, MessageDigest};
 use openssl::nid::Nid;
 use openssl::sign::Verifier;
 
-use super::asn1::{der_lengths, encode, read_single, Tlv, TAG_OCTET_STRING, TAG_OID};
+use super::asn1::{canonical_values, der_lengths, encode, read_single, Tlv};
+use super::asn1::{TAG_OCTET_STRING, TAG_OID};
 use super::asn1::{TAG_SEQUENCE, TAG_SET};
 use super::pkcs7_ffi::{AttrKind, SignedData};
 use super::signer::{raw_issuer_and_serial, SignerCert};
@@ -135,9 +136,17 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     let [sid_issuer, sid_serial] = sid.as_slice() else {
         return None;
     };
-    let cert = certs.iter().find(|c| {
-        raw_issuer_and_serial(c.raw).is_ok_and(|(i, s)| i == sid_issuer.raw && s == sid_serial.raw)
-    })?;
+    // OpenSSL matches names case- and space-insensitively; with one
+    // certificate of that serial both can only pick the same one.
+    let mut same_serial = certs
+        .iter()
+        .filter(|c| raw_issuer_and_serial(c.raw).is_ok_and(|(_, s)| s == sid_serial.raw));
+    let (Some(cert), None) = (same_serial.next(), same_serial.next()) else {
+        return None;
+    };
+    if raw_issuer_and_serial(cert.raw).ok()?.0 != sid_issuer.raw {
+        return None;
+    }
     let signer = SignerCert::from_der(cert.raw).ok()?;
     if !signer.is_rsa() {
         return None;
@@ -169,10 +178,14 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     })
 }
 
-/// Whether OpenSSL would read this certificate: `x509-cert` reads it
-/// (strict DER), and its names hold strings OpenSSL can canonicalize
-/// (valid UTF-8, whole BMP characters).
+/// Whether OpenSSL would read this certificate, and write it back byte for
+/// byte: its primitive values are in the form OpenSSL keeps, `x509-cert`
+/// reads it (strict DER), and its names hold strings OpenSSL can
+/// canonicalize (valid UTF-8, whole BMP characters).
 fn certificate_reads(der: &[u8]) -> bool {
+    if !read_single(der).is_ok_and(|t| canonical_values(&t)) {
+        return false;
+    }
     let Ok(cert) = x509_cert::Certificate::from_der(der) else {
         return false;
     };
