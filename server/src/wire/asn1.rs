@@ -166,8 +166,8 @@ pub(crate) fn canonical_values(t: &Tlv<'_>) -> bool {
                 && v.first() != Some(&0x80)
                 && v.windows(2).all(|w| w[0] & 0x80 != 0 || w[1] != 0x80)
         }
-        0x1c => v.len() % 4 == 0,
-        0x1e => v.len() % 2 == 0,
+        0x1c => v.len().is_multiple_of(4),
+        0x1e => v.len().is_multiple_of(2),
         _ => true,
     }
 }

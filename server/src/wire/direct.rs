@@ -195,7 +195,7 @@ fn certificate_reads(der: &[u8]) -> bool {
         let v = atv.value.value();
         match atv.value.tag() {
             Tag::Utf8String => std::str::from_utf8(v).is_ok(),
-            Tag::BmpString => v.len() % 2 == 0,
+            Tag::BmpString => v.len().is_multiple_of(2),
             // One byte per character, whatever the byte.
             Tag::PrintableString
             | Tag::TeletexString
