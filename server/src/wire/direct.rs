@@ -14,18 +14,16 @@
 //! target) checks that a message read here reads the same there.
 
 use der::{Decode, Tag, Tagged};
-use openssl::hash::{hash, MessageDigest};
+use openssl::hash::hash;
 use openssl::nid::Nid;
 use openssl::sign::Verifier;
 
 use super::asn1::{canonical_values, der_lengths, encode, read_single, Tlv};
-use super::asn1::{TAG_OCTET_STRING, TAG_OID};
+use super::asn1::{OID_RSA_ENCRYPTION, OID_SIGNED_DATA, TAG_OCTET_STRING, TAG_OID};
 use super::asn1::{TAG_SEQUENCE, TAG_SET};
 use super::pkcs7_ffi::{AttrKind, SignedData};
 use super::signer::{raw_issuer_and_serial, SignerCert};
-
-const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-const OID_RSA_ENCRYPTION: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+use super::DigestAlg;
 
 /// A message whose signature verified.
 pub(super) struct Verified {
@@ -35,19 +33,6 @@ pub(super) struct Verified {
     pub signer: SignerCert,
     /// The signed content (the pkcsPKIEnvelope).
     pub content: Vec<u8>,
-}
-
-/// The digest of a SignerInfo, and the signature algorithms that go with
-/// it (rsaEncryption, or the matching shaNWithRSAEncryption).
-fn digest(oid: &[u8]) -> Option<(Nid, MessageDigest, u8)> {
-    const SHA2: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02];
-    match oid {
-        [0x2b, 0x0e, 0x03, 0x02, 0x1a] => Some((Nid::SHA1, MessageDigest::sha1(), 5)),
-        [p @ .., 1] if p == SHA2 => Some((Nid::SHA256, MessageDigest::sha256(), 11)),
-        [p @ .., 2] if p == SHA2 => Some((Nid::SHA384, MessageDigest::sha384(), 12)),
-        [p @ .., 3] if p == SHA2 => Some((Nid::SHA512, MessageDigest::sha512(), 13)),
-        _ => None,
-    }
 }
 
 fn first_oid<'a>(alg: &Tlv<'a>) -> Option<&'a [u8]> {
@@ -105,8 +90,9 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
         return None;
     }
     let signer_digest = first_oid(dig)?;
-    let (digest_nid, md, with_rsa) = digest(signer_digest)?;
-    if parsed.digest_nid() != Some(digest_nid) {
+    let alg = DigestAlg::from_oid(signer_digest)?;
+    let md = alg.message_digest();
+    if parsed.digest_nid() != Some(alg.nid()) {
         return None;
     }
     // OpenSSL digests the content with every algorithm of the SignedData's
@@ -118,12 +104,13 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
         .iter()
         .map(first_oid)
         .collect::<Option<_>>()?;
-    if !listed.iter().all(|d| digest(d).is_some()) || !listed.contains(&signer_digest) {
+    if !listed.iter().all(|d| DigestAlg::from_oid(d).is_some()) || !listed.contains(&signer_digest)
+    {
         return None;
     }
     match first_oid(sig_alg)? {
         OID_RSA_ENCRYPTION => {}
-        [p @ .., last] if p == &OID_RSA_ENCRYPTION[..8] && *last == with_rsa => {}
+        [p @ .., last] if p == &OID_RSA_ENCRYPTION[..8] && *last == alg.rsa_signature_arc() => {}
         _ => return None,
     }
     // The certificates, as OpenSSL would have read them all.

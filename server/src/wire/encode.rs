@@ -95,9 +95,7 @@ pub fn certs_only_der(certs: &[&[u8]]) -> Vec<u8> {
     use super::asn1::{encode, TAG_INTEGER, TAG_SEQUENCE};
     const TAG_SET: u8 = 0x31;
     const TAG_OID: u8 = 0x06;
-    // 1.2.840.113549.1.7.2 signedData and 1.2.840.113549.1.7.1 data.
-    const SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
-    const DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01];
+    use super::asn1::{OID_DATA as DATA, OID_SIGNED_DATA as SIGNED_DATA};
     let signed = encode(
         TAG_SEQUENCE,
         &[

@@ -196,6 +196,42 @@ impl DigestAlg {
         })
     }
 
+    /// The AlgorithmIdentifier OID's content octets.
+    pub(crate) fn oid(self) -> &'static [u8] {
+        match self {
+            Self::Sha1 => &[0x2b, 0x0e, 0x03, 0x02, 0x1a],
+            Self::Sha256 => &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01],
+            Self::Sha384 => &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02],
+            Self::Sha512 => &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03],
+        }
+    }
+
+    pub(crate) fn from_oid(oid: &[u8]) -> Option<Self> {
+        [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512]
+            .into_iter()
+            .find(|d| d.oid() == oid)
+    }
+
+    pub(crate) fn nid(self) -> openssl::nid::Nid {
+        use openssl::nid::Nid;
+        match self {
+            Self::Sha1 => Nid::SHA1,
+            Self::Sha256 => Nid::SHA256,
+            Self::Sha384 => Nid::SHA384,
+            Self::Sha512 => Nid::SHA512,
+        }
+    }
+
+    /// The last arc of shaNWithRSAEncryption (1.2.840.113549.1.1.n).
+    pub(crate) fn rsa_signature_arc(self) -> u8 {
+        match self {
+            Self::Sha1 => 5,
+            Self::Sha256 => 11,
+            Self::Sha384 => 12,
+            Self::Sha512 => 13,
+        }
+    }
+
     pub fn message_digest(self) -> MessageDigest {
         match self {
             Self::Sha1 => MessageDigest::sha1(),
