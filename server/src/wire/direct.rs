@@ -115,9 +115,10 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     }
     // The certificates, as OpenSSL would have read them all.
     let certs = certs.children().ok()?;
-    if !certs.iter().all(|c| certificate_reads(c.raw)) {
-        return None;
-    }
+    let parsed_certs = certs
+        .iter()
+        .map(|c| certificate_reads(c.raw))
+        .collect::<Option<Vec<_>>>()?;
     // The signer: the certificate whose issuer and serial the sid names.
     let sid = sid.expect(TAG_SEQUENCE, "").ok()?.children().ok()?;
     let [sid_issuer, sid_serial] = sid.as_slice() else {
@@ -127,14 +128,15 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     // certificate of that serial both can only pick the same one.
     let mut same_serial = certs
         .iter()
-        .filter(|c| raw_issuer_and_serial(c.raw).is_ok_and(|(_, s)| s == sid_serial.raw));
-    let (Some(cert), None) = (same_serial.next(), same_serial.next()) else {
+        .enumerate()
+        .filter(|(_, c)| raw_issuer_and_serial(c.raw).is_ok_and(|(_, s)| s == sid_serial.raw));
+    let (Some((at, cert)), None) = (same_serial.next(), same_serial.next()) else {
         return None;
     };
     if raw_issuer_and_serial(cert.raw).ok()?.0 != sid_issuer.raw {
         return None;
     }
-    let signer = SignerCert::from_der(cert.raw).ok()?;
+    let signer = SignerCert::from_parsed(cert.raw, &parsed_certs[at]).ok()?;
     if !signer.is_rsa() {
         return None;
     }
@@ -165,20 +167,18 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     })
 }
 
-/// Whether OpenSSL would read this certificate, and write it back byte for
+/// The certificate, if OpenSSL would read it and write it back byte for
 /// byte: its primitive values are in the form OpenSSL keeps, `x509-cert`
 /// reads it (strict DER), and its names hold strings OpenSSL can
 /// canonicalize (valid UTF-8, whole BMP characters).
-fn certificate_reads(der: &[u8]) -> bool {
+fn certificate_reads(der: &[u8]) -> Option<x509_cert::Certificate> {
     if !read_single(der).is_ok_and(|t| canonical_values(&t)) {
-        return false;
+        return None;
     }
-    let Ok(cert) = x509_cert::Certificate::from_der(der) else {
-        return false;
-    };
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
     let tbs = cert.tbs_certificate();
     let names = [tbs.issuer(), tbs.subject()];
-    let ok = names.iter().flat_map(|name| name.iter()).all(|atv| {
+    let readable = names.iter().flat_map(|name| name.iter()).all(|atv| {
         let v = atv.value.value();
         match atv.value.tag() {
             Tag::Utf8String => std::str::from_utf8(v).is_ok(),
@@ -193,7 +193,7 @@ fn certificate_reads(der: &[u8]) -> bool {
             _ => false,
         }
     });
-    ok
+    readable.then_some(cert)
 }
 
 #[cfg(test)]

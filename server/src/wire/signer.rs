@@ -86,9 +86,17 @@ impl SignerCert {
     /// From DER. An RSA key is built from its numbers; any other key (or a
     /// certificate `x509-cert` refuses) goes through OpenSSL's parser.
     pub fn from_der(der: &[u8]) -> Result<Self, WireError> {
-        let Ok(parsed) = x509_cert::Certificate::from_der(der) else {
-            return Self::from_x509(X509::from_der(der)?);
-        };
+        match x509_cert::Certificate::from_der(der) {
+            Ok(parsed) => Self::from_parsed(der, &parsed),
+            Err(_) => Self::from_x509(X509::from_der(der)?),
+        }
+    }
+
+    /// From `der` and its `x509-cert` parse.
+    pub(crate) fn from_parsed(
+        der: &[u8],
+        parsed: &x509_cert::Certificate,
+    ) -> Result<Self, WireError> {
         let tbs = parsed.tbs_certificate();
         let spki = tbs.subject_public_key_info();
         let rsa = if spki.algorithm.oid == RSA_ENCRYPTION {
