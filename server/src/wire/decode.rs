@@ -181,7 +181,7 @@ pub fn decode(der: &[u8]) -> Result<SignedMessage, WireError> {
     if let Some(v) = direct::decode(der) {
         // Header errors are the same whichever path read the attributes.
         return Ok(SignedMessage {
-            header: read_header(&v.attrs)?,
+            header: read_header(&v.parsed)?,
             signer: v.signer,
             body: Body::Verified(v.content),
         });

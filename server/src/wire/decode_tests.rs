@@ -2,9 +2,9 @@
 //! message type, and each failure class of RFC 8894 §3.3.2.2.
 
 use super::*;
-use crate::wire::client::{build_request, sign_request, ClientContent, ClientRequest};
+use crate::wire::client::{build_request, sign_request, ClientContent};
 use crate::wire::pkcs7_ffi::{sign_with_attributes, AttrSpec};
-use crate::wire::testutil::{berify, patch, self_signed, Identity};
+use crate::wire::testutil::{berify, patch, request, self_signed, Identity};
 use crate::wire::FailInfo;
 use openssl::hash::MessageDigest;
 use openssl::x509::X509ReqBuilder;
@@ -23,25 +23,6 @@ fn csr_der(id: &Identity) -> Vec<u8> {
     b.set_pubkey(&id.key).unwrap();
     b.sign(&id.key, MessageDigest::sha256()).unwrap();
     b.build().to_der().unwrap()
-}
-
-fn request<'a>(
-    client: &'a Identity,
-    ra: &'a Identity,
-    content: ClientContent<'a>,
-) -> ClientRequest<'a> {
-    ClientRequest {
-        message_type: MessageType::PkcsReq,
-        transaction_id: TransactionId("TXID-ABCDEF".into()),
-        sender_nonce: Nonce(vec![0x5a; 16]),
-        signer_cert: &client.cert,
-        signer_key: &client.key,
-        recipient: &ra.cert,
-        cipher: ContentCipher::Aes256Cbc,
-        key_transport: KeyTransport::RsaPkcs1v15,
-        digest: DigestAlg::Sha256,
-        content,
-    }
 }
 
 #[test]

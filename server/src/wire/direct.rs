@@ -29,7 +29,7 @@ use super::DigestAlg;
 pub(super) struct Verified {
     /// OpenSSL's parse of the message without its certificates: the
     /// header is read from it as from any other message.
-    pub attrs: SignedData,
+    pub parsed: SignedData,
     pub signer: SignerCert,
     /// The signed content (the pkcsPKIEnvelope).
     pub content: Vec<u8>,
@@ -161,7 +161,7 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
         _ => return None,
     }
     Some(Verified {
-        attrs: parsed,
+        parsed,
         signer,
         content,
     })

@@ -1,25 +1,18 @@
 //! The direct path reads the common request exactly as OpenSSL's path
 //! does, and leaves everything it does not verify to that path.
 
-use crate::wire::client::{build_request, sign_request, ClientContent, ClientRequest};
+use crate::wire::client::{build_request, sign_request, ClientContent};
 use crate::wire::decode::decode;
-use crate::wire::testutil::{berify, patch, self_signed, Identity};
+use crate::wire::testutil::{berify, patch, request, self_signed, Identity};
+use crate::wire::DigestAlg;
 use crate::wire::WireError;
-use crate::wire::{ContentCipher, DigestAlg, KeyTransport, MessageType, Nonce, TransactionId};
 
-fn request<'a>(client: &'a Identity, ra: &'a Identity, csr: &'a [u8]) -> ClientRequest<'a> {
-    ClientRequest {
-        message_type: MessageType::PkcsReq,
-        transaction_id: TransactionId("TXID-DIRECT".into()),
-        sender_nonce: Nonce(vec![0x33; 16]),
-        signer_cert: &client.cert,
-        signer_key: &client.key,
-        recipient: &ra.cert,
-        cipher: ContentCipher::Aes128Cbc,
-        key_transport: KeyTransport::RsaPkcs1v15,
-        digest: DigestAlg::Sha256,
-        content: ClientContent::Csr(csr),
-    }
+/// Neither read directly nor accepted by OpenSSL's path: BadSignature.
+fn refused_as_openssl_refuses(forged: &[u8], ra: &Identity) {
+    assert!(super::decode(forged).is_none());
+    let msg = decode(forged).unwrap();
+    assert!(!msg.read_directly());
+    assert!(matches!(msg.open(&ra.ra()), Err(WireError::BadSignature)));
 }
 
 #[test]
@@ -32,7 +25,7 @@ fn the_common_request_is_read_directly_and_as_openssl_reads_it() {
         DigestAlg::Sha384,
         DigestAlg::Sha512,
     ] {
-        let mut req = request(&client, &ra, &csr);
+        let mut req = request(&client, &ra, ClientContent::Csr(&csr));
         req.digest = digest;
         let der = build_request(&req).unwrap();
         let direct = decode(&der).unwrap();
@@ -51,31 +44,23 @@ fn the_common_request_is_read_directly_and_as_openssl_reads_it() {
 fn a_message_that_does_not_verify_is_left_to_openssl() {
     let (client, ra) = (self_signed("direct client"), self_signed("direct ra"));
     let csr = b"\x30\x03\x02\x01\x00".to_vec();
-    let der = build_request(&request(&client, &ra, &csr)).unwrap();
+    let der = build_request(&request(&client, &ra, ClientContent::Csr(&csr))).unwrap();
     assert!(super::decode(&der).is_some());
 
     // A signed attribute changed: the signature no longer covers it.
-    let forged = patch(&der, b"TXID-DIRECT", b"TXID-DIRECU");
-    assert!(super::decode(&forged).is_none());
-    let msg = decode(&forged).unwrap();
-    assert!(!msg.read_directly());
-    assert!(matches!(msg.open(&ra.ra()), Err(WireError::BadSignature)));
+    refused_as_openssl_refuses(&patch(&der, b"TXID-ABCDEF", b"TXID-ABCDEG"), &ra);
 
     // The last byte of the signature.
     let mut forged = der.clone();
     let last = forged.len() - 1;
     forged[last] ^= 1;
-    assert!(super::decode(&forged).is_none());
-    assert!(matches!(
-        decode(&forged).unwrap().open(&ra.ra()),
-        Err(WireError::BadSignature)
-    ));
+    refused_as_openssl_refuses(&forged, &ra);
 }
 
 #[test]
 fn content_that_does_not_match_its_digest_is_left_to_openssl() {
     let (client, ra) = (self_signed("direct client"), self_signed("direct ra"));
-    let req = request(&client, &ra, b"\x30\x00");
+    let req = request(&client, &ra, ClientContent::Csr(b"\x30\x00"));
     // Signed over one envelope, carrying another of the same length.
     let env = crate::wire::envelope::encrypt(b"\x30\x00", &ra.cert, req.cipher, req.key_transport)
         .unwrap();
@@ -83,19 +68,14 @@ fn content_that_does_not_match_its_digest_is_left_to_openssl() {
     let mut other = env.clone();
     let n = other.len();
     other[n - 1] ^= 0x80;
-    let forged = patch(&der, &env, &other);
-    assert!(super::decode(&forged).is_none());
-    assert!(matches!(
-        decode(&forged).unwrap().open(&ra.ra()),
-        Err(WireError::BadSignature)
-    ));
+    refused_as_openssl_refuses(&patch(&der, &env, &other), &ra);
 }
 
 #[test]
 fn a_signer_not_among_the_certificates_is_left_to_openssl() {
     let (client, ra) = (self_signed("direct client"), self_signed("direct ra"));
     let csr = b"\x30\x03\x02\x01\x00".to_vec();
-    let der = build_request(&request(&client, &ra, &csr)).unwrap();
+    let der = build_request(&request(&client, &ra, ClientContent::Csr(&csr))).unwrap();
     // Change the serial in the SignerInfo's sid only (the certificate's own
     // serial appears first in the message).
     let serial = client.cert.serial_number().to_bn().unwrap().to_vec();
@@ -118,7 +98,7 @@ fn ber_along_the_spine_is_read_directly_as_openssl_reads_it() {
     // certificates and the SignerInfo in DER.
     let (client, ra) = (self_signed("direct client"), self_signed("direct ra"));
     let csr = b"\x30\x03\x02\x01\x00".to_vec();
-    let der = build_request(&request(&client, &ra, &csr)).unwrap();
+    let der = build_request(&request(&client, &ra, ClientContent::Csr(&csr))).unwrap();
     let ber = berify(&der);
     assert_ne!(ber, der);
     assert!(super::decode(&ber).is_some());
@@ -128,7 +108,7 @@ fn ber_along_the_spine_is_read_directly_as_openssl_reads_it() {
     );
     assert_eq!(
         decode(&ber).unwrap().header().transaction_id.0,
-        "TXID-DIRECT"
+        "TXID-ABCDEF"
     );
 }
 

@@ -13,7 +13,9 @@ use openssl::rsa::Rsa;
 use openssl::x509::{X509NameBuilder, X509};
 
 use super::asn1::{encode, read_single, read_tlv, Tlv, TAG_OCTET_STRING, TAG_SEQUENCE};
+use super::client::{ClientContent, ClientRequest};
 use super::RaIdentity;
+use super::{ContentCipher, DigestAlg, KeyTransport, MessageType, Nonce, TransactionId};
 
 pub(crate) struct Identity {
     pub cert: X509,
@@ -231,4 +233,25 @@ fn strict_der_check_rejects_ber() {
     )
     .unwrap();
     assert_strict_der(&berify(&der));
+}
+
+/// A PKCSReq from `client` to `ra` carrying `content`: transactionID
+/// `TXID-ABCDEF`, AES-256, PKCS#1 v1.5, SHA-256 (tests change fields).
+pub(crate) fn request<'a>(
+    client: &'a Identity,
+    ra: &'a Identity,
+    content: ClientContent<'a>,
+) -> ClientRequest<'a> {
+    ClientRequest {
+        message_type: MessageType::PkcsReq,
+        transaction_id: TransactionId("TXID-ABCDEF".into()),
+        sender_nonce: Nonce(vec![0x5a; 16]),
+        signer_cert: &client.cert,
+        signer_key: &client.key,
+        recipient: &ra.cert,
+        cipher: ContentCipher::Aes256Cbc,
+        key_transport: KeyTransport::RsaPkcs1v15,
+        digest: DigestAlg::Sha256,
+        content,
+    }
 }
