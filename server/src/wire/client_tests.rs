@@ -2,7 +2,7 @@
 //! line, and requests built by `openssl cms` read by our server side.
 
 use super::*;
-use crate::wire::testutil::self_signed;
+use crate::wire::testutil::{request, self_signed};
 use crate::wire::{decode, MessageContent};
 
 fn write_tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
@@ -24,16 +24,9 @@ fn openssl_decrypts_our_oaep_and_v15_request_envelopes() {
     let cert = write_tmp("ra.pem", &ra.cert.to_pem().unwrap());
     for kt in [KeyTransport::RsaOaep, KeyTransport::RsaPkcs1v15] {
         let req = ClientRequest {
-            message_type: MessageType::PkcsReq,
-            transaction_id: TransactionId("T".into()),
-            sender_nonce: Nonce(vec![1; 16]),
-            signer_cert: &client.cert,
-            signer_key: &client.key,
-            recipient: &ra.cert,
             cipher: ContentCipher::Aes128Cbc,
             key_transport: kt,
-            digest: DigestAlg::Sha256,
-            content: ClientContent::Csr(b"\x30\x03\x02\x01\x07"),
+            ..request(&client, &ra, ClientContent::Csr(b"\x30\x03\x02\x01\x07"))
         };
         let der = build_request(&req).unwrap();
         let env = write_tmp(
@@ -93,16 +86,9 @@ fn request_signed_by_openssl_cms_with_oaep_envelope_opens() {
         String::from_utf8_lossy(&out.stderr)
     );
     let req = ClientRequest {
-        message_type: MessageType::PkcsReq,
-        transaction_id: TransactionId("T-OAEP".into()),
-        sender_nonce: Nonce(vec![3; 16]),
-        signer_cert: &client.cert,
-        signer_key: &client.key,
-        recipient: &ra.cert,
         cipher: ContentCipher::Aes192Cbc,
         key_transport: KeyTransport::RsaOaep,
-        digest: DigestAlg::Sha256,
-        content: ClientContent::Csr(b""),
+        ..request(&client, &ra, ClientContent::Csr(b""))
     };
     let der = sign_request(&req, &out.stdout).unwrap();
     let msg = decode(&der).unwrap().open(&ra.ra()).unwrap();
@@ -121,18 +107,8 @@ fn request_signed_by_openssl_cms_with_oaep_envelope_opens() {
 #[test]
 fn cert_rep_parser_rejects_a_request() {
     let (client, ra) = (self_signed("client"), self_signed("ra"));
-    let req = ClientRequest {
-        message_type: MessageType::PkcsReq,
-        transaction_id: TransactionId("T".into()),
-        sender_nonce: Nonce(vec![1; 16]),
-        signer_cert: &ra.cert,
-        signer_key: &ra.key,
-        recipient: &client.cert,
-        cipher: ContentCipher::Aes128Cbc,
-        key_transport: KeyTransport::RsaPkcs1v15,
-        digest: DigestAlg::Sha256,
-        content: ClientContent::Csr(b"\x30\x00"),
-    };
+    // Signed by the RA and enveloped to the client: a request, not a CertRep.
+    let req = request(&ra, &client, ClientContent::Csr(b"\x30\x00"));
     let der = build_request(&req).unwrap();
     let err = parse_cert_rep(&der, &ra.cert, &client.cert, &client.key).unwrap_err();
     assert!(
