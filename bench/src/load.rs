@@ -112,6 +112,8 @@ fn prepare_one(
 
 /// What one request got back.
 pub struct Outcome {
+    /// When the request was sent, from the start of the level.
+    pub sent: Duration,
     pub latency: Duration,
     pub answer: Result<Vec<u8>, String>,
 }
@@ -125,6 +127,7 @@ pub fn fire(url: &str, reqs: &[Prepared], concurrency: usize) -> (Vec<Outcome>, 
     let slots: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..reqs.len()).map(|_| None).collect());
     let start_line = Barrier::new(concurrency + 1);
     let mut started = Instant::now();
+    let epoch = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..concurrency {
             s.spawn(|| {
@@ -144,6 +147,7 @@ pub fn fire(url: &str, reqs: &[Prepared], concurrency: usize) -> (Vec<Outcome>, 
                     mine.push((
                         i,
                         Outcome {
+                            sent: t0.duration_since(epoch),
                             latency: t0.elapsed(),
                             answer,
                         },
@@ -166,6 +170,7 @@ pub fn fire(url: &str, reqs: &[Prepared], concurrency: usize) -> (Vec<Outcome>, 
         .into_iter()
         .map(|o| {
             o.unwrap_or(Outcome {
+                sent: Duration::ZERO,
                 latency: Duration::ZERO,
                 answer: Err("no outcome recorded".into()),
             })

@@ -5,7 +5,7 @@
 //! enrollments/s and p50/p99 latency per concurrency, failures, scepd's
 //! peak RSS and the scepd/scepserver ratio. See docs/BENCHMARKS.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
@@ -100,6 +100,10 @@ struct Args {
     /// fresh RSA-2048 keys take ~20 minutes to make on two cores.
     #[arg(long)]
     key_pool: Option<usize>,
+    /// Append every request's send time (ms from the level's start) and
+    /// latency to this CSV, one line per request, tagged with the level.
+    #[arg(long)]
+    latency_log: Option<PathBuf>,
 }
 
 /// The result of one level against one server.
@@ -263,6 +267,9 @@ fn level(
     for r in &reasons {
         eprintln!("  failure: {r}");
     }
+    if let Some(path) = &args.latency_log {
+        latency_log(path, server.kind, label, &outcomes)?;
+    }
     let mut lat: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
@@ -292,6 +299,32 @@ fn level(
         cpu.bench
     );
     Ok(row)
+}
+
+/// Appends one `server,level,sent_ms,latency_ms` line per request.
+fn latency_log(
+    path: &Path,
+    kind: Kind,
+    label: &str,
+    outcomes: &[load::Outcome],
+) -> Result<(), String> {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = String::new();
+    for o in outcomes {
+        out.push_str(&format!(
+            "{},{label},{:.3},{:.3}\n",
+            kind.name(),
+            ms(o.sent),
+            ms(o.latency)
+        ));
+    }
+    f.write_all(out.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// PostgreSQL CPU per enrollment, or a dash for a server without one.
