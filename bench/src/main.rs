@@ -15,6 +15,7 @@ mod cpu;
 mod device;
 mod keys;
 mod load;
+mod rsa_floor;
 mod seed;
 mod servers;
 mod verify_db;
@@ -156,6 +157,9 @@ fn run(args: &Args) -> Result<(), String> {
     if args.keys_only {
         return Ok(());
     }
+    // Measured before and after the servers run: the host's speed drifts.
+    let probe = || rsa_floor::RsaSpeed::measure(&keys[0], Duration::from_secs(1));
+    let speed_before = probe()?;
     let mut rows = vec![];
     let kinds: &[Kind] = match args.target {
         Target::Scepd => &[Kind::Scepd],
@@ -188,7 +192,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
         drop(server);
     }
-    report(&rows);
+    report(&rows, [speed_before, probe()?]);
     if rows.iter().any(|r| r.failed > 0) {
         return Err("some requests failed".into());
     }
@@ -340,15 +344,21 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn report(rows: &[Row]) {
+fn report(rows: &[Row], speed: [rsa_floor::RsaSpeed; 2]) {
+    let floor = (speed[0].floor() + speed[1].floor()) / 2.0;
+    println!(
+        "RSA-2048 private-key operations per core: {:.0}/s before, {:.0}/s after; \
+         floor of {} cores at 3 per enrollment: {floor:.0} enrollments/s\n",
+        speed[0].per_core, speed[1].per_core, speed[0].cores
+    );
     println!(
         "| server | run | concurrency | requests | failed | enrollments/s | answers/s | p50 ms | p99 ms \
-         | max ms | peak RSS MiB | CPU ms/enr server | postgres | client |"
+         | max ms | peak RSS MiB | CPU ms/enr server | postgres | client | % of RSA floor |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {} | {:.2} | {:.0} |",
             r.kind.name(),
             r.label,
             r.concurrency,
@@ -362,7 +372,8 @@ fn report(rows: &[Row]) {
             r.peak_rss_kib as f64 / 1024.0,
             r.cpu.server,
             pg_cell(r.cpu.postgres),
-            r.cpu.bench
+            r.cpu.bench,
+            r.rate() / floor * 100.0
         );
     }
     let find = |k: Kind, l: &str| rows.iter().find(|r| r.kind == k && r.label == l);
