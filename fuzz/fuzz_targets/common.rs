@@ -11,9 +11,12 @@ use server::wire::RaIdentity;
 
 pub fn ra() -> &'static RaIdentity {
     static RA: OnceLock<RaIdentity> = OnceLock::new();
-    RA.get_or_init(|| RaIdentity {
-        cert: X509::from_pem(include_bytes!("../fixtures/ra.crt")).expect("fixture RA certificate"),
-        key: PKey::private_key_from_pem(include_bytes!("../fixtures/ra.key"))
-            .expect("fixture RA key"),
+    RA.get_or_init(|| {
+        RaIdentity::new(
+            X509::from_pem(include_bytes!("../fixtures/ra.crt")).expect("fixture RA certificate"),
+            PKey::private_key_from_pem(include_bytes!("../fixtures/ra.key"))
+                .expect("fixture RA key"),
+        )
+        .expect("fixture RA identity")
     })
 }

@@ -65,11 +65,11 @@ pub const RESET_EVERY: u64 = 5_000;
 const POOL_REFILL: u32 = 500;
 
 pub fn fixture_ra() -> RaIdentity {
-    RaIdentity {
-        cert: X509::from_pem(include_bytes!("../fixtures/ra.crt")).expect("fixture RA certificate"),
-        key: PKey::private_key_from_pem(include_bytes!("../fixtures/ra.key"))
-            .expect("fixture RA key"),
-    }
+    RaIdentity::new(
+        X509::from_pem(include_bytes!("../fixtures/ra.crt")).expect("fixture RA certificate"),
+        PKey::private_key_from_pem(include_bytes!("../fixtures/ra.key")).expect("fixture RA key"),
+    )
+    .expect("fixture RA identity")
 }
 
 /// The fixed RSA device key the `pki_operation` seeds are signed with

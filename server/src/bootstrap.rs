@@ -116,11 +116,8 @@ fn lock(data: &Path) -> Result<File, BootstrapError> {
     Ok(f)
 }
 
-fn ra_identity(id: CaIdentity) -> RaIdentity {
-    RaIdentity {
-        cert: id.cert().clone(),
-        key: id.key().to_owned(),
-    }
+fn ra_identity(id: CaIdentity) -> Result<RaIdentity, CaError> {
+    Ok(RaIdentity::new(id.cert().clone(), id.key().to_owned())?)
 }
 
 /// A CA to import instead of generating one (`scepd init --import-ca`).
@@ -186,12 +183,12 @@ pub fn authority(
     let next = if next_ca.exists() && next_ra.exists() {
         Some(NextAuthority {
             ca: next_ca.load()?,
-            ra: ra_identity(next_ra.load()?),
+            ra: ra_identity(next_ra.load()?)?,
         })
     } else {
         None
     };
-    Ok(Authority::new(ca, ra_identity(ra), next, &cfg.public_url)?)
+    Ok(Authority::new(ca, ra_identity(ra)?, next, &cfg.public_url)?)
 }
 
 /// Create the rollover CA and RA (RFC 8894 §3.5.2 GetNextCACert).

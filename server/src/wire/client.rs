@@ -157,7 +157,12 @@ pub fn parse_cert_rep(
 
     let (mut certs, mut crls, mut cipher) = (Vec::new(), Vec::new(), None);
     if status == PkiStatus::Success {
-        let (plain, c, _) = envelope::decrypt(&content, client_key, &client_cert.to_owned())?;
+        let (plain, c, _) = envelope::decrypt(
+            &content,
+            client_key,
+            &client_cert.to_owned(),
+            &client_cert.to_der()?,
+        )?;
         let inner = SignedData::from_der(&plain)?;
         for d in inner.certificates_der()? {
             certs.push(X509::from_der(&d).map_err(|e| malformed(format!("certificate: {e}")))?);

@@ -284,7 +284,8 @@ impl SignedMessage {
         if envelope_der.is_empty() {
             return Err(malformed("request has no pkcsPKIEnvelope"));
         }
-        let (plain, cipher, key_transport) = envelope::decrypt(&envelope_der, &ra.key, &ra.cert)?;
+        let (plain, cipher, key_transport) =
+            envelope::decrypt(&envelope_der, &ra.key, &ra.cert, ra.cert_der())?;
         // The reply to an EC signer wraps its content key with AES key wrap
         // (RFC 5753 key agreement), which needs at least 16 bytes: a single
         // DES key (8) cannot be wrapped, so no SUCCESS could be sent.

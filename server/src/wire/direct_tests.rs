@@ -132,14 +132,12 @@ fn the_decode_fuzz_reproducers_read_the_same_both_ways() {
 }
 
 fn fuzz_ra() -> crate::wire::RaIdentity {
-    crate::wire::RaIdentity {
-        cert: openssl::x509::X509::from_pem(include_bytes!("../../../fuzz/fixtures/ra.crt"))
+    crate::wire::RaIdentity::new(
+        openssl::x509::X509::from_pem(include_bytes!("../../../fuzz/fixtures/ra.crt")).unwrap(),
+        openssl::pkey::PKey::private_key_from_pem(include_bytes!("../../../fuzz/fixtures/ra.key"))
             .unwrap(),
-        key: openssl::pkey::PKey::private_key_from_pem(include_bytes!(
-            "../../../fuzz/fixtures/ra.key"
-        ))
-        .unwrap(),
-    }
+    )
+    .unwrap()
 }
 
 /// The fuzzing seeds (scepclient captures and the project's client, every

@@ -71,7 +71,7 @@ pub fn cert_rep(ra: &RaIdentity, request: &Header, reply: Reply<'_>) -> Result<V
     if let Some(f) = fail {
         attrs.push(printable(nids.fail_info, f.code()));
     }
-    if let Some(der) = signed::sign_rsa(&ra.cert, &ra.key, request.digest, &attrs, &content)? {
+    if let Some(der) = signed::sign_rsa(ra.cert_der(), &ra.key, request.digest, &attrs, &content)? {
         return Ok(der);
     }
     pkcs7_ffi::sign_with_attributes(

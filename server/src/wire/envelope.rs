@@ -116,16 +116,18 @@ fn ensure_cipher(cipher: ContentCipher) -> Result<(), WireError> {
     }
 }
 
-/// Checks the algorithms, then decrypts with `key` for the recipient `cert`.
+/// Checks the algorithms, then decrypts with `key` for the recipient `cert`
+/// (`cert_der` is its DER encoding).
 pub(crate) fn decrypt<T: HasPrivate>(
     der: &[u8],
     key: &PKeyRef<T>,
     cert: &X509,
+    cert_der: &[u8],
 ) -> Result<(Vec<u8>, ContentCipher, KeyTransport), WireError> {
     let (cipher, transport) = algorithms(der)?;
     ensure_cipher(cipher)?;
     if transport == KeyTransport::RsaPkcs1v15 && key.id() == openssl::pkey::Id::RSA {
-        if let Some(parts) = pkcs1_parts(der, &cert.to_der()?, cipher) {
+        if let Some(parts) = pkcs1_parts(der, cert_der, cipher) {
             return Ok((decrypt_parts(&parts, key, cipher)?, cipher, transport));
         }
     }
@@ -348,7 +350,8 @@ mod tests {
             for kt in [KeyTransport::RsaPkcs1v15, KeyTransport::RsaOaep] {
                 let der = encrypt(b"payload", &ra.cert, cipher, kt).unwrap();
                 assert_eq!(algorithms(&der).unwrap(), (cipher, kt));
-                let (plain, c, k) = decrypt(&der, &ra.key, &ra.cert).unwrap();
+                let (plain, c, k) =
+                    decrypt(&der, &ra.key, &ra.cert, &ra.cert.to_der().unwrap()).unwrap();
                 assert_eq!((plain.as_slice(), c, k), (&b"payload"[..], cipher, kt));
             }
         }
@@ -364,7 +367,13 @@ mod tests {
                 algorithms(&der).unwrap(),
                 (cipher, KeyTransport::RsaPkcs1v15)
             );
-            let (plain, ..) = decrypt(&der, &client.key, &client.cert).unwrap();
+            let (plain, ..) = decrypt(
+                &der,
+                &client.key,
+                &client.cert,
+                &client.cert.to_der().unwrap(),
+            )
+            .unwrap();
             assert_eq!(plain, b"reply", "{cipher:?}");
         }
     }
@@ -398,7 +407,7 @@ mod tests {
         .unwrap();
         // Named as the recipient, but holding another key.
         assert!(matches!(
-            decrypt(&der, &impostor.key, &ra.cert),
+            decrypt(&der, &impostor.key, &ra.cert, &ra.cert.to_der().unwrap()),
             Err(WireError::Decrypt(_))
         ));
     }
@@ -415,7 +424,7 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            decrypt(&der, &ra.key, &ra.cert),
+            decrypt(&der, &ra.key, &ra.cert, &ra.cert.to_der().unwrap()),
             Err(WireError::Decrypt(_))
         ));
     }
@@ -436,7 +445,7 @@ mod tests {
             OID_DES_EDE3_CBC,
             &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x02],
         );
-        match decrypt(&der, &ra.key, &ra.cert) {
+        match decrypt(&der, &ra.key, &ra.cert, &ra.cert.to_der().unwrap()) {
             Err(WireError::UnsupportedAlgorithm(m)) => {
                 assert!(m.contains("1.2.840.113549.3.2"), "{m}")
             }

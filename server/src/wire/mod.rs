@@ -275,10 +275,30 @@ pub enum KeyTransport {
 }
 
 /// The RA's certificate and key: requests are encrypted to it and CertReps
-/// are signed by it.
+/// are signed by it. Built with [`RaIdentity::new`], which encodes the
+/// certificate once: every enrollment needs its DER twice (to find our
+/// RecipientInfo, and in the CertRep's certificates and signer ID), and
+/// OpenSSL re-encodes a parsed certificate on every `to_der`.
 pub struct RaIdentity {
     pub cert: X509,
     pub key: PKey<Private>,
+    cert_der: Vec<u8>,
+}
+
+impl RaIdentity {
+    pub fn new(cert: X509, key: PKey<Private>) -> Result<RaIdentity, openssl::error::ErrorStack> {
+        let cert_der = cert.to_der()?;
+        Ok(RaIdentity {
+            cert,
+            key,
+            cert_der,
+        })
+    }
+
+    /// The certificate's DER, as encoded when the identity was built.
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
 }
 
 /// Errors of the wire layer. `Malformed` is the client's fault and becomes

@@ -8,7 +8,6 @@
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::{Id, PKeyRef, Private};
 use openssl::sign::Signer;
-use openssl::x509::X509Ref;
 
 use super::asn1::{encode, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET};
 use super::asn1::{OID_DATA, OID_RSA_ENCRYPTION, OID_SIGNED_DATA};
@@ -65,7 +64,7 @@ fn signing_time(now: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
 
 /// `None` when `key` is not RSA (the caller uses OpenSSL's PKCS#7 then).
 pub(crate) fn sign_rsa(
-    cert: &X509Ref,
+    cert_der: &[u8],
     key: &PKeyRef<Private>,
     digest: DigestAlg,
     attrs: &[AttrSpec<'_>],
@@ -75,8 +74,7 @@ pub(crate) fn sign_rsa(
         return Ok(None);
     }
     let md: MessageDigest = digest.message_digest();
-    let cert_der = cert.to_der()?;
-    let (issuer, serial) = raw_issuer_and_serial(&cert_der)?;
+    let (issuer, serial) = raw_issuer_and_serial(cert_der)?;
     let mut signed = vec![
         attribute(OID_CONTENT_TYPE, TAG_OID, OID_DATA),
         signing_time(chrono::Utc::now()),
@@ -122,7 +120,7 @@ pub(crate) fn sign_rsa(
                 ]
                 .concat(),
             ),
-            encode(0xa0, &cert_der),
+            encode(0xa0, cert_der),
             encode(TAG_SET, &signer_info),
         ]
         .concat(),
@@ -178,7 +176,7 @@ mod tests {
             (DigestAlg::Sha1, &b"enveloped bytes"[..]),
             (DigestAlg::Sha512, &[0x30; 300][..]),
         ] {
-            let ours = sign_rsa(&ra.cert, &ra.key, digest, &attrs, content)
+            let ours = sign_rsa(&ra.cert.to_der().unwrap(), &ra.key, digest, &attrs, content)
                 .unwrap()
                 .expect("RSA is signed here");
             let theirs = sign_with_attributes(
@@ -213,9 +211,15 @@ mod tests {
         .unwrap();
         let key = openssl::pkey::PKey::from_ec_key(key).unwrap();
         let ra = self_signed("signed ra");
-        assert!(sign_rsa(&ra.cert, &key, DigestAlg::Sha256, &[], b"")
-            .unwrap()
-            .is_none());
+        assert!(sign_rsa(
+            &ra.cert.to_der().unwrap(),
+            &key,
+            DigestAlg::Sha256,
+            &[],
+            b""
+        )
+        .unwrap()
+        .is_none());
     }
 
     #[test]

@@ -24,10 +24,7 @@ pub(crate) struct Identity {
 
 impl Identity {
     pub fn ra(&self) -> RaIdentity {
-        RaIdentity {
-            cert: self.cert.clone(),
-            key: self.key.clone(),
-        }
+        RaIdentity::new(self.cert.clone(), self.key.clone()).unwrap()
     }
 }
 
