@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use der::asn1::{Any, ObjectIdentifier};
 use der::{Decode, Encode, Tag, Tagged};
 use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, Public};
+use openssl::pkey::{Id, PKey, PKeyRef, Public};
 use openssl::x509::{X509Name, X509NameRef, X509Req};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, SubjectAltName};
@@ -132,8 +132,28 @@ impl fmt::Debug for Csr {
 impl Csr {
     /// Parses a DER PKCS#10 request and verifies its self-signature.
     pub fn from_der(der: &[u8]) -> Result<Csr, CsrError> {
+        Self::from_der_known_key(der, None)
+    }
+
+    /// As [`Csr::from_der`]; when the request's SubjectPublicKeyInfo is the
+    /// one whose SHA-256 `known` names (a SCEP request signed with the key
+    /// it certifies), `known`'s key object checks the self-signature and
+    /// becomes the request's key. OpenSSL then reuses the Montgomery
+    /// constants it computed for that object instead of deriving them again
+    /// for a second copy of the same key.
+    pub fn from_der_known_key(
+        der: &[u8],
+        known: Option<([u8; 32], &PKeyRef<Public>)>,
+    ) -> Result<Csr, CsrError> {
         let parsed = CertReq::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
-        let (public_key, subject) = match direct::key_and_subject(der, &parsed)? {
+        let spki_der = parsed
+            .info
+            .public_key
+            .to_der()
+            .map_err(|e| CsrError::Malformed(e.to_string()))?;
+        let public_key_sha256 = openssl::sha::sha256(&spki_der);
+        let same_key = known.and_then(|(sha, key)| (sha == public_key_sha256).then_some(key));
+        let (public_key, subject) = match direct::key_and_subject(der, &parsed, same_key)? {
             Some(ks) => ks,
             None => {
                 let req = X509Req::from_der(der).map_err(|e| CsrError::Malformed(e.to_string()))?;
@@ -149,12 +169,6 @@ impl Csr {
             }
         };
 
-        let spki_der = parsed
-            .info
-            .public_key
-            .to_der()
-            .map_err(|e| CsrError::Malformed(e.to_string()))?;
-
         let mut csr = Csr {
             der: der.to_vec(),
             subject_text: rfc4514(&subject),
@@ -163,7 +177,7 @@ impl Csr {
             subject,
             key: key_info(&public_key),
             public_key,
-            public_key_sha256: openssl::sha::sha256(&spki_der),
+            public_key_sha256,
             spki_der,
             challenge_password: None,
             sans: Vec::new(),

@@ -10,7 +10,7 @@ use openssl::bn::BigNumContext;
 use openssl::ec::{EcGroup, EcKey, EcPoint};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{PKey, Public};
+use openssl::pkey::{Id, PKey, PKeyRef, Public};
 use openssl::rsa::Rsa;
 use openssl::sign::Verifier;
 use openssl::x509::X509Name;
@@ -49,10 +49,13 @@ fn malformed(what: &str, e: impl std::fmt::Display) -> CsrError {
 }
 
 /// `Some((key, subject))` once the self-signature verified; `None` when this
-/// key or signature type is left to OpenSSL's `X509Req`.
+/// key or signature type is left to OpenSSL's `X509Req`. `same_key`, when
+/// given, holds the very key of the request's SubjectPublicKeyInfo (the
+/// caller compared the encodings) and is used instead of a new object.
 pub(super) fn key_and_subject(
     der: &[u8],
     parsed: &CertReq,
+    same_key: Option<&PKeyRef<Public>>,
 ) -> Result<Option<(PKey<Public>, X509Name)>, CsrError> {
     let Some((rsa_sig, digest)) = signature_alg(&parsed.algorithm.oid) else {
         return Ok(None);
@@ -63,8 +66,14 @@ pub(super) fn key_and_subject(
         .as_bytes()
         .ok_or_else(|| CsrError::Malformed("public key is not whole bytes".into()))?;
     let key = if spki.algorithm.oid == RSA && rsa_sig {
-        let rsa = Rsa::public_key_from_der_pkcs1(bits).map_err(|e| malformed("RSA key", e))?;
-        PKey::from_rsa(rsa)?
+        match same_key.filter(|k| k.id() == Id::RSA) {
+            Some(k) => k.to_owned(),
+            None => {
+                let rsa =
+                    Rsa::public_key_from_der_pkcs1(bits).map_err(|e| malformed("RSA key", e))?;
+                PKey::from_rsa(rsa)?
+            }
+        }
     } else if spki.algorithm.oid == EC && !rsa_sig {
         let Some(params) = &spki.algorithm.parameters else {
             return Ok(None);
@@ -134,7 +143,7 @@ mod tests {
     }
 
     fn direct(der: &[u8]) -> Result<Option<(PKey<Public>, X509Name)>, CsrError> {
-        key_and_subject(der, &CertReq::from_der(der).unwrap())
+        key_and_subject(der, &CertReq::from_der(der).unwrap(), None)
     }
 
     #[test]

@@ -265,3 +265,48 @@ fn nul_in_common_name_serial_number_or_san_is_malformed() {
     // Without a NUL the same shapes still parse.
     assert!(Csr::from_der(&rust_csr(&key, "bank.example")).is_ok());
 }
+
+/// The signer's key as the SCEP path hands it over: its SPKI hash and a
+/// public-key object of its own.
+fn known(key: &PKey<openssl::pkey::Private>) -> ([u8; 32], PKey<Public>) {
+    let spki = key.public_key_to_der().unwrap();
+    let public = PKey::public_key_from_der(&spki).unwrap();
+    (openssl::sha::sha256(&spki), public)
+}
+
+#[test]
+fn a_known_key_that_is_the_requests_own_is_reused() {
+    use foreign_types_shared::ForeignTypeRef;
+    let key = generate_key(KeySpec::Rsa(2048)).unwrap();
+    let (sha, public) = known(&key);
+    let csr = Csr::from_der_known_key(&rust_csr(&key, "dev7"), Some((sha, &public))).unwrap();
+    assert_eq!(csr.public_key_sha256, sha);
+    assert_eq!(csr.public_key.as_ptr(), public.as_ptr());
+    assert_eq!(csr.key.to_string(), "RSA 2048");
+}
+
+#[test]
+fn a_known_key_of_another_device_is_not_used() {
+    use foreign_types_shared::ForeignTypeRef;
+    let key = generate_key(KeySpec::Rsa(2048)).unwrap();
+    let other = generate_key(KeySpec::Rsa(2048)).unwrap();
+    let (other_sha, other_public) = known(&other);
+    let der = rust_csr(&key, "dev8");
+    let csr = Csr::from_der_known_key(&der, Some((other_sha, &other_public))).unwrap();
+    assert_ne!(csr.public_key.as_ptr(), other_public.as_ptr());
+    assert!(csr.public_key.public_eq(&key));
+    assert_eq!(csr.public_key_sha256, known(&key).0);
+}
+
+#[test]
+fn a_reused_key_still_checks_the_requests_signature() {
+    let key = generate_key(KeySpec::Rsa(2048)).unwrap();
+    let (sha, public) = known(&key);
+    let mut der = rust_csr(&key, "dev9");
+    let pos = der.windows(4).position(|w| w == b"dev9").unwrap();
+    der[pos + 3] = b'0';
+    assert!(matches!(
+        Csr::from_der_known_key(&der, Some((sha, &public))),
+        Err(CsrError::BadSignature)
+    ));
+}

@@ -48,7 +48,11 @@ impl Enroll {
                 "request without PKCS#10".into(),
             ));
         };
-        let csr = match Csr::from_der(csr_der) {
+        // Most requests are signed with the key they certify: the signer's
+        // key object is then reused for the CSR (see `from_der_known_key`).
+        let signer = &msg.signer_cert;
+        let known = signer.spki_sha256().map(|sha| (sha, signer.public_key()));
+        let csr = match Csr::from_der_known_key(csr_der, known) {
             Ok(c) => c,
             Err(CsrError::BadSignature) => {
                 return Ok(Answer::Fail(
