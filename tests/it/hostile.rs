@@ -310,6 +310,18 @@ fn write_fuzz_seed_corpus() {
     );
     write("csr", "openssl-req.der", &csr);
     write("csr", "openssl-req-sans.der", &csr_sans);
+    // Signed with the fixture device key, which the `csr` target hands
+    // over as the known signer key: the seed reaches the reuse path.
+    let device_key = openssl::pkey::PKey::private_key_from_pem(
+        &std::fs::read(root.join("fixtures/device.key")).unwrap(),
+    )
+    .unwrap();
+    let known = Device::with_key("fuzz known key", device_key).csr_with(
+        Some("seed-challenge"),
+        &[("serialNumber", "K1")],
+        &["DNS:known.example"],
+    );
+    write("csr", "device-key-signed.der", &known);
     let issuer = dev.signer.subject_name().to_der().unwrap();
     let serial = [0x01u8, 0x02, 0x03];
     // ClientContent is not Copy: make it afresh for every combination.
