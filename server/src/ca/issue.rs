@@ -8,7 +8,6 @@ use openssl::bn::BigNumRef;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKeyRef, Public};
-use openssl::sign::Signer;
 use openssl::x509::{X509NameRef, X509};
 
 use super::der_ext::{
@@ -123,8 +122,7 @@ pub fn issue_der(ca: &CaIdentity, p: &IssueParams<'_>) -> Result<Vec<u8>, CaErro
         ]
         .concat(),
     );
-    let mut signer = Signer::new(p.digest, ca.key())?;
-    let signature = signer.sign_oneshot_to_vec(&tbs)?;
+    let signature = crate::wire::pkcs1::sign(ca.key(), p.digest, &tbs)?;
     let cert = encode(
         TAG_SEQUENCE,
         &[

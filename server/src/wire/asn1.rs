@@ -217,6 +217,15 @@ pub(crate) fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
     out
 }
 
+/// AlgorithmIdentifier with NULL parameters (RSA and SHA OIDs; RFC 4055
+/// §2.1 and RFC 8017 §9.2 take the NULL).
+pub(crate) fn algorithm(oid: &[u8]) -> Vec<u8> {
+    encode(
+        TAG_SEQUENCE,
+        &[&encode(TAG_OID, oid)[..], &[0x05, 0x00]].concat(),
+    )
+}
+
 /// DER INTEGER from big-endian unsigned bytes (adds a 0x00 when the top bit
 /// is set, drops redundant leading zeros).
 pub(crate) fn encode_unsigned_integer(be: &[u8]) -> Vec<u8> {

@@ -20,6 +20,7 @@ mod decode;
 mod direct;
 mod encode;
 mod envelope;
+pub(crate) mod pkcs1;
 #[allow(unsafe_code)]
 pub mod pkcs7_ffi;
 mod signed;

@@ -7,10 +7,12 @@
 
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::{Id, PKeyRef, Private};
-use openssl::sign::Signer;
 
-use super::asn1::{encode, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET};
+use super::asn1::{
+    algorithm, encode, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET,
+};
 use super::asn1::{OID_DATA, OID_RSA_ENCRYPTION, OID_SIGNED_DATA};
+use super::pkcs1;
 use super::pkcs7_ffi::{scep_nids, AttrSpec};
 use super::signer::raw_issuer_and_serial;
 use super::{DigestAlg, WireError};
@@ -20,11 +22,6 @@ const OID_MESSAGE_DIGEST: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x
 const OID_SIGNING_TIME: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05];
 const TAG_UTC_TIME: u8 = 0x17;
 const TAG_GENERALIZED_TIME: u8 = 0x18;
-const NULL: &[u8] = &[0x05, 0x00];
-
-fn algorithm(oid: &[u8]) -> Vec<u8> {
-    encode(TAG_SEQUENCE, &[&encode(TAG_OID, oid)[..], NULL].concat())
-}
 
 fn attribute(oid: &[u8], tag: u8, value: &[u8]) -> Vec<u8> {
     encode(
@@ -90,11 +87,7 @@ pub(crate) fn sign_rsa(
     // DER: a SET OF in ascending order of its elements' encodings.
     signed.sort();
     let signed = signed.concat();
-    let signature = {
-        let mut s = Signer::new(md, key)?;
-        s.update(&encode(TAG_SET, &signed))?;
-        s.sign_to_vec()?
-    };
+    let signature = pkcs1::sign(key, md, &encode(TAG_SET, &signed))?;
     let signer_info = encode(
         TAG_SEQUENCE,
         &[
