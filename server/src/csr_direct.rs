@@ -12,7 +12,6 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, PKeyRef, Public};
 use openssl::rsa::Rsa;
-use openssl::sign::Verifier;
 use openssl::x509::X509Name;
 use x509_cert::request::CertReq;
 
@@ -107,9 +106,7 @@ pub(super) fn key_and_subject(
         .as_bytes()
         .ok_or_else(|| CsrError::Malformed("signature is not whole bytes".into()))?;
     // An error means the signature could not be checked: refused the same.
-    let verified = Verifier::new(digest, &key)
-        .and_then(|mut v| v.verify_oneshot(signature, info.raw))
-        .unwrap_or(false);
+    let verified = crate::wire::pkcs1::verify(&key, digest, info.raw, signature).unwrap_or(false);
     if !verified {
         return Err(CsrError::BadSignature);
     }

@@ -16,7 +16,6 @@
 use der::{Decode, Tag, Tagged};
 use openssl::hash::hash;
 use openssl::nid::Nid;
-use openssl::sign::Verifier;
 
 use super::asn1::{canonical_values, der_lengths, encode, read_single, Tlv};
 use super::asn1::{OID_RSA_ENCRYPTION, OID_SIGNED_DATA, TAG_OCTET_STRING, TAG_OID};
@@ -150,8 +149,7 @@ pub(super) fn decode(der: &[u8]) -> Option<Verified> {
     }
     let mut attrs_der = signed.raw.to_vec();
     attrs_der[0] = TAG_SET;
-    let verified = Verifier::new(md, signer.public_key())
-        .and_then(|mut v| v.verify_oneshot(signature.content, &attrs_der))
+    let verified = super::pkcs1::verify(signer.public_key(), md, &attrs_der, signature.content)
         .unwrap_or(false);
     if !verified {
         return None;

@@ -3,7 +3,6 @@
 //! encryption. Identifies the algorithms, decrypts, and encrypts replies.
 
 use openssl::cms::{CMSOptions, CmsContentInfo};
-use openssl::encrypt::Encrypter;
 use openssl::pkey::{HasPrivate, PKeyRef};
 use openssl::stack::Stack;
 use openssl::x509::{X509Ref, X509};
@@ -275,13 +274,11 @@ pub(crate) fn encrypt_to_signer(
         }
     }
     let encrypted = openssl::symm::encrypt(c, &key, Some(&iv), content)?;
-    // Through EVP on the signer's key object, not its legacy RSA: the
-    // signature check already set up that object's Montgomery constants,
-    // which a second object would compute again.
-    let mut enc = Encrypter::new(signer.public_key())?;
-    enc.set_rsa_padding(Padding::PKCS1)?;
-    let mut wrapped = vec![0u8; enc.encrypt_len(&key)?];
-    let n = enc.encrypt(&key, &mut wrapped)?;
+    // The signer's RSA object, which checked the request's signature
+    // (`pkcs1::verify`) and so already holds its Montgomery constants.
+    let rsa = signer.public_key().rsa()?;
+    let mut wrapped = vec![0u8; rsa.size() as usize];
+    let n = rsa.public_encrypt(&key, &mut wrapped, Padding::PKCS1)?;
     wrapped.truncate(n);
     let null = [0x05, 0x00];
     let ktri = encode(

@@ -1,18 +1,21 @@
-//! RSASSA-PKCS1-v1_5 signatures (RFC 8017 §8.2.1) made with the key's RSA
-//! object: the DigestInfo of §9.2 step 2 is encoded here and OpenSSL pads
-//! and exponentiates it (`RSA_private_encrypt`, PKCS#1 type 1 padding).
-//! The result is what `EVP_DigestSign` gives, byte for byte (the scheme is
-//! deterministic; the tests compare), without its per-call set-up: OpenSSL
-//! 3.0 fetches the signature algorithm and the digest by name and builds a
-//! provider context on every `EVP_DigestSignInit`, about 60,000
-//! instructions, a tenth of an enrollment's work outside the RSA arithmetic
-//! (it signs twice: the certificate and the CertRep).
+//! RSASSA-PKCS1-v1_5 (RFC 8017 §8.2) with the key's RSA object: the
+//! DigestInfo of §9.2 is encoded here, and OpenSSL pads and exponentiates
+//! it (`RSA_private_encrypt` / `RSA_public_decrypt`, PKCS#1 type 1
+//! padding). Signatures come out as `EVP_DigestSign` makes them, byte for
+//! byte (the scheme is deterministic), and a signature verifies exactly
+//! when `EVP_DigestVerify` accepts it (the same length check, padding check
+//! and whole-encoding comparison as OpenSSL's `RSA_verify`); the tests
+//! compare both. What this saves is EVP's set-up on every call: OpenSSL 3.0
+//! fetches the signature algorithm and the digest by name and builds a
+//! provider context (40,000-60,000 instructions), and an enrollment signs
+//! twice and verifies twice. It also keeps one RSA object per key, so the
+//! Montgomery constants of a client's key are derived once.
 
 use openssl::error::ErrorStack;
 use openssl::hash::{hash, MessageDigest};
-use openssl::pkey::{Id, PKeyRef, Private};
+use openssl::pkey::{HasPublic, Id, PKeyRef, Private};
 use openssl::rsa::Padding;
-use openssl::sign::Signer;
+use openssl::sign::{Signer, Verifier};
 
 use super::asn1::{algorithm, encode, TAG_OCTET_STRING, TAG_SEQUENCE};
 use super::DigestAlg;
@@ -47,20 +50,68 @@ fn with_rsa_object(
     let Ok(rsa) = key.rsa() else {
         return Ok(None);
     };
-    // DigestInfo ::= SEQUENCE { AlgorithmIdentifier (parameters NULL),
-    // digest OCTET STRING }
-    let digest_info = encode(
+    let digest_info = digest_info(alg, md, data)?;
+    let mut sig = vec![0u8; rsa.size() as usize];
+    let n = rsa.private_encrypt(&digest_info, &mut sig, Padding::PKCS1)?;
+    sig.truncate(n);
+    Ok(Some(sig))
+}
+
+/// Whether `signature` is `key`'s signature of `data` with `md`; keys and
+/// digests without the shortcut go through `EVP_DigestVerify`. An error
+/// means the check could not be made (the callers refuse then too).
+pub(crate) fn verify<T: HasPublic>(
+    key: &PKeyRef<T>,
+    md: MessageDigest,
+    data: &[u8],
+    signature: &[u8],
+) -> Result<bool, ErrorStack> {
+    if let Some(ok) = verify_with_rsa_object(key, md, data, signature)? {
+        return Ok(ok);
+    }
+    Verifier::new(md, key)?.verify_oneshot(signature, data)
+}
+
+fn verify_with_rsa_object<T: HasPublic>(
+    key: &PKeyRef<T>,
+    md: MessageDigest,
+    data: &[u8],
+    signature: &[u8],
+) -> Result<Option<bool>, ErrorStack> {
+    let Some(alg) = DigestAlg::from_nid(md.type_()) else {
+        return Ok(None);
+    };
+    if key.id() != Id::RSA {
+        return Ok(None);
+    }
+    let Ok(rsa) = key.rsa() else {
+        return Ok(None);
+    };
+    // RSA_verify: a signature of exactly the modulus' length, ...
+    let size = rsa.size() as usize;
+    if signature.len() != size {
+        return Ok(Some(false));
+    }
+    // ... whose type 1 padding checks (a value not below the modulus fails
+    // here too), and whose remainder is the whole expected encoding.
+    let mut em = vec![0u8; size];
+    let Ok(n) = rsa.public_decrypt(signature, &mut em, Padding::PKCS1) else {
+        return Ok(Some(false));
+    };
+    Ok(Some(em[..n] == digest_info(alg, md, data)?[..]))
+}
+
+/// DigestInfo ::= SEQUENCE { AlgorithmIdentifier (NULL parameters),
+/// digest OCTET STRING } (RFC 8017 §9.2 step 2).
+fn digest_info(alg: DigestAlg, md: MessageDigest, data: &[u8]) -> Result<Vec<u8>, ErrorStack> {
+    Ok(encode(
         TAG_SEQUENCE,
         &[
             algorithm(alg.oid()),
             encode(TAG_OCTET_STRING, &hash(md, data)?),
         ]
         .concat(),
-    );
-    let mut sig = vec![0u8; rsa.size() as usize];
-    let n = rsa.private_encrypt(&digest_info, &mut sig, Padding::PKCS1)?;
-    sig.truncate(n);
-    Ok(Some(sig))
+    ))
 }
 
 #[cfg(test)]
@@ -96,6 +147,80 @@ mod tests {
         }
     }
 
+    fn evp_verify(key: &PKeyRef<Private>, md: MessageDigest, data: &[u8], sig: &[u8]) -> bool {
+        Verifier::new(md, key)
+            .and_then(|mut v| v.verify_oneshot(sig, data))
+            .unwrap_or(false)
+    }
+
+    #[test]
+    fn verifies_exactly_what_evp_digest_verify_accepts() {
+        let key = &self_signed("pkcs1 verify").key;
+        let other = &self_signed("pkcs1 verify other").key;
+        let data = b"signed attributes";
+        for md in [
+            MessageDigest::sha1(),
+            MessageDigest::sha256(),
+            MessageDigest::sha384(),
+            MessageDigest::sha512(),
+        ] {
+            let good = evp_sign(key, md, data);
+            let mut flipped = good.clone();
+            flipped[good.len() / 2] ^= 0x01;
+            let mut all_ones = good.clone();
+            all_ones.fill(0xff);
+            let cases: Vec<(&str, &[u8], Vec<u8>, MessageDigest)> = vec![
+                ("good", data, good.clone(), md),
+                ("other data", b"other attributes", good.clone(), md),
+                ("flipped bit", data, flipped, md),
+                ("truncated", data, good[1..].to_vec(), md),
+                ("extended", data, [&[0u8][..], &good].concat(), md),
+                ("not below the modulus", data, all_ones, md),
+                ("another key's", data, evp_sign(other, md, data), md),
+                (
+                    "another digest",
+                    data,
+                    evp_sign(key, MessageDigest::sha224(), data),
+                    md,
+                ),
+                ("empty", data, vec![], md),
+            ];
+            for (what, msg, sig, md) in cases {
+                let ours = verify_with_rsa_object(key, md, msg, &sig).unwrap().unwrap();
+                assert_eq!(
+                    ours,
+                    evp_verify(key, md, msg, &sig),
+                    "{what}, {:?}",
+                    md.type_()
+                );
+                assert_eq!(ours, what == "good", "{what}, {:?}", md.type_());
+            }
+        }
+    }
+
+    #[test]
+    fn a_signature_with_a_short_value_has_the_full_length() {
+        // A signature value below 2^(8(k-1)) has a leading zero octet, which
+        // RSA_verify keeps (length k) and so do we: find one and check it.
+        let key = &self_signed("pkcs1 leading zero").key;
+        let md = MessageDigest::sha256();
+        let (data, sig) = (0u32..)
+            .map(|i| {
+                let d = i.to_be_bytes().to_vec();
+                let s = evp_sign(key, md, &d);
+                (d, s)
+            })
+            .find(|(_, s)| s[0] == 0)
+            .unwrap();
+        assert!(verify_with_rsa_object(key, md, &data, &sig)
+            .unwrap()
+            .unwrap());
+        assert!(!verify_with_rsa_object(key, md, &data, &sig[1..])
+            .unwrap()
+            .unwrap());
+        assert!(!evp_verify(key, md, &data, &sig[1..]));
+    }
+
     #[test]
     fn other_digests_and_keys_go_through_evp() {
         let rsa = &self_signed("pkcs1 other").key;
@@ -117,5 +242,14 @@ mod tests {
         let sig = sign(&ec, MessageDigest::sha256(), data).unwrap();
         let mut v = Verifier::new(MessageDigest::sha256(), &ec).unwrap();
         assert!(v.verify_oneshot(&sig, data).unwrap());
+        assert!(
+            verify_with_rsa_object(&ec, MessageDigest::sha256(), data, &sig)
+                .unwrap()
+                .is_none()
+        );
+        assert!(verify(&ec, MessageDigest::sha256(), data, &sig).unwrap());
+        assert!(!verify(&ec, MessageDigest::sha256(), b"other", &sig).unwrap());
+        let rsa_sig = evp_sign(rsa, MessageDigest::sha224(), data);
+        assert!(verify(rsa, MessageDigest::sha224(), data, &rsa_sig).unwrap());
     }
 }
