@@ -14,7 +14,7 @@
 use openssl::error::ErrorStack;
 use openssl::hash::{hash, MessageDigest};
 use openssl::pkey::{HasPublic, Id, PKeyRef, Private};
-use openssl::rsa::Padding;
+use openssl::rsa::{Padding, Rsa};
 use openssl::sign::{Signer, Verifier};
 
 use super::asn1::{algorithm, encode, TAG_OCTET_STRING, TAG_SEQUENCE};
@@ -41,13 +41,7 @@ fn with_rsa_object(
     md: MessageDigest,
     data: &[u8],
 ) -> Result<Option<Vec<u8>>, ErrorStack> {
-    let Some(alg) = DigestAlg::from_nid(md.type_()) else {
-        return Ok(None);
-    };
-    if key.id() != Id::RSA {
-        return Ok(None);
-    }
-    let Ok(rsa) = key.rsa() else {
+    let Some((alg, rsa)) = shortcut(key, md) else {
         return Ok(None);
     };
     let digest_info = digest_info(alg, md, data)?;
@@ -78,13 +72,7 @@ fn verify_with_rsa_object<T: HasPublic>(
     data: &[u8],
     signature: &[u8],
 ) -> Result<Option<bool>, ErrorStack> {
-    let Some(alg) = DigestAlg::from_nid(md.type_()) else {
-        return Ok(None);
-    };
-    if key.id() != Id::RSA {
-        return Ok(None);
-    }
-    let Ok(rsa) = key.rsa() else {
+    let Some((alg, rsa)) = shortcut(key, md) else {
         return Ok(None);
     };
     // RSA_verify: a signature of exactly the modulus' length, ...
@@ -99,6 +87,15 @@ fn verify_with_rsa_object<T: HasPublic>(
         return Ok(Some(false));
     };
     Ok(Some(em[..n] == digest_info(alg, md, data)?[..]))
+}
+
+/// The digest and the key's RSA object, when the shortcut covers them.
+fn shortcut<T: HasPublic>(key: &PKeyRef<T>, md: MessageDigest) -> Option<(DigestAlg, Rsa<T>)> {
+    let alg = DigestAlg::from_nid(md.type_())?;
+    if key.id() != Id::RSA {
+        return None;
+    }
+    Some((alg, key.rsa().ok()?))
 }
 
 /// DigestInfo ::= SEQUENCE { AlgorithmIdentifier (NULL parameters),
@@ -130,16 +127,18 @@ mod tests {
             .unwrap()
     }
 
+    const SCEP_DIGESTS: [DigestAlg; 4] = [
+        DigestAlg::Sha1,
+        DigestAlg::Sha256,
+        DigestAlg::Sha384,
+        DigestAlg::Sha512,
+    ];
+
     #[test]
     fn equals_evp_digest_sign_for_every_scep_digest() {
         let key = &self_signed("pkcs1 sign").key;
         let data = b"TBSCertificate or signed attributes";
-        for md in [
-            MessageDigest::sha1(),
-            MessageDigest::sha256(),
-            MessageDigest::sha384(),
-            MessageDigest::sha512(),
-        ] {
+        for md in SCEP_DIGESTS.map(DigestAlg::message_digest) {
             let ours = with_rsa_object(key, md, data).unwrap().unwrap();
             assert_eq!(ours, evp_sign(key, md, data), "{:?}", md.type_());
             let mut v = Verifier::new(md, key).unwrap();
@@ -158,12 +157,7 @@ mod tests {
         let key = &self_signed("pkcs1 verify").key;
         let other = &self_signed("pkcs1 verify other").key;
         let data = b"signed attributes";
-        for md in [
-            MessageDigest::sha1(),
-            MessageDigest::sha256(),
-            MessageDigest::sha384(),
-            MessageDigest::sha512(),
-        ] {
+        for md in SCEP_DIGESTS.map(DigestAlg::message_digest) {
             let good = evp_sign(key, md, data);
             let mut flipped = good.clone();
             flipped[good.len() / 2] ^= 0x01;
