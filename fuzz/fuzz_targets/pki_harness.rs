@@ -420,7 +420,7 @@ impl Harness {
         let rh = req.header();
         let p7 = Pkcs7::from_der(der).expect("invariant: CertRep is PKCS#7");
         let mut certs = Stack::new().expect("stack");
-        certs.push(self.ra.cert.clone()).expect("push");
+        certs.push(self.ra.cert().clone()).expect("push");
         let store = X509StoreBuilder::new().expect("store").build();
         p7.verify(
             &certs,
@@ -446,7 +446,7 @@ impl Harness {
             self.check_key_agreement_reply(&p7, der, rh, key, signer, status);
             return;
         }
-        let rep = parse_cert_rep(der, &self.ra.cert, signer, key)
+        let rep = parse_cert_rep(der, self.ra.cert(), signer, key)
             .unwrap_or_else(|e| panic!("invariant: CertRep parses with wire::client: {e}"));
         assert_eq!(rep.status, status, "invariant: reported status");
         assert_eq!(
@@ -500,7 +500,7 @@ impl Harness {
             return;
         }
         let mut certs = Stack::new().expect("stack");
-        certs.push(self.ra.cert.clone()).expect("push");
+        certs.push(self.ra.cert().clone()).expect("push");
         let store = X509StoreBuilder::new().expect("store").build();
         let mut content = Vec::new();
         p7.verify(
@@ -870,7 +870,7 @@ pub fn signed_message(
             sender_nonce: Nonce(nonce),
             signer_cert: &signer_cert,
             signer_key,
-            recipient: &h.ra.cert,
+            recipient: h.ra.cert(),
             cipher,
             key_transport: transport,
             digest,
@@ -878,7 +878,7 @@ pub fn signed_message(
         })
         .ok()?
     } else {
-        let env = envelope(&content, &h.ra.cert, cipher)?;
+        let env = envelope(&content, h.ra.cert(), cipher)?;
         sign(
             &signer_cert,
             signer_key,

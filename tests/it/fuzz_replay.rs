@@ -178,7 +178,7 @@ fn write_pki_operation_seed_corpus() {
             sender_nonce: Nonce::random().unwrap(),
             signer_cert: &cert,
             signer_key: &key,
-            recipient: &ra.cert,
+            recipient: ra.cert(),
             cipher,
             key_transport: kt,
             digest: DigestAlg::Sha256,

@@ -175,7 +175,7 @@ impl Enroll {
     pub fn ca_certs(&self) -> Result<Vec<u8>, EnrollError> {
         Ok(wire::certs_only(&[
             self.auth.ca.cert(),
-            &self.auth.ra.cert,
+            self.auth.ra.cert(),
         ])?)
     }
 
@@ -184,7 +184,7 @@ impl Enroll {
         let Some(next) = &self.auth.next else {
             return Ok(None);
         };
-        let content = wire::certs_only(&[next.ca.cert(), &next.ra.cert])?;
+        let content = wire::certs_only(&[next.ca.cert(), next.ra.cert()])?;
         Ok(Some(wire::signed_next_ca(
             self.auth.ca.cert(),
             self.auth.ca.key(),

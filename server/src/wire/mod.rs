@@ -279,10 +279,11 @@ pub enum KeyTransport {
 /// are signed by it. Built with [`RaIdentity::new`], which encodes the
 /// certificate once: every enrollment needs its DER twice (to find our
 /// RecipientInfo, and in the CertRep's certificates and signer ID), and
-/// OpenSSL re-encodes a parsed certificate on every `to_der`.
+/// OpenSSL re-encodes a parsed certificate on every `to_der`. The fields
+/// are read through accessors so that the DER cannot fall out of step.
 pub struct RaIdentity {
-    pub cert: X509,
-    pub key: PKey<Private>,
+    cert: X509,
+    key: PKey<Private>,
     cert_der: Vec<u8>,
 }
 
@@ -294,6 +295,14 @@ impl RaIdentity {
             key,
             cert_der,
         })
+    }
+
+    pub fn cert(&self) -> &X509 {
+        &self.cert
+    }
+
+    pub fn key(&self) -> &PKey<Private> {
+        &self.key
     }
 
     /// The certificate's DER, as encoded when the identity was built.
