@@ -32,7 +32,6 @@ fuzz_target!(|data: &[u8]| {
     let known = server::csr::Csr::from_der_known_key(data, Some((*sha, key)));
     match (&plain, &known) {
         (Ok(a), Ok(b)) => {
-            assert_eq!(a.der, b.der);
             assert_eq!(a.subject_text, b.subject_text);
             assert_eq!(a.public_key_sha256, b.public_key_sha256);
             assert!(a.public_key.public_eq(&b.public_key));

@@ -274,8 +274,8 @@ pub(crate) fn encrypt_to_signer(
         }
     }
     let encrypted = openssl::symm::encrypt(c, &key, Some(&iv), content)?;
-    // The signer's RSA object, which checked the request's signature
-    // (`pkcs1::verify`) and so already holds its Montgomery constants.
+    // The signer's RSA object: on the direct path it checked the request's
+    // signature (`pkcs1::verify`) and already holds its Montgomery constants.
     let rsa = signer.public_key().rsa()?;
     let mut wrapped = vec![0u8; rsa.size() as usize];
     let n = rsa.public_encrypt(&key, &mut wrapped, Padding::PKCS1)?;
