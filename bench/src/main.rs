@@ -376,22 +376,36 @@ fn report(rows: &[Row], speed: [rsa_floor::RsaSpeed; 2]) {
             r.rate() / floor * 100.0
         );
     }
+    for line in summary(rows) {
+        println!("{line}");
+    }
+}
+
+/// The closing lines: scepd against scepserver per level, and the seeded
+/// runs against the empty c16.
+fn summary(rows: &[Row]) -> Vec<String> {
     let find = |k: Kind, l: &str| rows.iter().find(|r| r.kind == k && r.label == l);
+    let mut lines = vec![];
     // Both ratios: a peer that answers quickly with FAILUREs looks close in
     // answers/s and far behind in verified enrollments/s.
-    let mut ratios = vec![];
-    for r in rows.iter().filter(|r| r.kind == Kind::Scepd) {
-        if let Some(m) = find(Kind::Scepserver, &r.label) {
-            ratios.push(format!(
+    let ratios: Vec<String> = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Scepd)
+        .filter_map(|r| {
+            let m = find(Kind::Scepserver, &r.label)?;
+            Some(format!(
                 "{}: {:.2}x enrollments, {:.2}x answers",
                 r.label,
                 r.rate() / m.rate(),
                 r.answer_rate() / m.answer_rate()
-            ));
-        }
-    }
+            ))
+        })
+        .collect();
     if !ratios.is_empty() {
-        println!("\nscepd / scepserver per second: {}", ratios.join("; "));
+        lines.push(format!(
+            "\nscepd / scepserver per second: {}",
+            ratios.join("; ")
+        ));
     }
     // Every run on the seeded database (--seed-repeat), against the empty c16.
     if let Some(b) = find(Kind::Scepd, "c16") {
@@ -407,11 +421,60 @@ fn report(rows: &[Row], speed: [rsa_floor::RsaSpeed; 2]) {
             })
             .collect();
         if !seeded.is_empty() {
-            println!(
+            lines.push(format!(
                 "seeded vs empty database: {} vs {:.0} enrollments/s",
                 seeded.join(", "),
                 b.rate()
-            );
+            ));
         }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A level of `requests` answered in one second, `failed` of them not
+    /// verified.
+    fn row(kind: Kind, label: &str, requests: usize, failed: usize) -> Row {
+        Row {
+            kind,
+            label: label.into(),
+            concurrency: 16,
+            requests,
+            failed,
+            elapsed: Duration::from_secs(1),
+            p50: Duration::ZERO,
+            p99: Duration::ZERO,
+            max: Duration::ZERO,
+            peak_rss_kib: 0,
+            cpu: cpu::Snapshot::default(),
+        }
+    }
+
+    #[test]
+    fn summary_gives_both_ratios_against_the_peer() {
+        let rows = [
+            row(Kind::Scepd, "c16", 500, 0),
+            row(Kind::Scepserver, "c16", 200, 195),
+        ];
+        assert_eq!(
+            summary(&rows),
+            ["\nscepd / scepserver per second: c16: 100.00x enrollments, 2.50x answers"]
+        );
+    }
+
+    #[test]
+    fn summary_lists_every_seeded_run_against_the_empty_c16() {
+        let rows = [
+            row(Kind::Scepd, "c16", 500, 0),
+            row(Kind::Scepd, "c16 +1000000 rows", 450, 0),
+            row(Kind::Scepd, "c16 +1000000 rows", 520, 0),
+        ];
+        assert_eq!(
+            summary(&rows),
+            ["seeded vs empty database: 450 (-10.0%), 520 (+4.0%) vs 500 enrollments/s"]
+        );
     }
 }
