@@ -393,10 +393,14 @@ fn summary(rows: &[Row]) -> Vec<String> {
         .filter(|r| r.kind == Kind::Scepd)
         .filter_map(|r| {
             let m = find(Kind::Scepserver, &r.label)?;
+            let enrollments = if m.rate() > 0.0 {
+                format!("{:.2}x enrollments", r.rate() / m.rate())
+            } else {
+                "no verified enrollment from scepserver".to_string()
+            };
             Some(format!(
-                "{}: {:.2}x enrollments, {:.2}x answers",
+                "{}: {enrollments}, {:.2}x answers",
                 r.label,
-                r.rate() / m.rate(),
                 r.answer_rate() / m.answer_rate()
             ))
         })
@@ -462,6 +466,18 @@ mod tests {
         assert_eq!(
             summary(&rows),
             ["\nscepd / scepserver per second: c16: 100.00x enrollments, 2.50x answers"]
+        );
+    }
+
+    #[test]
+    fn summary_says_so_when_the_peer_verified_nothing() {
+        let rows = [
+            row(Kind::Scepd, "c64", 500, 0),
+            row(Kind::Scepserver, "c64", 250, 250),
+        ];
+        assert_eq!(
+            summary(&rows),
+            ["\nscepd / scepserver per second: c64: no verified enrollment from scepserver, 2.00x answers"]
         );
     }
 
