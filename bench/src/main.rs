@@ -376,13 +376,17 @@ fn report(rows: &[Row], speed: [rsa_floor::RsaSpeed; 2]) {
             r.rate() / floor * 100.0
         );
     }
-    for line in summary(rows) {
+    let lines = summary(rows);
+    if !lines.is_empty() {
+        println!();
+    }
+    for line in lines {
         println!("{line}");
     }
 }
 
 /// The closing lines: scepd against scepserver per level, and the seeded
-/// runs against the empty c16.
+/// runs against the empty level at their concurrency.
 fn summary(rows: &[Row]) -> Vec<String> {
     let find = |k: Kind, l: &str| rows.iter().find(|r| r.kind == k && r.label == l);
     let mut lines = vec![];
@@ -407,15 +411,24 @@ fn summary(rows: &[Row]) -> Vec<String> {
         .collect();
     if !ratios.is_empty() {
         lines.push(format!(
-            "\nscepd / scepserver per second: {}",
+            "scepd / scepserver per second: {}",
             ratios.join("; ")
         ));
     }
-    // Every run on the seeded database (--seed-repeat), against the empty c16.
-    if let Some(b) = find(Kind::Scepd, "c16") {
-        let seeded: Vec<String> = rows
+    // Every run on the seeded database (--seed-repeat), against the empty
+    // level at the same concurrency (--seed-concurrency).
+    let seeded: Vec<&Row> = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Scepd && r.label.contains("rows"))
+        .collect();
+    let base = seeded.first().and_then(|first| {
+        rows.iter().find(|r| {
+            r.kind == Kind::Scepd && r.concurrency == first.concurrency && !r.label.contains("rows")
+        })
+    });
+    if let Some(b) = base {
+        let seeded: Vec<String> = seeded
             .iter()
-            .filter(|r| r.kind == Kind::Scepd && r.label.contains("rows"))
             .map(|s| {
                 format!(
                     "{:.0} ({:+.1}%)",
@@ -424,13 +437,12 @@ fn summary(rows: &[Row]) -> Vec<String> {
                 )
             })
             .collect();
-        if !seeded.is_empty() {
-            lines.push(format!(
-                "seeded vs empty database: {} vs {:.0} enrollments/s",
-                seeded.join(", "),
-                b.rate()
-            ));
-        }
+        lines.push(format!(
+            "seeded vs empty database at {}: {} vs {:.0} enrollments/s",
+            b.label,
+            seeded.join(", "),
+            b.rate()
+        ));
     }
     lines
 }
@@ -439,13 +451,13 @@ fn summary(rows: &[Row]) -> Vec<String> {
 mod tests {
     use super::*;
 
-    /// A level of `requests` answered in one second, `failed` of them not
-    /// verified.
-    fn row(kind: Kind, label: &str, requests: usize, failed: usize) -> Row {
+    /// A level at concurrency `c` whose `requests` were answered in one
+    /// second, `failed` of them not verified.
+    fn row(kind: Kind, c: usize, label: &str, requests: usize, failed: usize) -> Row {
         Row {
             kind,
             label: label.into(),
-            concurrency: 16,
+            concurrency: c,
             requests,
             failed,
             elapsed: Duration::from_secs(1),
@@ -460,37 +472,50 @@ mod tests {
     #[test]
     fn summary_gives_both_ratios_against_the_peer() {
         let rows = [
-            row(Kind::Scepd, "c16", 500, 0),
-            row(Kind::Scepserver, "c16", 200, 195),
+            row(Kind::Scepd, 16, "c16", 500, 0),
+            row(Kind::Scepserver, 16, "c16", 200, 195),
         ];
         assert_eq!(
             summary(&rows),
-            ["\nscepd / scepserver per second: c16: 100.00x enrollments, 2.50x answers"]
+            ["scepd / scepserver per second: c16: 100.00x enrollments, 2.50x answers"]
         );
     }
 
     #[test]
     fn summary_says_so_when_the_peer_verified_nothing() {
         let rows = [
-            row(Kind::Scepd, "c64", 500, 0),
-            row(Kind::Scepserver, "c64", 250, 250),
+            row(Kind::Scepd, 64, "c64", 500, 0),
+            row(Kind::Scepserver, 64, "c64", 250, 250),
         ];
         assert_eq!(
             summary(&rows),
-            ["\nscepd / scepserver per second: c64: no verified enrollment from scepserver, 2.00x answers"]
+            ["scepd / scepserver per second: c64: no verified enrollment from scepserver, 2.00x answers"]
         );
     }
 
     #[test]
-    fn summary_lists_every_seeded_run_against_the_empty_c16() {
+    fn summary_lists_every_seeded_run_against_the_empty_level() {
         let rows = [
-            row(Kind::Scepd, "c16", 500, 0),
-            row(Kind::Scepd, "c16 +1000000 rows", 450, 0),
-            row(Kind::Scepd, "c16 +1000000 rows", 520, 0),
+            row(Kind::Scepd, 16, "c16", 500, 0),
+            row(Kind::Scepd, 16, "c16 +1000000 rows", 450, 0),
+            row(Kind::Scepd, 16, "c16 +1000000 rows", 520, 0),
         ];
         assert_eq!(
             summary(&rows),
-            ["seeded vs empty database: 450 (-10.0%), 520 (+4.0%) vs 500 enrollments/s"]
+            ["seeded vs empty database at c16: 450 (-10.0%), 520 (+4.0%) vs 500 enrollments/s"]
+        );
+    }
+
+    #[test]
+    fn seeded_runs_compare_with_the_empty_level_at_their_own_concurrency() {
+        let rows = [
+            row(Kind::Scepd, 16, "c16", 500, 0),
+            row(Kind::Scepd, 64, "c64", 600, 0),
+            row(Kind::Scepd, 64, "c64 +1000000 rows", 540, 0),
+        ];
+        assert_eq!(
+            summary(&rows),
+            ["seeded vs empty database at c64: 540 (-10.0%) vs 600 enrollments/s"]
         );
     }
 }
