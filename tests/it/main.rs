@@ -18,6 +18,7 @@ mod faults;
 mod fuzz_replay;
 mod group_commit;
 mod hostile;
+mod interop;
 mod lifecycle;
 mod mail;
 mod mail_sink;

@@ -1,0 +1,3 @@
+//! Interoperability: every SCEP client in the field, real ones where Debian
+//! packages them, and fixtures built from public descriptions of the rest
+//! (provenance in `tests/data/README.md`).
