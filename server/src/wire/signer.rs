@@ -23,9 +23,9 @@ pub struct SignerCert {
     /// DER of the certificate's IssuerAndSerialNumber (RFC 5652 §10.2.4),
     /// when its serial could be read as it is.
     issuer_and_serial: Option<Vec<u8>>,
-    /// SHA-256 of the SubjectPublicKeyInfo; `None` when `x509-cert` cannot
-    /// read the certificate (then no CSR key can match it).
-    spki_sha256: Option<[u8; 32]>,
+    /// SHA-256 of the SubjectPublicKeyInfo in DER, the same digest a CSR's
+    /// key gets (`Csr::public_key_sha256`).
+    spki_sha256: [u8; 32],
     key: PKey<Public>,
     x509: OnceLock<X509>,
 }
@@ -115,24 +115,25 @@ impl SignerCert {
             der: der.to_vec(),
             issuer_and_serial: Some(encode(TAG_SEQUENCE, &[issuer, serial].concat())),
             issuer_der: issuer.to_vec(),
-            spki_sha256: Some(openssl::sha::sha256(&spki_der)),
+            spki_sha256: openssl::sha::sha256(&spki_der),
             key: PKey::from_rsa(rsa)?,
             x509: OnceLock::new(),
         })
     }
 
-    /// From a certificate OpenSSL already parsed.
+    /// From a certificate OpenSSL already parsed. Throwaway signer
+    /// certificates in the field are often ones `x509-cert` refuses (a
+    /// serial of 32 or 33 octets, say), so nothing here depends on it: the
+    /// key's DER comes from OpenSSL, which encodes a SubjectPublicKeyInfo as
+    /// `x509-cert` does.
     pub fn from_x509(cert: X509) -> Result<Self, WireError> {
         let der = cert.to_der()?;
         let issuer_der = cert.issuer_name().to_der()?;
         let issuer_and_serial = raw_issuer_and_serial(&der)
             .ok()
             .map(|(_, serial)| encode(TAG_SEQUENCE, &[issuer_der.as_slice(), serial].concat()));
-        let spki_sha256 = x509_cert::Certificate::from_der(&der)
-            .ok()
-            .and_then(|c| c.tbs_certificate().subject_public_key_info().to_der().ok())
-            .map(|spki| openssl::sha::sha256(&spki));
         let key = cert.public_key()?;
+        let spki_sha256 = openssl::sha::sha256(&key.public_key_to_der()?);
         let x509 = OnceLock::new();
         let _ = x509.set(cert);
         Ok(Self {
@@ -159,7 +160,7 @@ impl SignerCert {
     }
 
     /// SHA-256 of the certificate's SubjectPublicKeyInfo (DER).
-    pub fn spki_sha256(&self) -> Option<[u8; 32]> {
+    pub fn spki_sha256(&self) -> [u8; 32] {
         self.spki_sha256
     }
 
@@ -198,9 +199,58 @@ mod tests {
         assert_eq!(direct.issuer_and_serial(), via.issuer_and_serial());
         assert!(direct.issuer_and_serial().is_some());
         assert_eq!(direct.spki_sha256(), via.spki_sha256());
-        assert!(direct.spki_sha256().is_some());
         assert!(direct.public_key().public_eq(via.public_key()));
         assert_eq!(direct.x509().unwrap().to_der().unwrap(), der);
+    }
+
+    /// A throwaway signer certificate as clients in the field write it:
+    /// `serial` octets of serial number, X.509 `version` (0 = v1).
+    fn field_signer(serial_octets: usize, version: i32) -> (X509, SignerCert) {
+        let c = self_signed("signer agrees");
+        let mut serial = vec![0x5a; serial_octets];
+        serial[0] = 0x01;
+        let mut b = X509::builder().unwrap();
+        b.set_version(version).unwrap();
+        b.set_serial_number(
+            &openssl::bn::BigNum::from_slice(&serial)
+                .unwrap()
+                .to_asn1_integer()
+                .unwrap(),
+        )
+        .unwrap();
+        b.set_subject_name(c.cert.subject_name()).unwrap();
+        b.set_issuer_name(c.cert.subject_name()).unwrap();
+        b.set_pubkey(&c.key).unwrap();
+        b.set_not_before(c.cert.not_before()).unwrap();
+        b.set_not_after(c.cert.not_after()).unwrap();
+        b.sign(&c.key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let cert = b.build();
+        let signer = SignerCert::from_der(&cert.to_der().unwrap()).unwrap();
+        (cert, signer)
+    }
+
+    /// certmonger writes a 33-octet serial, another client the 32 ASCII
+    /// octets of its transactionID; `x509-cert` refuses both (RFC 5280
+    /// §4.1.2.2 caps conforming serials at 20). The key is read all the same.
+    #[test]
+    fn a_long_serial_or_v1_certificate_keeps_its_key() {
+        let common =
+            SignerCert::from_der(&self_signed("signer agrees").cert.to_der().unwrap()).unwrap();
+        for (octets, version) in [(33, 2), (32, 2), (33, 0), (8, 0)] {
+            let (cert, signer) = field_signer(octets, version);
+            assert_eq!(
+                signer.spki_sha256(),
+                common.spki_sha256(),
+                "{octets} {version}"
+            );
+            assert!(signer.public_key().public_eq(common.public_key()));
+            // The reply is enveloped to it by issuer and serial as sent.
+            let der = cert.to_der().unwrap();
+            let (_, serial) = raw_issuer_and_serial(&der).unwrap();
+            assert!(signer.issuer_and_serial().unwrap().ends_with(serial));
+            assert!(serial.len() >= octets + 2);
+        }
     }
 
     #[test]
