@@ -1,5 +1,6 @@
 //! First start and every start: the data directory, the CA/RA identities
-//! (generated, imported or loaded from `<data>/ca/`), the database (given,
+//! (generated, imported or loaded from `<data>/ca/`; an imported
+//! intermediate CA's issuers in `ca-chain.crt`), the database (given,
 //! or a private cluster under `<data>/postgres`), migrations, and the seed
 //! rows a new installation needs: a default organization and profile and a
 //! first MRAO whose password is shown once.
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use diesel::pg::PgConnection;
 use diesel::Connection;
+use openssl::x509::X509;
 
 use crate::ca::{self, CaError, CaIdentity};
 use crate::config::Config;
@@ -122,6 +124,8 @@ fn ra_identity(id: CaIdentity) -> Result<RaIdentity, CaError> {
 
 /// A CA to import instead of generating one (`scepd init --import-ca`).
 pub struct ImportCa {
+    /// The CA certificate, optionally followed by its issuers (nearest
+    /// first) when it is an intermediate.
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
 }
@@ -135,6 +139,7 @@ pub fn authority(
     let _lock = lock(data)?;
     let ca_files = IdentityFiles::new(data, "ca");
     let ra_files = IdentityFiles::new(data, "ra");
+    let ra_enc_files = IdentityFiles::new(data, "ra-enc");
     let ca = match (ca_files.exists(), import) {
         (true, Some(_)) => {
             return Err(BootstrapError::Invalid(format!(
@@ -144,10 +149,13 @@ pub fn authority(
         }
         (true, None) => ca_files.load()?,
         (false, Some(imp)) => {
-            let ca = ca::import_ca(&imp.cert_pem, &imp.key_pem)?;
+            let (ca, issuers) = ca::import_ca_chain(&imp.cert_pem, &imp.key_pem)?;
+            // The chain first: a CA saved without it would start without it.
+            save_chain(data, &issuers)?;
             ca_files.save(&ca)?;
-            // A new CA needs a new RA certificate.
+            // A new CA needs new RA certificates.
             let _ = fs::remove_file(&ra_files.cert);
+            let _ = fs::remove_file(&ra_enc_files.cert);
             ca
         }
         (false, None) => {
@@ -160,8 +168,10 @@ pub fn authority(
             )?;
             let ca = CaIdentity::new(cert, key)?;
             ca_files.save(&ca)?;
+            save_chain(data, &[])?;
             tracing::info!(fingerprint = ca.fingerprint(), "created CA");
             let _ = fs::remove_file(&ra_files.cert);
+            let _ = fs::remove_file(&ra_enc_files.cert);
             ca
         }
     };
@@ -175,20 +185,80 @@ pub fn authority(
         ra_files.save(&ra)?;
         ra
     };
+    let ra_enc = ra_encryption(cfg, &ra_enc_files, &ca)?;
     // The signer of exported .mobileconfig files, issued by this CA.
     crate::mobileconfig::ensure_signer(data, &ca)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
     let next_ca = IdentityFiles::new(data, "next-ca");
     let next_ra = IdentityFiles::new(data, "next-ra");
     let next = if next_ca.exists() && next_ra.exists() {
+        let ca = next_ca.load()?;
+        let ra_enc = ra_encryption(cfg, &IdentityFiles::new(data, "next-ra-enc"), &ca)?;
         Some(NextAuthority {
-            ca: next_ca.load()?,
+            ca,
             ra: ra_identity(next_ra.load()?)?,
+            ra_enc: ra_identity(ra_enc)?,
         })
     } else {
         None
     };
-    Ok(Authority::new(ca, ra_identity(ra)?, next, &cfg.public_url)?)
+    let issuers = load_chain(data)?;
+    Authority::new(
+        ca,
+        ra_identity(ra)?,
+        ra_identity(ra_enc)?,
+        next,
+        &cfg.public_url,
+    )?
+    .with_issuers(issuers)
+    .map_err(|e| BootstrapError::Invalid(format!("{}: {e}", chain_path(data).display())))
+}
+
+/// Where an intermediate CA's issuers are kept, nearest first, beside the
+/// CA (public, like the CA certificate); absent for a root CA.
+fn chain_path(data: &Path) -> PathBuf {
+    data.join("ca").join("ca-chain.crt")
+}
+
+fn save_chain(data: &Path, issuers: &[X509]) -> Result<(), BootstrapError> {
+    let path = chain_path(data);
+    if issuers.is_empty() {
+        // A chain left from an earlier CA would belong to another CA.
+        return match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(e)),
+            _ => Ok(()),
+        };
+    }
+    write_file(&path, &ca::certs_to_pem(issuers)?, 0o644)
+}
+
+fn load_chain(data: &Path) -> Result<Vec<X509>, BootstrapError> {
+    let path = chain_path(data);
+    match fs::read(&path) {
+        Ok(pem) => ca::certs_from_pem(&pem)
+            .map_err(|e| BootstrapError::Invalid(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// The RA's encryption identity under `ca` (see
+/// `ca::new_ra_encryption_cert`), created on first start and for data
+/// directories made before it existed.
+fn ra_encryption(
+    cfg: &Config,
+    files: &IdentityFiles,
+    ca: &CaIdentity,
+) -> Result<CaIdentity, BootstrapError> {
+    if files.exists() {
+        return files.load();
+    }
+    let key = ca::generate_key(cfg.ra_key_type)?;
+    let cn = format!("{} RA encryption", cfg.ca_common_name);
+    let cert = ca::new_ra_encryption_cert(ca, &key, &cn, cfg.ra_validity_days)?;
+    let id = CaIdentity::new(cert, key)?;
+    files.save(&id)?;
+    Ok(id)
 }
 
 /// Create the rollover CA and RA (RFC 8894 §3.5.2 GetNextCACert).

@@ -293,6 +293,36 @@ pub fn new_ra_cert(
     common_name: &str,
     validity_days: u32,
 ) -> Result<X509, CaError> {
+    let usage = KuExt::new()
+        .critical()
+        .digital_signature()
+        .key_encipherment()
+        .build()?;
+    ra_cert(ca, ra_key, common_name, validity_days, usage)
+}
+
+/// The RA's encryption certificate: keyEncipherment alone, as NDES
+/// publishes beside its signing certificate. Clients that choose the
+/// envelope's recipient by keyUsage look for exactly this, and without it
+/// encrypt to the CA, whose key must not decrypt (a PKCS#1 v1.5 decryption
+/// oracle on a signing key forges signatures).
+pub fn new_ra_encryption_cert(
+    ca: &CaIdentity,
+    key: &PKeyRef<Private>,
+    common_name: &str,
+    validity_days: u32,
+) -> Result<X509, CaError> {
+    let usage = KuExt::new().critical().key_encipherment().build()?;
+    ra_cert(ca, key, common_name, validity_days, usage)
+}
+
+fn ra_cert(
+    ca: &CaIdentity,
+    ra_key: &PKeyRef<Private>,
+    common_name: &str,
+    validity_days: u32,
+    usage: X509Extension,
+) -> Result<X509, CaError> {
     if ra_key.id() != Id::RSA {
         return Err(CaError::RaKeyNotRsa);
     }
@@ -307,11 +337,7 @@ pub fn new_ra_cert(
     let serial = random_serial()?;
     let extensions = vec![
         BasicConstraints::new().critical().build()?,
-        KuExt::new()
-            .critical()
-            .digital_signature()
-            .key_encipherment()
-            .build()?,
+        usage,
         ski_extension(&key_identifier(ra_key)?)?,
         aki_extension(ca.aki_value())?,
     ];

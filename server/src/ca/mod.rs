@@ -9,6 +9,7 @@
 //! `X509Extension::new_from_der`, so user-controlled values never pass through
 //! OpenSSL's config syntax.
 
+mod chain;
 mod crl;
 mod der_ext;
 mod identity;
@@ -17,8 +18,11 @@ mod profile;
 #[cfg(test)]
 pub(crate) mod test_support;
 
+pub use chain::{certs_from_pem, certs_to_pem, check_chain, import_ca_chain};
 pub use crl::{sign_crl, RevocationReason, RevokedEntry};
-pub use identity::{import_ca, new_ra_cert, new_root_ca, rollover, CaIdentity};
+pub use identity::{
+    import_ca, new_ra_cert, new_ra_encryption_cert, new_root_ca, rollover, CaIdentity,
+};
 pub use issue::{issue, issue_der, IssueParams};
 pub use profile::{Eku, KeyUsage};
 
@@ -73,6 +77,8 @@ pub enum CaError {
     InvalidCrl(String),
     #[error("could not parse certificate: {0}")]
     BadCertificate(String),
+    #[error("CA chain does not link: {0}")]
+    BrokenChain(String),
 }
 
 impl From<der::Error> for CaError {

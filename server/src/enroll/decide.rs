@@ -6,7 +6,6 @@ use std::str::FromStr;
 
 use chrono::{Duration, Utc};
 use diesel::Connection;
-use openssl::x509::X509NameRef;
 
 use super::{policy, Enroll, EnrollError};
 use crate::ca::{self, CaIdentity, RevocationReason, RevokedEntry};
@@ -200,18 +199,4 @@ pub fn normalize_serial(s: &str) -> Result<String, EnrollError> {
         return Err(EnrollError::BadRequest("empty serial".into()));
     }
     Ok(super::serial_hex(&bytes))
-}
-
-/// One-line RFC 4514-style rendering of a name, most significant last.
-pub fn name_text(name: &X509NameRef) -> String {
-    let mut parts: Vec<String> = name
-        .entries()
-        .map(|e| {
-            let key = e.object().nid().short_name().unwrap_or("?").to_string();
-            let val = e.data().to_string().unwrap_or_default();
-            format!("{key}={val}")
-        })
-        .collect();
-    parts.reverse();
-    parts.join(",")
 }

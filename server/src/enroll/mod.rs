@@ -13,13 +13,13 @@ use std::sync::Arc;
 
 use diesel::pg::PgConnection;
 use diesel::Connection;
-use openssl::x509::X509;
+use openssl::x509::{X509Ref, X509};
 
 use crate::ca::CaError;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::certificates;
 use crate::store::group_commit::GroupCommit;
-use crate::store::profiles::Profile;
+use crate::store::profiles::{self, Profile};
 use crate::store::requests::{self, EnrollmentRequest, Status};
 use crate::store::{PgPool, StoreError};
 use crate::wire::{
@@ -34,7 +34,8 @@ pub mod policy;
 mod profile_cache;
 mod requests_flow;
 
-pub use decide::{name_text, normalize_serial};
+pub use crate::wire::name_text;
+pub use decide::normalize_serial;
 
 pub use authority::{Authority, NextAuthority};
 pub use decide::RevokeOutcome;
@@ -171,12 +172,19 @@ impl Enroll {
         s
     }
 
-    /// RFC 8894 §3.5.1 GetCACert body: CA then RA, as a degenerate PKCS#7.
+    /// RFC 8894 §3.5.1 GetCACert body: the CA, then the RA's signing and
+    /// encryption certificates (NDES's layout, which clients that pick the
+    /// recipient by keyUsage expect), as a degenerate PKCS#7. An
+    /// intermediate CA's issuers follow, so that a client given only the
+    /// root can build the path to our CA.
     pub fn ca_certs(&self) -> Result<Vec<u8>, EnrollError> {
-        Ok(wire::certs_only(&[
+        let mut certs: Vec<&X509Ref> = vec![
             self.auth.ca.cert(),
             self.auth.ra.cert(),
-        ])?)
+            self.auth.ra_enc.cert(),
+        ];
+        certs.extend(self.auth.issuers().iter().map(|c| &**c));
+        Ok(wire::certs_only(&certs)?)
     }
 
     /// RFC 8894 §3.5.2 GetNextCACert body, or None without a rollover CA.
@@ -184,7 +192,7 @@ impl Enroll {
         let Some(next) = &self.auth.next else {
             return Ok(None);
         };
-        let content = wire::certs_only(&[next.ca.cert(), next.ra.cert()])?;
+        let content = wire::certs_only(&[next.ca.cert(), next.ra.cert(), next.ra_enc.cert()])?;
         Ok(Some(wire::signed_next_ca(
             self.auth.ca.cert(),
             self.auth.ca.key(),
@@ -221,7 +229,7 @@ impl Enroll {
             ip = client_ip.unwrap_or("-")
         );
         let _enter = span.enter();
-        let msg = match signed.open(&self.auth.ra) {
+        let msg = match signed.open_for(&self.auth.recipients()) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(error = %e, "message refused");
@@ -294,6 +302,19 @@ impl Enroll {
         })
     }
 
+    /// The SUCCESS answer for an issued certificate (RFC 8894 §3.3.2): the
+    /// certificate alone, or followed by the CA and its issuers when the
+    /// profile asks (some VPN clients need the chain there, others refuse
+    /// a reply that carries it).
+    fn issued(&self, profile: &Profile, cert: Vec<u8>) -> Answer {
+        if !profile.certrep_includes_chain {
+            return Answer::Issued(cert);
+        }
+        let mut certs: Vec<&[u8]> = vec![&cert];
+        certs.extend(self.auth.chain_der().iter().map(Vec::as_slice));
+        Answer::Content(wire::certs_only_der(&certs))
+    }
+
     /// CertPoll (RFC 8894 §3.3.3): the request's current state.
     fn poll(&self, msg: &PkiMessage) -> Result<Answer, EnrollError> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
@@ -314,7 +335,11 @@ impl Enroll {
     ) -> Result<Answer, EnrollError> {
         Ok(match req.status() {
             Some(Status::Issued) => match req.certificate_id {
-                Some(id) => Answer::Issued(certificates::by_id(conn, id)?.der),
+                Some(id) => {
+                    let der = certificates::by_id(conn, id)?.der;
+                    // The chain setting of the profile it was issued under.
+                    self.issued(&profiles::by_id(conn, req.profile_id)?, der)
+                }
                 None => Answer::Fail(
                     FailInfo::BadRequest,
                     "issued request without certificate".into(),
@@ -397,17 +422,32 @@ impl Enroll {
 }
 
 /// Details of a `challenge.used` / `access_code.used` audit entry (both
-/// enrollment paths write them).
+/// enrollment paths write them). `signer_key_differs` marks a first
+/// enrollment signed by a throwaway certificate with another key than the
+/// CSR's (accepted unless the profile enforces RFC 8894 §2.3).
 fn secret_used_details(
     txid: &str,
     profile: &Profile,
     identities: &impl serde::Serialize,
+    signer_key_differs: bool,
 ) -> serde_json::Value {
-    serde_json::json!({
+    let mut d = serde_json::json!({
         "transaction_id": txid,
         "profile": profile.profile_id,
         "identities": identities,
-    })
+    });
+    if signer_key_differs {
+        d["signer_key_differs"] = true.into();
+    }
+    d
+}
+
+/// RFC 8894 §2.3: whether the signer certificate holds the key the CSR
+/// certifies. Compared by the key itself: equal digests of the DER
+/// SubjectPublicKeyInfo settle the common case, `public_eq` any other
+/// encoding of the same key.
+fn signer_holds_csr_key(signer: &wire::SignerCert, csr: &crate::csr::Csr) -> bool {
+    signer.spki_sha256() == csr.public_key_sha256 || signer.public_key().public_eq(&csr.public_key)
 }
 
 /// Details of a `certificate.issued` audit entry.

@@ -267,6 +267,12 @@ impl SignedMessage {
     /// policy is the caller's), decrypts the EnvelopedData with the RA key,
     /// and parses the content for the message type.
     pub fn open(&self, ra: &RaIdentity) -> Result<PkiMessage, WireError> {
+        self.open_for(&[ra])
+    }
+
+    /// As [`SignedMessage::open`], decrypting with whichever of `ours` the
+    /// envelope names (an RA's signing and encryption certificates).
+    pub fn open_for(&self, ours: &[&RaIdentity]) -> Result<PkiMessage, WireError> {
         let envelope_der = match &self.body {
             Body::Verified(content) => std::borrow::Cow::Borrowed(content),
             Body::Pkcs7(p7) => std::borrow::Cow::Owned(verify_content(p7, self.signer.x509()?)?),
@@ -284,8 +290,7 @@ impl SignedMessage {
         if envelope_der.is_empty() {
             return Err(malformed("request has no pkcsPKIEnvelope"));
         }
-        let (plain, cipher, key_transport) =
-            envelope::decrypt(&envelope_der, &ra.key, &ra.cert, ra.cert_der())?;
+        let (plain, cipher, key_transport) = envelope::decrypt_for(&envelope_der, ours)?;
         // The reply to an EC signer wraps its content key with AES key wrap
         // (RFC 5753 key agreement), which needs at least 16 bytes: a single
         // DES key (8) cannot be wrapped, so no SUCCESS could be sent.

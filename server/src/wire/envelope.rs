@@ -5,7 +5,7 @@
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::pkey::{HasPrivate, PKeyRef};
 use openssl::stack::Stack;
-use openssl::x509::{X509Ref, X509};
+use openssl::x509::{X509Name, X509Ref, X509};
 
 use openssl::rand::rand_bytes;
 use openssl::rsa::Padding;
@@ -14,7 +14,7 @@ use super::asn1::{
     self, encode, read_single, Tlv, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET,
 };
 use super::asn1::{OID_DATA, OID_ENVELOPED_DATA, OID_RSA_ENCRYPTION};
-use super::{pkcs7_ffi, ContentCipher, KeyTransport, SignerCert, WireError};
+use super::{pkcs7_ffi, ContentCipher, KeyTransport, RaIdentity, SignerCert, WireError};
 
 const OID_DES_CBC: &[u8] = &[0x2b, 0x0e, 0x03, 0x02, 0x07];
 const OID_DES_EDE3_CBC: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07];
@@ -33,10 +33,9 @@ fn first_oid<'a>(alg: &Tlv<'a>, what: &str) -> Result<&'a [u8], WireError> {
     Ok(oid.expect(TAG_OID, what)?.content)
 }
 
-/// Reads the content-encryption and key-transport algorithms of an
-/// EnvelopedData ContentInfo without decrypting it. Algorithms SCEP must
-/// not use (single DES, RC2, ...) give `UnsupportedAlgorithm`.
-pub(crate) fn algorithms(der: &[u8]) -> Result<(ContentCipher, KeyTransport), WireError> {
+/// The recipientInfos and encryptedContentInfo of an EnvelopedData
+/// ContentInfo.
+fn envelope_fields(der: &[u8]) -> Result<(Tlv<'_>, Tlv<'_>), WireError> {
     let ci = read_single(der)?
         .expect(TAG_SEQUENCE, "ContentInfo")?
         .children()?;
@@ -50,11 +49,30 @@ pub(crate) fn algorithms(der: &[u8]) -> Result<(ContentCipher, KeyTransport), Wi
     let env = inner.first().ok_or_else(|| malformed("empty content"))?;
     let fields = env.expect(TAG_SEQUENCE, "EnvelopedData")?.children()?;
     // version, [0] originatorInfo OPTIONAL, recipientInfos, encryptedContentInfo
-    let mut rest = fields.iter().skip(1).filter(|t| t.tag != 0xa0);
+    let mut rest = fields.into_iter().skip(1).filter(|t| t.tag != 0xa0);
     let recipients = rest.next().ok_or_else(|| malformed("no recipientInfos"))?;
     let eci = rest
         .next()
         .ok_or_else(|| malformed("no encryptedContentInfo"))?;
+    Ok((recipients.expect(TAG_SET, "recipientInfos")?, eci))
+}
+
+/// The KeyTransRecipientInfos (the only untagged, SEQUENCE, choice of
+/// RecipientInfo), each as its fields.
+fn key_transport_recipients<'a>(recipients: &Tlv<'a>) -> Result<Vec<Vec<Tlv<'a>>>, WireError> {
+    recipients
+        .children()?
+        .into_iter()
+        .filter(|r| r.tag == TAG_SEQUENCE)
+        .map(|r| r.children())
+        .collect()
+}
+
+/// Reads the content-encryption and key-transport algorithms of an
+/// EnvelopedData ContentInfo without decrypting it. Algorithms SCEP must
+/// not use (single DES, RC2, ...) give `UnsupportedAlgorithm`.
+pub(crate) fn algorithms(der: &[u8]) -> Result<(ContentCipher, KeyTransport), WireError> {
+    let (recipients, eci) = envelope_fields(der)?;
 
     let eci = eci
         .expect(TAG_SEQUENCE, "EncryptedContentInfo")?
@@ -76,14 +94,10 @@ pub(crate) fn algorithms(der: &[u8]) -> Result<(ContentCipher, KeyTransport), Wi
         }
     };
 
-    // KeyTransRecipientInfo is the only untagged (SEQUENCE) choice.
-    let ktri = recipients
-        .expect(TAG_SET, "recipientInfos")?
-        .children()?
+    let ktri = key_transport_recipients(&recipients)?
         .into_iter()
-        .find(|r| r.tag == TAG_SEQUENCE)
+        .next()
         .ok_or_else(|| WireError::UnsupportedAlgorithm("no key transport recipient".into()))?;
-    let ktri = ktri.children()?;
     let kea = ktri
         .get(2)
         .ok_or_else(|| malformed("short KeyTransRecipientInfo"))?;
@@ -114,6 +128,82 @@ fn ensure_cipher(cipher: ContentCipher) -> Result<(), WireError> {
             "single DES (OpenSSL legacy provider not available)".into(),
         )),
     }
+}
+
+/// Decrypts with whichever of `ours` a KeyTransRecipientInfo names, by
+/// IssuerAndSerialNumber (as sent, or as OpenSSL compares names) or by
+/// subjectKeyIdentifier. An envelope for no certificate of ours says whom
+/// it was for, so that an administrator can tell which certificate the
+/// client chose.
+pub(crate) fn decrypt_for(
+    der: &[u8],
+    ours: &[&RaIdentity],
+) -> Result<(Vec<u8>, ContentCipher, KeyTransport), WireError> {
+    let (recipients, _) = envelope_fields(der)?;
+    let ids: Vec<Tlv<'_>> = key_transport_recipients(&recipients)?
+        .into_iter()
+        .filter_map(|k| k.get(1).copied())
+        .collect();
+    if ids.is_empty() {
+        return Err(WireError::UnsupportedAlgorithm(
+            "no key transport recipient".into(),
+        ));
+    }
+    let Some(ra) = ours
+        .iter()
+        .find(|ra| ids.iter().any(|id| names(id, ra.cert(), ra.cert_der())))
+    else {
+        let whom: Vec<String> = ids.iter().map(describe_recipient).collect();
+        return Err(WireError::Decrypt(format!(
+            "envelope addressed to a certificate we do not hold: {}",
+            whom.join("; ")
+        )));
+    };
+    decrypt(der, ra.key(), ra.cert(), ra.cert_der())
+}
+
+/// Whether the RecipientIdentifier `id` names `cert`.
+fn names(id: &Tlv<'_>, cert: &X509, cert_der: &[u8]) -> bool {
+    if id.tag == 0x80 {
+        return cert
+            .subject_key_id()
+            .is_some_and(|ski| ski.as_slice() == id.content);
+    }
+    let Ok((issuer, serial)) = super::signer::raw_issuer_and_serial(cert_der) else {
+        return false;
+    };
+    let Ok(fields) = id.children() else {
+        return false;
+    };
+    let [their_issuer, their_serial] = fields.as_slice() else {
+        return false;
+    };
+    if their_serial.raw != serial {
+        return false;
+    }
+    their_issuer.raw == issuer
+        || X509Name::from_der(their_issuer.raw).is_ok_and(|n| {
+            n.try_cmp(cert.issuer_name())
+                .is_ok_and(|o| o == std::cmp::Ordering::Equal)
+        })
+}
+
+/// "issuer <name>, serial <hex>" or "subjectKeyIdentifier <hex>".
+fn describe_recipient(id: &Tlv<'_>) -> String {
+    if id.tag == 0x80 {
+        return format!("subjectKeyIdentifier {}", hex::encode(id.content));
+    }
+    let fields = id.children().unwrap_or_default();
+    let issuer = fields
+        .first()
+        .and_then(|i| X509Name::from_der(i.raw).ok())
+        .map(|n| super::name_text(&n))
+        .unwrap_or_else(|| "(unreadable)".into());
+    let serial = fields
+        .get(1)
+        .map(|s| hex::encode_upper(s.content))
+        .unwrap_or_default();
+    format!("issuer {issuer}, serial {serial}")
 }
 
 /// Checks the algorithms, then decrypts with `key` for the recipient `cert`
@@ -336,6 +426,7 @@ impl ContentCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::asn1::read_tlv;
     use crate::wire::testutil::{patch, self_signed};
 
     const CIPHERS: [ContentCipher; 4] = [
@@ -412,6 +503,76 @@ mod tests {
             decrypt(&der, &impostor.key, &ra.cert, &ra.cert.to_der().unwrap()),
             Err(WireError::Decrypt(_))
         ));
+    }
+
+    /// RFC 5652 §6.2.1: the RecipientInfo names the certificate whose key
+    /// opens the envelope; an RA with signing and encryption certificates
+    /// opens whichever the client chose.
+    #[test]
+    fn the_recipient_named_in_the_envelope_is_the_key_used() {
+        let sign = self_signed("envelope ra");
+        let enc = self_signed("envelope other");
+        let ours = [sign.ra(), enc.ra()];
+        let ours: Vec<&RaIdentity> = ours.iter().collect();
+        for to in [&sign, &enc] {
+            for kt in [KeyTransport::RsaPkcs1v15, KeyTransport::RsaOaep] {
+                let der = encrypt(b"payload", &to.cert, ContentCipher::Aes128Cbc, kt).unwrap();
+                let (plain, _, k) = decrypt_for(&der, &ours).unwrap();
+                assert_eq!((plain.as_slice(), k), (&b"payload"[..], kt));
+            }
+        }
+    }
+
+    #[test]
+    fn an_envelope_for_a_certificate_we_do_not_hold_names_it() {
+        let ra = self_signed("envelope ra");
+        let ca = self_signed("envelope client");
+        let der = encrypt(
+            b"payload",
+            &ca.cert,
+            ContentCipher::Aes128Cbc,
+            KeyTransport::RsaPkcs1v15,
+        )
+        .unwrap();
+        let Err(WireError::Decrypt(why)) = decrypt_for(&der, &[&ra.ra()]) else {
+            panic!("an envelope for another certificate must not open");
+        };
+        let serial = hex::encode_upper(ca.cert.serial_number().to_bn().unwrap().to_vec());
+        assert!(
+            why.starts_with("envelope addressed to a certificate we do not hold: ")
+                && why.contains("issuer CN=envelope client")
+                && why.contains(&serial),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_recipient_named_by_subject_key_identifier_is_found() {
+        use openssl::x509::extension::SubjectKeyIdentifier;
+        let ra = self_signed("envelope ra");
+        let mut b = X509::builder().unwrap();
+        b.set_version(2).unwrap();
+        b.set_subject_name(ra.cert.subject_name()).unwrap();
+        b.set_issuer_name(ra.cert.subject_name()).unwrap();
+        b.set_pubkey(&ra.key).unwrap();
+        b.set_not_before(ra.cert.not_before()).unwrap();
+        b.set_not_after(ra.cert.not_after()).unwrap();
+        let ski = SubjectKeyIdentifier::new()
+            .build(&b.x509v3_context(None, None))
+            .unwrap();
+        b.append_extension(ski).unwrap();
+        b.sign(&ra.key, openssl::hash::MessageDigest::sha256())
+            .unwrap();
+        let cert = b.build();
+        let key_id = cert.subject_key_id().unwrap().as_slice().to_vec();
+        let der = cert.to_der().unwrap();
+        let id = encode(0x80, &key_id);
+        let (named, _) = read_tlv(&id).unwrap();
+        assert!(names(&named, &cert, &der));
+        assert!(describe_recipient(&named).contains(&hex::encode(&key_id)));
+        let other = encode(0x80, &[0x5a; 20]);
+        let (other, _) = read_tlv(&other).unwrap();
+        assert!(!names(&other, &cert, &der));
     }
 
     #[test]

@@ -34,6 +34,20 @@ pub use decode::{decode, MessageContent, PkiMessage, SignedMessage};
 pub use encode::{cert_rep, certs_only, certs_only_der, crl_only, signed_next_ca, Reply};
 pub use signer::SignerCert;
 
+/// One-line RFC 4514-style rendering of a name, most significant last.
+pub fn name_text(name: &openssl::x509::X509NameRef) -> String {
+    let mut parts: Vec<String> = name
+        .entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?").to_string();
+            let val = e.data().to_string().unwrap_or_default();
+            format!("{key}={val}")
+        })
+        .collect();
+    parts.reverse();
+    parts.join(",")
+}
+
 /// The SCEP attributes common to every PKIMessage (RFC 8894 §3.2.1), plus
 /// the signer's digest algorithm, which a CertRep must reuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
