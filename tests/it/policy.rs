@@ -17,20 +17,10 @@ fn assert_refused(s: &Scepd, profile: &str, dev: &Device, csr: &[u8], reason: &s
     let rep = dev.send(s, profile, &msg);
     assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
     assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
-    #[derive(diesel::QueryableByName)]
-    struct R {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        reason: String,
-    }
-    let rows: Vec<R> = diesel::sql_query(
-        "SELECT details->>'reason' AS reason FROM audit_log WHERE event = 'request.refused' ORDER BY id DESC LIMIT 1",
-    )
-    .load(&mut s.pg())
-    .unwrap();
+    let got = crate::support::last_refusal(s);
     assert!(
-        rows.first().is_some_and(|r| r.reason.contains(reason)),
-        "expected {reason:?} in audit, got {:?}",
-        rows.first().map(|r| &r.reason)
+        got.contains(reason),
+        "expected {reason:?} in audit, got {got:?}"
     );
 }
 

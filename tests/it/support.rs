@@ -361,3 +361,23 @@ pub fn openssl_text(cert: &X509) -> String {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The reason of the newest `request.refused` audit entry ("" if none).
+pub fn last_refusal(s: &Scepd) -> String {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct R {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        reason: String,
+    }
+    let rows: Vec<R> = diesel::sql_query(
+        "SELECT coalesce(details->>'reason', '') AS reason FROM audit_log \
+         WHERE event = 'request.refused' ORDER BY id DESC LIMIT 1",
+    )
+    .load(&mut s.pg())
+    .unwrap();
+    rows.into_iter()
+        .next()
+        .map(|r| r.reason)
+        .unwrap_or_default()
+}

@@ -233,15 +233,14 @@ impl Enroll {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(error = %e, "message refused");
+                self.audit_unopened(&header, &e.to_string(), client_ip);
                 return self.reply(&header, None, Answer::Fail(e.fail_info(), e.to_string()));
             }
         };
         if msg.cipher == wire::ContentCipher::DesCbc && !self.allow_single_des {
-            return self.reply(
-                &header,
-                None,
-                Answer::Fail(FailInfo::BadAlg, "single DES is disabled".into()),
-            );
+            let reason = "the request is enveloped with single DES, which this server refuses";
+            self.audit_unopened(&header, reason, client_ip);
+            return self.reply(&header, None, Answer::Fail(FailInfo::BadAlg, reason.into()));
         }
         let answer = match header.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
@@ -390,6 +389,19 @@ impl Enroll {
         };
         let crl = self.crl_for(ca)?;
         Ok(Answer::Content(wire::crl_only(&crl)?))
+    }
+
+    /// Audit the refusal of a message that could not be opened (its
+    /// signature, its envelope, its algorithms), so that an administrator
+    /// sees why a device fails. Best effort: the answer does not wait on a
+    /// database that is down.
+    fn audit_unopened(&self, header: &Header, reason: &str, client_ip: Option<&str>) {
+        match self.pool.get() {
+            Ok(mut conn) => {
+                self.audit_refusal(&mut conn, &header.transaction_id.0, reason, client_ip)
+            }
+            Err(e) => tracing::warn!(error = %e, "could not audit refusal"),
+        }
     }
 
     /// Audit a refusal in its own transaction (the enrollment's was rolled back).

@@ -155,7 +155,7 @@ pub(crate) fn decrypt_for(
     else {
         let whom: Vec<String> = ids.iter().map(describe_recipient).collect();
         return Err(WireError::Decrypt(format!(
-            "envelope addressed to a certificate we do not hold: {}",
+            "addressed to a certificate we do not hold: {}",
             whom.join("; ")
         )));
     };
@@ -539,7 +539,7 @@ mod tests {
         };
         let serial = hex::encode_upper(ca.cert.serial_number().to_bn().unwrap().to_vec());
         assert!(
-            why.starts_with("envelope addressed to a certificate we do not hold: ")
+            why.starts_with("addressed to a certificate we do not hold: ")
                 && why.contains("issuer CN=envelope client")
                 && why.contains(&serial),
             "{why}"
