@@ -104,16 +104,47 @@ pub fn self_signed(key: &PKey<Private>, cn: &str) -> X509 {
     b.build()
 }
 
-/// A device: its key and the certificate it signs with.
+/// A throwaway signer as certmonger writes it: X.509 v1 with a 33-octet
+/// serial, which `x509-cert` refuses and OpenSSL reads.
+pub fn field_signed(key: &PKey<Private>, cn: &str) -> X509 {
+    let plain = self_signed(key, cn);
+    let mut b = X509::builder().expect("builder");
+    b.set_version(0).expect("version");
+    let mut serial = vec![0x5a; 33];
+    serial[0] = 0x01;
+    b.set_serial_number(
+        &BigNum::from_slice(&serial)
+            .expect("bn")
+            .to_asn1_integer()
+            .expect("int"),
+    )
+    .expect("serial");
+    b.set_subject_name(plain.subject_name()).expect("subject");
+    b.set_issuer_name(plain.subject_name()).expect("issuer");
+    b.set_pubkey(key).expect("key");
+    b.set_not_before(plain.not_before()).expect("nb");
+    b.set_not_after(plain.not_after()).expect("na");
+    b.sign(key, MessageDigest::sha256()).expect("sign");
+    b.build()
+}
+
+/// A device: its key and the certificates it signs with.
 pub struct Device {
     pub key: PKey<Private>,
     pub cert: X509,
+    /// The same key in a field-style certificate (`field_signed`).
+    pub field_cert: X509,
 }
 
 impl Device {
     fn new(key: PKey<Private>, cn: &str) -> Self {
         let cert = self_signed(&key, cn);
-        Self { key, cert }
+        let field_cert = field_signed(&key, cn);
+        Self {
+            key,
+            cert,
+            field_cert,
+        }
     }
 }
 
@@ -710,9 +741,11 @@ const CLIENT_IPS: [Option<&str>; 4] = [
 ///   GetCert, GetCRL, CertRep, then 2 × a free string); signer (bits 3–4:
 ///   the fixed RSA device, the P-256 device, the last certificate issued
 ///   here to the RSA device, the DSA device); bit 5 signs with the other
-///   device's key than the CSR's; bit 6 the transactionID as UTF8String
-///   instead of PrintableString; bit 7 skips the envelope (content sent
-///   in clear inside the signature).
+///   device's key than the CSR's; bit 6 makes the message field-style:
+///   the transactionID as UTF8String instead of PrintableString, and a
+///   self-signed device's certificate as certmonger writes it
+///   (`field_signed`); bit 7 skips the envelope (content sent in clear
+///   inside the signature).
 /// * byte 1: cipher (bits 0–1), OAEP (bit 2), digest (bits 3–4: SHA-256,
 ///   SHA-1, SHA-512, SHA-384), profile (bits 5–6), gate (bit 7).
 /// * byte 2: client address (bits 0–1); content (bits 2–3: built from
@@ -733,14 +766,19 @@ pub fn signed_message(
     let b1 = input.byte();
     let b2 = input.byte();
     let issued = h.issued.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let field_style = b0 & 0x40 != 0;
+    let cert_of = |d: &Device| {
+        if field_style {
+            d.field_cert.clone()
+        } else {
+            d.cert.clone()
+        }
+    };
     let (signer_cert, signer_key) = match (b0 >> 3) & 3 {
-        0 => (h.device.cert.clone(), &h.device.key),
-        1 => (h.ec_device.cert.clone(), &h.ec_device.key),
-        2 => (
-            issued.unwrap_or_else(|| h.device.cert.clone()),
-            &h.device.key,
-        ),
-        _ => (h.dsa_device.cert.clone(), &h.dsa_device.key),
+        0 => (cert_of(&h.device), &h.device.key),
+        1 => (cert_of(&h.ec_device), &h.ec_device.key),
+        2 => (issued.unwrap_or_else(|| cert_of(&h.device)), &h.device.key),
+        _ => (cert_of(&h.dsa_device), &h.dsa_device.key),
     };
     let csr_key = if b0 & 0x20 != 0 {
         if signer_key.id() == openssl::pkey::Id::RSA {
@@ -751,7 +789,7 @@ pub fn signed_message(
     } else {
         signer_key
     };
-    let txid_kind = if b0 & 0x40 != 0 {
+    let txid_kind = if field_style {
         AttrKind::Utf8String
     } else {
         AttrKind::PrintableString

@@ -3,12 +3,8 @@
 //! polling, decline, renewal, GetCert, GetCRL, retransmission, and every
 //! failInfo.
 
-use openssl::x509::X509;
 use server::store::{certificates, requests};
-use server::wire::client::ClientContent;
-use server::wire::{
-    ContentCipher, DigestAlg, FailInfo, KeyTransport, MessageType, PkiStatus, TransactionId,
-};
+use server::wire::{ContentCipher, FailInfo, MessageType, PkiStatus, TransactionId};
 
 use crate::device::{post, Device};
 use crate::support::Scepd;
@@ -377,120 +373,6 @@ mod rfc8894_3_3_2_fail_info {
     }
 }
 
-/// RFC 8894 §4.2 / §3.5.1: GetCACert returns the CA and the RA's signing
-/// and encryption certificates; Cisco-style paths work.
-mod rfc8894_4_2_get_ca_cert {
-    use super::*;
-
-    fn ra_encryption_cert(s: &Scepd) -> X509 {
-        X509::from_pem(&std::fs::read(s.dir.path().join("ca/ra-enc.crt")).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn ca_and_ra_are_served_and_ra_can_sign_and_decrypt() {
-        let s = Scepd::start();
-        for path in [
-            "/scep?operation=GetCACert",
-            "/scep/default/pkiclient.exe?operation=GetCACert",
-            "/cgi-bin/pkiclient.exe?operation=GetCACert",
-        ] {
-            let r = ureq::get(&format!("{}{path}", s.url)).call().unwrap();
-            assert_eq!(r.content_type(), "application/x-x509-ca-ra-cert");
-            let mut der = vec![];
-            std::io::Read::read_to_end(&mut r.into_reader(), &mut der).unwrap();
-            let certs = server::wire::client::parse_certs_only(&der).unwrap();
-            assert_eq!(certs.len(), 3, "{path}");
-            assert_eq!(certs[0].to_der().unwrap(), s.ca_cert().to_der().unwrap());
-            assert_eq!(certs[1].to_der().unwrap(), s.ra_cert().to_der().unwrap());
-            assert_eq!(
-                certs[2].to_der().unwrap(),
-                ra_encryption_cert(&s).to_der().unwrap()
-            );
-        }
-        let text = crate::support::openssl_text(&s.ra_cert());
-        assert!(
-            text.contains("Digital Signature, Key Encipherment"),
-            "{text}"
-        );
-        assert!(text.contains("CA:FALSE"), "{text}");
-        // NDES's encryption certificate: keyEncipherment alone, RSA, under
-        // the CA, with a key of its own.
-        let enc = ra_encryption_cert(&s);
-        let text = crate::support::openssl_text(&enc);
-        assert!(
-            text.contains("X509v3 Key Usage: critical\n                Key Encipherment\n"),
-            "{text}"
-        );
-        assert!(text.contains("CA:FALSE"), "{text}");
-        assert!(enc.public_key().unwrap().rsa().is_ok());
-        assert!(enc.verify(&s.ca_cert().public_key().unwrap()).unwrap());
-        assert!(!enc
-            .public_key()
-            .unwrap()
-            .public_eq(&s.ra_cert().public_key().unwrap()));
-    }
-
-    /// A client that picks the recipient by keyUsage envelopes to the
-    /// encryption certificate; one that picks the RA's signing certificate
-    /// keeps working.
-    #[test]
-    fn a_request_enveloped_to_either_ra_certificate_enrolls() {
-        let s = Scepd::start();
-        for (i, to) in [ra_encryption_cert(&s), s.ra_cert()].iter().enumerate() {
-            let dev = Device::new(&format!("recipient-{i}"), 2048);
-            let csr = dev.csr(Some(&s.mint("default")));
-            let msg = dev.request_to(
-                to,
-                MessageType::PkcsReq,
-                &dev.txid(),
-                ClientContent::Csr(&csr),
-                ContentCipher::Aes256Cbc,
-                KeyTransport::RsaPkcs1v15,
-                DigestAlg::Sha256,
-            );
-            let rep = dev.send(&s, "default", &msg);
-            assert_eq!(rep.status, PkiStatus::Success, "recipient {i}");
-        }
-    }
-
-    /// The CA's key signs: it never decrypts (a PKCS#1 v1.5 decryption
-    /// oracle on it would forge signatures). The refusal says which
-    /// certificate the client chose, in the FAILURE's audit entry.
-    #[test]
-    fn a_request_enveloped_to_the_ca_is_refused_and_the_reason_names_it() {
-        let s = Scepd::start();
-        let dev = Device::new("to-the-ca", 2048);
-        let csr = dev.csr(Some(&s.mint("default")));
-        let msg = dev.request_to(
-            &s.ca_cert(),
-            MessageType::PkcsReq,
-            &dev.txid(),
-            ClientContent::Csr(&csr),
-            ContentCipher::Aes128Cbc,
-            KeyTransport::RsaPkcs1v15,
-            DigestAlg::Sha256,
-        );
-        let rep = dev.send(&s, "default", &msg);
-        assert_eq!(rep.status, PkiStatus::Failure);
-        assert_eq!(rep.fail_info, Some(FailInfo::BadMessageCheck));
-        let reason = crate::support::last_refusal(&s);
-        let ca_serial = s
-            .ca_cert()
-            .serial_number()
-            .to_bn()
-            .unwrap()
-            .to_hex_str()
-            .unwrap();
-        assert!(
-            reason.starts_with(
-                "envelope cannot be decrypted: addressed to a certificate we do not hold: issuer "
-            ) && reason.contains(&ca_serial.to_string()),
-            "{reason}"
-        );
-        assert_eq!(s.count("enrollment_requests"), 0);
-    }
-}
-
 /// RFC 8894 §3.2.2 and §4.3: every envelope the server accepts, and GET as
 /// Apple sends it.
 mod rfc8894_3_2_2_envelopes {
@@ -578,29 +460,74 @@ mod rfc8894_3_2_2_envelopes {
     }
 }
 
-/// RFC 8894 §2.3: the signer of a first enrollment holds the key it asks to
-/// have certified.
+/// RFC 8894 §2.3 asks the signer of a first enrollment to hold the key it
+/// asks to have certified. Clients in the field sign with a throwaway
+/// certificate of another key; that is accepted unless the profile
+/// insists, and audited either way.
 mod rfc8894_2_3_proof_of_possession {
     use super::*;
 
-    #[test]
-    fn self_signed_signer_with_another_key_is_refused() {
-        let s = Scepd::start();
-        let signer = Device::new("mismatch", 2048);
-        let other = Device::new("mismatch", 2048);
-        // The CSR is other's (validly self-signed), the PKIMessage signer's.
-        let csr = other.csr(Some(&s.mint("default")));
-        let msg = signer.csr_request(
-            &s,
+    /// A PKCSReq for `other`'s CSR, signed by `signer`'s self-signed
+    /// certificate.
+    fn mismatched(s: &Scepd, profile: &str, signer: &Device, other: &Device) -> Vec<u8> {
+        let csr = other.csr(Some(&s.mint(profile)));
+        signer.csr_request(
+            s,
             MessageType::PkcsReq,
             &other.txid(),
             &csr,
             ContentCipher::Aes128Cbc,
+        )
+    }
+
+    #[test]
+    fn a_signer_with_another_key_enrolls_and_the_reply_goes_to_the_signer() {
+        let s = Scepd::start();
+        let signer = Device::new("mismatch", 2048);
+        let other = Device::new("mismatch", 2048);
+        let msg = mismatched(&s, "default", &signer, &other);
+        // `send` opens the reply with the signer's key: only it can.
+        let rep = signer.send(&s, "default", &msg);
+        assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
+        let cert = &rep.certs[0];
+        assert!(cert.public_key().unwrap().public_eq(&other.key));
+        assert_eq!(
+            s.count(
+                "audit_log WHERE event = 'challenge.used' \
+                 AND details->>'signer_key_differs' = 'true'"
+            ),
+            1
         );
+        // The common case records nothing of the kind.
+        let same = Device::new("same-key", 2048);
+        assert_eq!(
+            same.pkcs_req(&s, "default", Some(&s.mint("default")))
+                .status,
+            PkiStatus::Success
+        );
+        assert_eq!(s.count("audit_log WHERE details ? 'signer_key_differs'"), 1);
+    }
+
+    #[test]
+    fn a_profile_that_enforces_it_refuses_a_signer_with_another_key() {
+        let s = Scepd::start();
+        s.cli_ok(&["profile", "set", "default", "--signer-key-must-match=true"]);
+        let signer = Device::new("mismatch", 2048);
+        let other = Device::new("mismatch", 2048);
+        let msg = mismatched(&s, "default", &signer, &other);
         let rep = signer.send(&s, "default", &msg);
         assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
         assert_eq!(rep.fail_info, Some(FailInfo::BadRequest));
         assert_eq!(s.count("certificates"), 0);
         assert_eq!(s.count("challenges WHERE used_at IS NOT NULL"), 0);
+        assert!(crate::support::last_refusal(&s)
+            .starts_with("the signer certificate's key is not the key being certified"));
+        // The same key still enrolls under the strict profile.
+        assert_eq!(
+            other
+                .pkcs_req(&s, "default", Some(&s.mint("default")))
+                .status,
+            PkiStatus::Success
+        );
     }
 }

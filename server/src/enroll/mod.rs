@@ -156,8 +156,10 @@ impl Enroll {
 
     /// RFC 8894 §3.5.2 GetCACaps: only what works.
     pub fn caps(&self, profile: &Profile) -> String {
-        // SHA-1 is still accepted from old clients but not offered.
-        let mut caps = vec!["SHA-256", "SHA-512", "AES", "DES3", "Renewal"];
+        // Exactly what is accepted (docs/scep.md, capability by capability).
+        // SHA-1 stays listed: older clients stop without it, and a client
+        // that knows SHA-2 picks the strongest listed.
+        let mut caps = vec!["SHA-1", "SHA-256", "SHA-512", "AES", "DES3", "Renewal"];
         if profile.allow_post {
             // RFC 8894 §3.5.2: SCEPStandard implies POSTPKIOperation, so a
             // GET-only profile advertises neither (micromdm's client POSTs

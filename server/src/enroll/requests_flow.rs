@@ -35,8 +35,6 @@ impl<E: Into<EnrollError>> From<E> for Abort {
     }
 }
 
-const PENDING_STRICT_SETTING: bool = false;
-
 impl Enroll {
     pub(super) fn enroll(
         &self,
@@ -130,7 +128,7 @@ impl Enroll {
         // A profile can still insist.
         let signer_key_differs =
             renewing.is_none() && !super::signer_holds_csr_key(&msg.signer_cert, &csr);
-        if signer_key_differs && PENDING_STRICT_SETTING {
+        if signer_key_differs && profile.signer_key_must_match {
             return self.refuse(
                 &mut conn,
                 txid,
