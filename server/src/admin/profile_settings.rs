@@ -53,6 +53,8 @@ pub struct ProfileDraft {
     pub max_active_per_device: i32,
     pub revoke_on_replace: bool,
     pub allow_post: bool,
+    pub certrep_includes_chain: bool,
+    pub signer_key_must_match: bool,
     pub enabled: bool,
     pub places: Vec<Place>,
 }
@@ -79,6 +81,8 @@ impl ProfileDraft {
             max_active_per_device: d.max_active_per_device,
             revoke_on_replace: d.revoke_on_replace,
             allow_post: d.allow_post,
+            certrep_includes_chain: d.certrep_includes_chain,
+            signer_key_must_match: d.signer_key_must_match,
             enabled: true,
             places: vec![],
         }
@@ -107,6 +111,8 @@ impl ProfileDraft {
             max_active_per_device: p.max_active_per_device,
             revoke_on_replace: p.revoke_on_replace,
             allow_post: p.allow_post,
+            certrep_includes_chain: p.certrep_includes_chain,
+            signer_key_must_match: p.signer_key_must_match,
             enabled: p.enabled,
             places,
         }
@@ -298,6 +304,8 @@ impl ProfileDraft {
             max_active_per_device: self.max_active_per_device,
             revoke_on_replace: self.revoke_on_replace,
             allow_post: self.allow_post,
+            certrep_includes_chain: self.certrep_includes_chain,
+            signer_key_must_match: self.signer_key_must_match,
         }
     }
 }

@@ -145,9 +145,23 @@ pub fn update(
     profile_id: &str,
     draft: &ProfileDraft,
 ) -> Result<Profile, AdminError> {
+    change(conn, who, profile_id, |d| *d = draft.clone())
+}
+
+/// Change some settings of a profile as it stands (`edit` sees the locked
+/// row, so settings it leaves alone keep a concurrent edit); otherwise as
+/// [`update`].
+pub fn change(
+    conn: &mut PgConnection,
+    who: &Actor<'_>,
+    profile_id: &str,
+    edit: impl FnOnce(&mut ProfileDraft),
+) -> Result<Profile, AdminError> {
     conn.transaction(|conn| {
         let (before, old) = locked(conn, who, profile_id)?;
-        let mut d = draft.normalized();
+        let mut d = old.clone();
+        edit(&mut d);
+        let mut d = d.normalized();
         d.profile_id = before.profile_id.clone();
         vet(conn, who, &d)?.finish()?;
         let after = profiles::update(conn, before.id, &d.as_new(), d.enabled)?;
@@ -264,5 +278,18 @@ mod tests {
         assert_eq!(keys.len(), 2, "{c}");
         assert_eq!(c["validity_days"]["from"], 365);
         assert_eq!(c["approval_mode"]["to"], "manual");
+    }
+
+    #[test]
+    fn changes_record_the_reply_and_signer_switches() {
+        let old = ProfileDraft::defaults("p", "P");
+        let mut new = old.clone();
+        new.certrep_includes_chain = true;
+        new.signer_key_must_match = true;
+        let c = changes(&old, &new);
+        assert_eq!(c.as_object().unwrap().len(), 2, "{c}");
+        assert_eq!(c["certrep_includes_chain"]["from"], false);
+        assert_eq!(c["certrep_includes_chain"]["to"], true);
+        assert_eq!(c["signer_key_must_match"]["to"], true);
     }
 }

@@ -32,6 +32,13 @@ pub struct Profile {
     pub updated_at: DateTime<Utc>,
     /// Grows with every change to the row (a trigger sees to it).
     pub revision: i64,
+    /// A SUCCESS CertRep carries the CA and its issuers after the issued
+    /// certificate (RFC 8894 §3.3.2); some VPN clients need that, others
+    /// refuse it.
+    pub certrep_includes_chain: bool,
+    /// A first enrollment must be signed with the key being certified
+    /// (RFC 8894 §2.3, strictly).
+    pub signer_key_must_match: bool,
 }
 
 impl Profile {
@@ -63,6 +70,8 @@ pub struct NewProfile<'a> {
     pub max_active_per_device: i32,
     pub revoke_on_replace: bool,
     pub allow_post: bool,
+    pub certrep_includes_chain: bool,
+    pub signer_key_must_match: bool,
 }
 
 impl<'a> NewProfile<'a> {
@@ -92,6 +101,8 @@ impl<'a> NewProfile<'a> {
             max_active_per_device: 0,
             revoke_on_replace: false,
             allow_post: true,
+            certrep_includes_chain: false,
+            signer_key_must_match: false,
         }
     }
 }

@@ -161,6 +161,8 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         revision -> Int8,
+        certrep_includes_chain -> Bool,
+        signer_key_must_match -> Bool,
     }
 }
 
