@@ -34,7 +34,13 @@ const TEXT: &[&str] = &[
     "max_active_per_device",
 ];
 const LISTS: &[&str] = &["key_usage", "san_types", "allowed_ec_curves", "places"];
-const FLAGS: &[&str] = &["revoke_on_replace", "allow_post", "enabled"];
+const FLAGS: &[&str] = &[
+    "revoke_on_replace",
+    "allow_post",
+    "certrep_includes_chain",
+    "signer_key_must_match",
+    "enabled",
+];
 
 #[derive(Template)]
 #[template(path = "profile_form.html")]
@@ -129,6 +135,8 @@ fn state_of(d: &ProfileDraft) -> FormState {
     for (name, on) in [
         ("revoke_on_replace", d.revoke_on_replace),
         ("allow_post", d.allow_post),
+        ("certrep_includes_chain", d.certrep_includes_chain),
+        ("signer_key_must_match", d.signer_key_must_match),
         ("enabled", d.enabled),
     ] {
         if on {
@@ -180,6 +188,8 @@ fn read(pairs: &[(String, String)]) -> (FormState, ProfileDraft) {
     d.max_active_per_device = number(&mut f, "max_active_per_device", "active certificates");
     d.revoke_on_replace = f.has("revoke_on_replace", "on");
     d.allow_post = f.has("allow_post", "on");
+    d.certrep_includes_chain = f.has("certrep_includes_chain", "on");
+    d.signer_key_must_match = f.has("signer_key_must_match", "on");
     d.enabled = f.has("enabled", "on");
     let mut bad_place = false;
     d.places = form::all(pairs, "places")
@@ -338,6 +348,8 @@ mod tests {
         let mut d = ProfileDraft::defaults("wifi", "Wi-Fi");
         d.places = vec![(1, None), (2, Some(5))];
         d.san_pattern = Some(".*".into());
+        d.certrep_includes_chain = true;
+        d.signer_key_must_match = true;
         let f = state_of(&d);
         let mut submitted = vec![];
         for name in TEXT {

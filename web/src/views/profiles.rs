@@ -78,11 +78,21 @@ fn load(
             url: format!("{public_url}/scep/{}", p.profile_id),
             approval: p.approval_mode.clone(),
             policy: format!(
-                "RSA ≥ {}, {} days, {}, EKU {}",
+                "RSA ≥ {}, {} days, {}, EKU {}{}{}",
                 p.min_rsa_bits,
                 p.validity_days,
                 p.subject_template,
-                p.extended_key_usage.join(", ")
+                p.extended_key_usage.join(", "),
+                if p.signer_key_must_match {
+                    ", signer key must match"
+                } else {
+                    ""
+                },
+                if p.certrep_includes_chain {
+                    ", CA chain in replies"
+                } else {
+                    ""
+                }
             ),
             enabled: p.enabled,
             manageable: l.manageable,
