@@ -157,6 +157,32 @@ pub struct ProfileArgs {
     /// Do not advertise POSTPKIOperation (clients then use GET).
     #[arg(long)]
     no_post: bool,
+    /// Include the CA chain (CA and its issuers) with the certificate in a
+    /// SUCCESS reply; some VPN clients need it, others refuse it.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = false)]
+    certrep_includes_chain: bool,
+    /// A first enrollment must be signed with the key being certified
+    /// (RFC 8894 §2.3, strictly).
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = false)]
+    signer_key_must_match: bool,
+}
+
+/// Settings of an existing profile to change; those not given stay.
+#[derive(clap::Args)]
+pub struct ProfileSetArgs {
+    /// Profile ID (as in /scep/<profile-id>).
+    id: String,
+    /// Include the CA chain (CA and its issuers) with the certificate in a
+    /// SUCCESS reply.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    certrep_includes_chain: Option<bool>,
+    /// A first enrollment must be signed with the key being certified.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    signer_key_must_match: Option<bool>,
 }
 
 /// Through `server::admin`, so the CLI and the console apply one set of
@@ -179,6 +205,8 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
     d.max_active_per_device = a.max_active;
     d.revoke_on_replace = a.revoke_on_replace;
     d.allow_post = !a.no_post;
+    d.certrep_includes_chain = a.certrep_includes_chain;
+    d.signer_key_must_match = a.signer_key_must_match;
     d.places = a
         .orgs
         .iter()
@@ -189,10 +217,40 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
     Ok(())
 }
 
+/// Through `server::admin` as `create_profile`: the same rules, the
+/// change audited, the profile's revision raised.
+fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
+    if a.certrep_includes_chain.is_none() && a.signer_key_must_match.is_none() {
+        return Err(
+            "nothing to change: give --certrep-includes-chain or --signer-key-must-match".into(),
+        );
+    }
+    let p = admin::profiles::change(conn, &Actor::cli("cli"), &a.id, |d| {
+        if let Some(v) = a.certrep_includes_chain {
+            d.certrep_includes_chain = v;
+        }
+        if let Some(v) = a.signer_key_must_match {
+            d.signer_key_must_match = v;
+        }
+    })
+    .map_err(|e| match e {
+        admin::AdminError::NotFound => format!("no profile {:?}", a.id),
+        e => err(e),
+    })?;
+    eprintln!(
+        "{}: certrep_includes_chain={} signer_key_must_match={}",
+        p.profile_id, p.certrep_includes_chain, p.signer_key_must_match
+    );
+    Ok(())
+}
+
 #[derive(Subcommand)]
 pub enum ProfileCmd {
     /// Create a device certificate profile and enable it for organizations.
     Create(Box<ProfileArgs>),
+    /// Change settings of a profile, e.g.
+    /// `scepd profile set wifi --certrep-includes-chain=true`.
+    Set(ProfileSetArgs),
     /// List profiles.
     List,
     /// Export an Apple .mobileconfig with a fresh one-time challenge.
@@ -236,6 +294,12 @@ pub fn init(cfg: &Config, import_ca: Option<PathBuf>, import_key: Option<PathBuf
     let running = start(cfg, import)?;
     let auth = running.enroll.authority();
     println!("CA fingerprint (SHA-256): {}", auth.ca.fingerprint());
+    if !auth.issuers().is_empty() {
+        println!(
+            "CA issuers (served with GetCACert): {}",
+            auth.issuers().len()
+        );
+    }
     println!("SCEP URL: {}/scep", cfg.public_url);
     if let Some(c) = running.db.cluster {
         let _ = c.stop();
@@ -403,6 +467,7 @@ pub fn profile(cfg: &Config, cmd: ProfileCmd) -> CmdResult {
         ProfileCmd::Export(a) => crate::export::export(running, conn, a),
         ProfileCmd::ApplePayloads(a) => crate::export::set_apple_payloads(conn, a),
         ProfileCmd::Create(args) => create_profile(conn, &args),
+        ProfileCmd::Set(args) => set_profile(conn, &args),
         ProfileCmd::List => {
             for p in profiles::list(conn).map_err(err)? {
                 println!(

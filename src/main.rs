@@ -34,7 +34,9 @@ enum Command {
     Serve,
     /// Bootstrap without serving; optionally import an existing CA.
     Init {
-        /// PEM certificate of an existing CA to use instead of generating one.
+        /// PEM certificate of an existing CA to use instead of generating one;
+        /// for an intermediate CA, followed by its issuers up to the root
+        /// (each must have issued the one before it).
         #[arg(long, requires = "import_ca_key")]
         import_ca: Option<std::path::PathBuf>,
         /// PEM private key (unencrypted, PKCS#8 or traditional) of that CA.
