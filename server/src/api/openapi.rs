@@ -203,7 +203,9 @@ pub fn document() -> Value {
                         "id": { "type": "string" }, "name": { "type": "string" },
                         "approval_mode": { "type": "string", "enum": ["auto", "manual"] },
                         "enabled": { "type": "boolean" }, "scep_url": { "type": "string" },
-                        "organizations": { "type": "array", "items": int }
+                        "organizations": { "type": "array", "items": int },
+                        "certrep_includes_chain": { "type": "boolean", "description": "A SUCCESS CertRep carries the CA and its issuers after the issued certificate (set in the console or with `scepd profile set`)." },
+                        "signer_key_must_match": { "type": "boolean", "description": "A first enrollment must be signed with the key being certified (RFC 8894 §2.3)." }
                     }
                 },
                 "EnrollmentRequest": {
@@ -252,6 +254,10 @@ mod tests {
             assert!(d["paths"][p].is_object(), "{p} missing");
         }
         assert_eq!(d["openapi"], "3.0.3");
+        let profile = &d["components"]["schemas"]["Profile"]["properties"];
+        for p in ["certrep_includes_chain", "signer_key_must_match"] {
+            assert_eq!(profile[p]["type"], "boolean", "{p}");
+        }
         assert!(d["components"]["schemas"]["Error"]["properties"]["error"].is_object());
     }
 }

@@ -61,6 +61,10 @@ pub struct ProfileOut {
     pub scep_url: String,
     /// The caller's organizations this profile is enabled for.
     pub organizations: Vec<i64>,
+    /// A SUCCESS CertRep carries the CA chain after the certificate.
+    pub certrep_includes_chain: bool,
+    /// A first enrollment must be signed with the key being certified.
+    pub signer_key_must_match: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -204,6 +208,8 @@ pub fn list_profiles(
             approval_mode: p.approval_mode,
             enabled: p.enabled,
             organizations,
+            certrep_includes_chain: p.certrep_includes_chain,
+            signer_key_must_match: p.signer_key_must_match,
         });
     }
     Ok(out)
