@@ -16,6 +16,8 @@ use crate::support::Scepd;
 
 /// Access codes and API keys.
 mod credentials;
+/// The CertRep chain and signer key switches.
+mod reply_settings;
 
 fn org_id(s: &Scepd, name: &str) -> i64 {
     server::store::orgs::org_by_name(&mut s.pg(), name)

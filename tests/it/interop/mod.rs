@@ -1,3 +1,5 @@
 //! Interoperability: every SCEP client in the field, real ones where Debian
 //! packages them, and fixtures built from public descriptions of the rest
 //! (provenance in `tests/data/README.md`).
+
+mod chains;
