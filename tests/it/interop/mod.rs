@@ -2,4 +2,10 @@
 //! packages them, and fixtures built from public descriptions of the rest
 //! (provenance in `tests/data/README.md`).
 
+mod apple;
 mod chains;
+mod cisco;
+mod cryptlib_negative;
+mod messages;
+mod signer_certs;
+mod windows;
