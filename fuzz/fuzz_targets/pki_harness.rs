@@ -419,7 +419,7 @@ impl Harness {
     }
 
     /// Sends a PKIMessage body and checks the invariants; panics on a
-    /// violation. Returns the reply's status (None for HTTP 400).
+    /// violation. Returns the reply's status (None for HTTP 4xx).
     pub fn call(&self, sent: &Sent<'_>) -> Option<PkiStatus> {
         self.prepare();
         let svc = if sent.gated {
@@ -432,6 +432,8 @@ impl Harness {
         let out = match res {
             Ok(out) => out,
             Err(EnrollError::BadRequest(_)) => return None,
+            // HTTP 429 for a client out of failed challenge attempts.
+            Err(EnrollError::LockedOut { .. }) if sent.gated => return None,
             // HTTP 404, as for a profile that does not exist.
             Err(EnrollError::NotFound(_)) if !profile.enabled => return None,
             Err(e) => {

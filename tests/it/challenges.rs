@@ -219,8 +219,23 @@ fn failed_attempts_lock_the_client_out_before_its_secret_is_checked() {
         );
         assert_refused(&rep);
     }
+    // Refused with HTTP 429 and Retry-After: no CertRep, so a locked-out
+    // client costs no signature.
     let good = s.mint("default");
-    assert_refused(&Device::new("late-good", 2048).pkcs_req(&s, "default", Some(&good)));
+    let late = Device::new("late-good", 2048);
+    let msg = late.pkcs_req_message(&s, &late.csr(Some(&good)), ContentCipher::Aes128Cbc);
+    let r = ureq::post(&format!("{}?operation=PKIOperation", s.scep_url("default")))
+        .set("Content-Type", "application/x-pki-message")
+        .send_bytes(&msg);
+    let Err(ureq::Error::Status(429, r)) = r else {
+        panic!("expected HTTP 429, got {r:?}");
+    };
+    let retry: u64 = r.header("Retry-After").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert!(r
+        .into_string()
+        .unwrap()
+        .starts_with("too many failed challenge attempts from this client"));
     let reasons = rejections(&s);
     assert_eq!(
         reasons[0], "too many failed challenge attempts from this client",

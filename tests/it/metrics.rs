@@ -11,7 +11,7 @@ use crate::device::{post, Device};
 use crate::support::Scepd;
 
 /// `name{labels}` → value, for every sample line of a scrape.
-fn scrape(s: &Scepd) -> HashMap<String, f64> {
+pub(crate) fn scrape(s: &Scepd) -> HashMap<String, f64> {
     let r = ureq::get(&format!("{}/metrics", s.url)).call().unwrap();
     assert!(
         r.content_type().starts_with("text/plain"),
@@ -81,10 +81,15 @@ fn scrape_counts_operations_outcomes_latency_queue_and_certificates() {
     assert_eq!(m["scepd_pending_requests"], 1.0);
     assert_eq!(m["scepd_certificates_issued_total"], 2.0);
     assert_eq!(m["scepd_certificates_revoked_total"], 1.0);
-    // The two issued and the wrong challenge tried the one-statement path,
-    // one after the other: three statements of one enrollment each.
-    assert_eq!(m["scepd_commit_batches_total"], 3.0);
-    assert_eq!(m["scepd_commit_enrollments_total"], 3.0);
+    // The two issued took the one-statement path, one after the other:
+    // two statements of one enrollment each. The wrong challenge was
+    // turned away by the read before signing, so no statement carried it.
+    assert_eq!(m["scepd_commit_batches_total"], 2.0);
+    assert_eq!(m["scepd_commit_enrollments_total"], 2.0);
+    // Two certificates signed; four CertReps (two SUCCESS, the FAILURE,
+    // the PENDING).
+    assert_eq!(m["scepd_signatures_total{key=\"ca\"}"], 2.0);
+    assert_eq!(m["scepd_signatures_total{key=\"ra\"}"], 4.0);
 
     // A second process on the same database reports the same database
     // figures, and its own (zero) request counters.

@@ -46,6 +46,13 @@ impl Gate {
         Utc.timestamp_opt(start, 0).single().unwrap_or(now)
     }
 
+    /// Seconds until the window containing `now` ends (when a locked-out
+    /// client may try again).
+    pub(crate) fn retry_after_secs(&self, now: DateTime<Utc>) -> u64 {
+        let end = self.window_start(now) + self.window;
+        u64::try_from((end - now).num_seconds()).unwrap_or(0).max(1)
+    }
+
     /// True when `client_ip` has used up its failed attempts.
     pub fn locked_out(
         &self,

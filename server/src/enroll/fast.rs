@@ -59,10 +59,27 @@ impl Enroll {
             .map(str::to_string)
             .collect();
 
-        // Signed before the challenge is checked: the statement checks it
-        // (and the client's lockout) as it writes, so the common case
-        // needs no read first. A refused request costs two signatures (the
-        // certificate and the reply below) that never leave this process.
+        // Nothing is signed for a request that is not authenticated: one
+        // read first, and a challenge that is not outstanding, or a client
+        // that is locked out, goes to the general path, which refuses it
+        // without signing a certificate. The statement below still
+        // decides; this read only spares the signatures.
+        let lockout_key = client_ip.unwrap_or(UNKNOWN_CLIENT);
+        let window_start = self.gate.window_start(chrono::Utc::now());
+        let failure_limit = i32::try_from(self.gate.failure_limit).unwrap_or(i32::MAX);
+        let secret_hash = hash_secret(pw);
+        let mut conn = self.pool.get().map_err(StoreError::from)?;
+        if !crate::store::challenges::worth_signing_for(
+            &mut conn,
+            &secret_hash,
+            profile.id,
+            lockout_key,
+            window_start,
+            failure_limit,
+        )? {
+            return Ok(None);
+        }
+        drop(conn);
         let signed = self.sign(profile, csr, &subject)?;
         let txid = &msg.header.transaction_id.0;
         // The same details and payload the general path records; the IDs
@@ -76,14 +93,14 @@ impl Enroll {
             signed.not_after,
         );
         let ticket = self.commit.submit(IssueRow {
-            secret_hash: hash_secret(pw).to_vec(),
+            secret_hash: secret_hash.to_vec(),
             profile_id: profile.id,
             profile_revision: profile.revision,
             identity_cn: csr.common_name.clone(),
             identity_sn: csr.serial_number.clone(),
-            lockout_key: client_ip.unwrap_or(UNKNOWN_CLIENT).to_string(),
-            window_start: self.gate.window_start(chrono::Utc::now()),
-            failure_limit: i32::try_from(self.gate.failure_limit).unwrap_or(i32::MAX),
+            lockout_key: lockout_key.to_string(),
+            window_start,
+            failure_limit,
             transaction_id: txid.clone(),
             public_key_sha256: csr.public_key_sha256.to_vec(),
             message_type: msg.header.message_type.name(),

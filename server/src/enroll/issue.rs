@@ -74,6 +74,9 @@ impl Enroll {
                 serial: &serial,
             },
         )?;
+        self.signatures
+            .ca
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(Signed {
             fingerprint: openssl::sha::sha256(&der),
             serial_hex: hex::encode_upper(serial.to_vec()),

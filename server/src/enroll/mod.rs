@@ -52,6 +52,14 @@ pub enum EnrollError {
     /// The profile's policy refuses this issuance (SCEP: FAILURE badRequest).
     #[error("policy: {0}")]
     Policy(String),
+    /// The client used up its failed challenge attempts: HTTP 429, answered
+    /// without a signature (an unauthenticated client costs no private-key
+    /// operation).
+    #[error("{reason}; retry in {retry_after_secs} s")]
+    LockedOut {
+        reason: String,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("CA error: {0}")]
@@ -104,6 +112,15 @@ pub struct Enroll {
     profiles: Arc<profile_cache::ProfileCache>,
     /// Writes one-statement enrollments in batches.
     commit: GroupCommit,
+    /// Private-key signatures made, for `/metrics` (and the tests that
+    /// check an unauthenticated request costs none).
+    signatures: Arc<Signatures>,
+}
+
+#[derive(Default)]
+struct Signatures {
+    ca: std::sync::atomic::AtomicU64,
+    ra: std::sync::atomic::AtomicU64,
 }
 
 /// Group-commit writers. One: the next batch gathers while the current one
@@ -124,6 +141,7 @@ impl Enroll {
             allow_single_des: true,
             gate: Arc::default(),
             profiles: Arc::default(),
+            signatures: Arc::default(),
         }
     }
 
@@ -152,6 +170,16 @@ impl Enroll {
     /// they carried.
     pub fn commit_stats(&self) -> (u64, u64) {
         self.commit.stats()
+    }
+
+    /// Signatures made by this process with the CA key (certificates) and
+    /// the RA key (CertReps).
+    pub fn signatures(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.signatures.ca.load(Relaxed),
+            self.signatures.ra.load(Relaxed),
+        )
     }
 
     /// RFC 8894 §3.5.2 GetCACaps: only what works.
@@ -297,10 +325,11 @@ impl Enroll {
             Reply::Pending => PkiStatus::Pending,
             Reply::Failure(_) => PkiStatus::Failure,
         };
-        Ok(CertRepOut {
-            der: wire::cert_rep(&self.auth.ra, header, reply)?,
-            status,
-        })
+        let der = wire::cert_rep(&self.auth.ra, header, reply)?;
+        self.signatures
+            .ra
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(CertRepOut { der, status })
     }
 
     /// The SUCCESS answer for an issued certificate (RFC 8894 §3.3.2): the

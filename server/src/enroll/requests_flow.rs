@@ -146,11 +146,17 @@ impl Enroll {
         };
         // Checked before the secret is looked at, so a locked-out client
         // learns nothing and costs no argon2 run.
+        // A locked-out client gets HTTP 429, not a signed FAILURE: it costs
+        // no private-key operation at all.
         if challenge_pw.is_some() && self.gate.locked_out(&mut conn, client_ip)? {
             let reason = "too many failed challenge attempts from this client";
             self.gate
                 .reject(&mut conn, client_ip, txid, reason, false)?;
-            return self.refuse(&mut conn, txid, reason, client_ip);
+            self.audit_refusal(&mut conn, txid, reason, client_ip);
+            return Err(EnrollError::LockedOut {
+                reason: reason.into(),
+                retry_after_secs: self.gate.retry_after_secs(Utc::now()),
+            });
         }
 
         let res = conn.transaction::<_, Abort, _>(|conn| {

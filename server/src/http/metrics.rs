@@ -74,9 +74,10 @@ impl Outcome {
     /// The outcome an HTTP error stands for.
     pub fn of_error(e: &HttpError) -> Self {
         match e {
-            HttpError::BadRequest(_) | HttpError::NotFound(_) | HttpError::Conflict(_) => {
-                Self::BadRequest
-            }
+            HttpError::BadRequest(_)
+            | HttpError::NotFound(_)
+            | HttpError::Conflict(_)
+            | HttpError::TooManyRequests(..) => Self::BadRequest,
             HttpError::Unavailable => Self::Unavailable,
             HttpError::Internal => Self::Error,
         }
@@ -218,8 +219,18 @@ impl Metrics {
              scepd_commit_batches_total {}\n\
              # HELP scepd_commit_enrollments_total Enrollments those statements wrote or refused (this process).\n\
              # TYPE scepd_commit_enrollments_total counter\n\
-             scepd_commit_enrollments_total {}\n",
-            db.pending, db.issued, db.revoked, db.commit_batches, db.commit_enrollments
+             scepd_commit_enrollments_total {}\n\
+             # HELP scepd_signatures_total Private-key signatures made (this process): certificates by the CA, CertReps by the RA.\n\
+             # TYPE scepd_signatures_total counter\n\
+             scepd_signatures_total{{key=\"ca\"}} {}\n\
+             scepd_signatures_total{{key=\"ra\"}} {}\n",
+            db.pending,
+            db.issued,
+            db.revoked,
+            db.commit_batches,
+            db.commit_enrollments,
+            db.ca_signatures,
+            db.ra_signatures
         );
         out
     }
@@ -235,6 +246,9 @@ pub struct ScrapeFigures {
     /// Group commit of this process (`Enroll::commit_stats`).
     pub commit_batches: u64,
     pub commit_enrollments: u64,
+    /// Signatures of this process (`Enroll::signatures`).
+    pub ca_signatures: u64,
+    pub ra_signatures: u64,
 }
 
 /// One round trip for the three figures. Counting is exact, not the
@@ -296,9 +310,12 @@ async fn metrics(
     let db = blocking(&svc, |svc| {
         let mut conn = svc.pool().get().map_err(StoreError::from)?;
         let (commit_batches, commit_enrollments) = svc.commit_stats();
+        let (ca_signatures, ra_signatures) = svc.signatures();
         Ok(ScrapeFigures {
             commit_batches,
             commit_enrollments,
+            ca_signatures,
+            ra_signatures,
             ..db_figures(&mut conn)?
         })
     })
@@ -341,6 +358,8 @@ mod tests {
             revoked: 1,
             commit_batches: 3,
             commit_enrollments: 40,
+            ca_signatures: 7,
+            ra_signatures: 9,
         });
         let has = |line: &str| text.lines().any(|l| l == line);
         assert!(has(
@@ -365,6 +384,8 @@ mod tests {
         assert!(has("scepd_certificates_issued_total 7"));
         assert!(has("scepd_commit_batches_total 3"));
         assert!(has("scepd_commit_enrollments_total 40"));
+        assert!(has("scepd_signatures_total{key=\"ca\"} 7"));
+        assert!(has("scepd_signatures_total{key=\"ra\"} 9"));
         assert!(has("scepd_certificates_revoked_total 1"));
         assert_eq!(operation_label(Some("pkioperation")), "PKIOperation");
     }

@@ -30,6 +30,9 @@ pub enum HttpError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// HTTP 429 with Retry-After (seconds).
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     #[error("service unavailable, retry later")]
     Unavailable,
     #[error("internal error")]
@@ -47,6 +50,9 @@ impl From<EnrollError> for HttpError {
             EnrollError::NotFound(m) => Self::NotFound(m),
             EnrollError::Conflict(m) => Self::Conflict(m),
             e @ EnrollError::Policy(_) => Self::Conflict(e.to_string()),
+            e @ EnrollError::LockedOut {
+                retry_after_secs, ..
+            } => Self::TooManyRequests(e.to_string(), retry_after_secs),
             other => {
                 tracing::error!(error = %other, "request failed");
                 Self::Internal
@@ -74,6 +80,7 @@ impl ResponseError for HttpError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,8 +89,14 @@ impl ResponseError for HttpError {
     fn error_response(&self) -> HttpResponse {
         let mut r = HttpResponse::build(self.status_code());
         r.insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"));
-        if matches!(self, Self::Unavailable) {
-            r.insert_header((header::RETRY_AFTER, "5"));
+        match self {
+            Self::Unavailable => {
+                r.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Self::TooManyRequests(_, secs) => {
+                r.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            _ => {}
         }
         let mut line = self.to_string().replace(['\n', '\r'], " ");
         line.push('\n');

@@ -113,6 +113,39 @@ pub fn consume(
     }))
 }
 
+/// Whether a one-time challenge with `secret_hash` is outstanding for the
+/// profile and the client (`lockout_key`) has failures to spare in its
+/// window (`failure_limit` 0: no limit). A hint only: the one-statement
+/// path asks before it signs anything, so an unauthenticated request costs
+/// no private-key operation; the statement that writes still decides.
+pub fn worth_signing_for(
+    conn: &mut PgConnection,
+    secret_hash: &[u8],
+    profile_id: i64,
+    lockout_key: &str,
+    window_start: DateTime<Utc>,
+    failure_limit: i32,
+) -> Result<bool, StoreError> {
+    use super::schema::challenge_failures as f;
+    use diesel::dsl::{exists, not};
+    let limit = if failure_limit > 0 {
+        failure_limit
+    } else {
+        i32::MAX
+    };
+    let outstanding = challenges::table
+        .filter(challenges::secret_hash.eq(secret_hash))
+        .filter(challenges::profile_id.eq(profile_id))
+        .filter(challenges::used_at.is_null())
+        .filter(challenges::revoked_at.is_null())
+        .filter(challenges::expires_at.gt(Utc::now()));
+    let locked_out = f::table
+        .filter(f::client_ip.eq(lockout_key))
+        .filter(f::window_start.eq(window_start))
+        .filter(f::count.ge(limit));
+    Ok(diesel::select(exists(outstanding).and(not(exists(locked_out)))).get_result(conn)?)
+}
+
 pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Challenge, StoreError> {
     Ok(challenges::table
         .find(id)
