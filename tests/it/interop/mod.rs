@@ -3,9 +3,12 @@
 //! (provenance in `tests/data/README.md`).
 
 mod apple;
+mod certmonger;
 mod chains;
 mod cisco;
+mod clients;
 mod cryptlib_negative;
 mod messages;
 mod signer_certs;
+mod strongswan;
 mod windows;
