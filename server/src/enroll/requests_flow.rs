@@ -52,15 +52,22 @@ impl Enroll {
         // key object is then reused for the CSR (see `from_der_known_key`).
         let signer = &msg.signer_cert;
         let known = Some((signer.spki_sha256(), signer.public_key()));
+        // The CSR is the decrypted content: like every failure past the key
+        // unwrap, an unreadable one is answered badMessageCheck, so the
+        // answer tells nothing of whether the unwrap succeeded. The audit
+        // says which it was.
         let csr = match Csr::from_der_known_key(csr_der, known) {
             Ok(c) => c,
-            Err(CsrError::BadSignature) => {
-                return Ok(Answer::Fail(
-                    FailInfo::BadMessageCheck,
-                    "CSR signature does not verify".into(),
-                ))
+            Err(e) => {
+                let reason = match e {
+                    CsrError::BadSignature => "CSR signature does not verify".to_string(),
+                    e => format!("bad CSR: {e}"),
+                };
+                let txid = &msg.header.transaction_id.0;
+                let mut conn = self.pool.get().map_err(StoreError::from)?;
+                self.audit_refusal(&mut conn, txid, &reason, client_ip);
+                return Ok(Answer::Fail(FailInfo::BadMessageCheck, reason));
             }
-            Err(e) => return Ok(Answer::Fail(FailInfo::BadRequest, format!("bad CSR: {e}"))),
         };
         let txid = msg.header.transaction_id.0.as_str();
         if let Some(answer) = self.try_fast(&copy.profile, msg, &csr, client_ip)? {

@@ -290,16 +290,21 @@ impl SignedMessage {
         if envelope_der.is_empty() {
             return Err(malformed("request has no pkcsPKIEnvelope"));
         }
-        let (plain, cipher, key_transport) = envelope::decrypt_for(&envelope_der, ours)?;
         // The reply to an EC signer wraps its content key with AES key wrap
         // (RFC 5753 key agreement), which needs at least 16 bytes: a single
         // DES key (8) cannot be wrapped, so no SUCCESS could be sent.
+        // Decided on the algorithm, before anything is decrypted.
+        let (cipher, _) = envelope::algorithms(&envelope_der)?;
         if key_id == openssl::pkey::Id::EC && cipher == ContentCipher::DesCbc {
             return Err(WireError::UnsupportedAlgorithm(
                 "single DES cannot be enveloped to an EC signer".into(),
             ));
         }
-        let content = parse_content(self.header.message_type, &plain)?;
+        let (plain, cipher, key_transport) = envelope::decrypt_for(&envelope_der, ours)?;
+        // Past the key unwrap every failure is one answer (badMessageCheck):
+        // content that does not parse is what a wrong content key yields.
+        let content = parse_content(self.header.message_type, &plain)
+            .map_err(|_| envelope::undecryptable())?;
         Ok(PkiMessage {
             header: self.header.clone(),
             signer_cert: self.signer.clone(),

@@ -292,26 +292,36 @@ fn pkcs1_parts<'a>(der: &'a [u8], cert_der: &[u8], cipher: ContentCipher) -> Opt
     })
 }
 
-/// Unwraps the content key (RSA PKCS#1 v1.5) and decrypts. Past the key
-/// unwrap nothing falls back: every failure is the same `Decrypt` error,
-/// as CMS gives it.
+/// The one error of everything past the key unwrap (see `decrypt_parts`).
+pub(crate) fn undecryptable() -> WireError {
+    WireError::Decrypt("cannot unwrap or decrypt the content".into())
+}
+
+/// Unwraps the content key (RSA PKCS#1 v1.5) and decrypts. A key that does
+/// not unwrap, or unwraps to the wrong length, is replaced by a random one
+/// and the content decrypted with it all the same (implicit rejection, as
+/// OpenSSL's CMS does when told the recipient and as OpenSSL 3.2 does in
+/// RSA itself; this OpenSSL is 3.0). Whether the unwrap succeeded then
+/// shows neither in the answer nor in the work done: a Bleichenbacher
+/// oracle on the RA key, which also signs replies, needs that bit.
 fn decrypt_parts<T: HasPrivate>(
     parts: &Parts<'_>,
     key: &PKeyRef<T>,
     cipher: ContentCipher,
 ) -> Result<Vec<u8>, WireError> {
-    let failed = || WireError::Decrypt("cannot unwrap or decrypt the content".into());
     let rsa = key.rsa()?;
-    let mut cek = vec![0u8; rsa.size() as usize];
-    let n = rsa
-        .private_decrypt(parts.wrapped, &mut cek, Padding::PKCS1)
-        .map_err(|_| failed())?;
-    cek.truncate(n);
     let c = cipher.cipher();
-    if cek.len() != c.key_len() {
-        return Err(failed());
-    }
-    openssl::symm::decrypt(c, &cek, Some(parts.iv), &parts.encrypted).map_err(|_| failed())
+    let mut cek = vec![0u8; rsa.size() as usize];
+    let unwrapped = rsa
+        .private_decrypt(parts.wrapped, &mut cek, Padding::PKCS1)
+        .ok();
+    let mut random = vec![0u8; c.key_len()];
+    rand_bytes(&mut random)?;
+    let cek = match unwrapped {
+        Some(n) if n == c.key_len() => &cek[..n],
+        _ => &random[..],
+    };
+    openssl::symm::decrypt(c, cek, Some(parts.iv), &parts.encrypted).map_err(|_| undecryptable())
 }
 
 /// Envelopes `content` to `recipient`. Output is DER, so the encrypted
