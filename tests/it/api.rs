@@ -10,7 +10,12 @@ use crate::support::{scepclient, Scepd};
 use server::store::audit::AuditKind;
 
 /// (status, JSON body) of an API call.
-fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+pub(crate) fn call(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = ureq::request(method, url);
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));

@@ -484,6 +484,7 @@ mod queue_store {
                     challenge_id: None,
                     renewal_of: None,
                     client_ip: None,
+                    signer_key_sha256: None,
                 },
                 "test",
             )

@@ -247,7 +247,7 @@ pub fn request_status(
 ) -> Result<RequestOut, ApiError> {
     let found = match (id, transaction_id) {
         (Some(id), None) => Some(requests::by_id(conn, id).map_err(|_| not_found_request())?),
-        (None, Some(t)) => requests::latest_by_transaction(conn, t)?,
+        (None, Some(t)) => requests::latest_by_transaction_in(conn, t, &caller.organizations)?,
         _ => {
             return Err(ApiError::Invalid(
                 "give a request ID or a transaction_id".into(),

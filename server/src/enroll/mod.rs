@@ -348,11 +348,12 @@ impl Enroll {
     /// CertPoll (RFC 8894 §3.3.3): the request's current state.
     fn poll(&self, msg: &PkiMessage) -> Result<Answer, EnrollError> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
-        match requests::latest_by_transaction(&mut conn, &msg.header.transaction_id.0)? {
+        let (txid, key) = (&msg.header.transaction_id.0, msg.signer_cert.spki_sha256());
+        match requests::by_transaction_and_signer(&mut conn, txid, &key)? {
             Some(req) => self.answer_for(&mut conn, &req),
             None => Ok(Answer::Fail(
                 FailInfo::BadCertId,
-                "no request with this transactionID".into(),
+                "no request with this transactionID signed by this key".into(),
             )),
         }
     }

@@ -199,6 +199,7 @@ impl Enroll {
             let status = if immediate { Status::Applied } else { Status::Requested };
             let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
             let key_desc = csr.key.to_string();
+            let signer_sha256 = msg.signer_cert.spki_sha256();
             let new = NewRequest {
                 transaction_id: txid,
                 public_key_sha256: &csr.public_key_sha256,
@@ -215,6 +216,8 @@ impl Enroll {
                 challenge_id,
                 renewal_of,
                 client_ip,
+                signer_key_sha256: (signer_sha256 != csr.public_key_sha256)
+                    .then_some(signer_sha256.as_slice()),
             };
             let actor = if immediate { "auto-approve" } else { "scep" };
             let req = match requests::insert(conn, &new, actor) {

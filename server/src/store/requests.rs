@@ -85,6 +85,9 @@ pub struct NewRequest<'a> {
     pub challenge_id: Option<i64>,
     pub renewal_of: Option<i64>,
     pub client_ip: Option<&'a str>,
+    /// SHA-256 of the signer's key when it is not the CSR's (a renewal,
+    /// or a throwaway signer of another key); CertPoll finds it by this.
+    pub signer_key_sha256: Option<&'a [u8]>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -214,14 +217,38 @@ pub fn by_transaction(
         .optional()?)
 }
 
-/// CertPoll identifies a request by transactionID alone (RFC 8894 §3.3.3);
-/// the newest wins if a client reused one with another key.
-pub fn latest_by_transaction(
+/// The request a CertPoll names (RFC 8894 §3.3.3): its transactionID, which
+/// travels in clear text, together with the key that signs the poll as it
+/// signed the request, the CSR's or, when they differed, the signer's.
+pub fn by_transaction_and_signer(
     conn: &mut PgConnection,
     transaction_id: &str,
+    signer_key_sha256: &[u8],
 ) -> Result<Option<EnrollmentRequest>, StoreError> {
     Ok(enrollment_requests::table
         .filter(enrollment_requests::transaction_id.eq(transaction_id))
+        .filter(
+            enrollment_requests::public_key_sha256
+                .eq(signer_key_sha256)
+                .or(enrollment_requests::signer_key_sha256.eq(signer_key_sha256)),
+        )
+        .order(enrollment_requests::id.desc())
+        .select(EnrollmentRequest::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The newest request with `transaction_id` filed under one of
+/// `organizations` (what an API key may see): a transactionID names a
+/// request only together with who asks.
+pub fn latest_by_transaction_in(
+    conn: &mut PgConnection,
+    transaction_id: &str,
+    organizations: &[i64],
+) -> Result<Option<EnrollmentRequest>, StoreError> {
+    Ok(enrollment_requests::table
+        .filter(enrollment_requests::transaction_id.eq(transaction_id))
+        .filter(enrollment_requests::organization_id.eq_any(organizations))
         .order(enrollment_requests::id.desc())
         .select(EnrollmentRequest::as_select())
         .first(conn)

@@ -188,6 +188,7 @@ diesel::table! {
         client_ip -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        signer_key_sha256 -> Nullable<Bytea>,
     }
 }
 
