@@ -28,4 +28,5 @@ mod mobileconfig;
 mod policy;
 mod protocol;
 mod scepclient;
+mod security;
 mod support;

@@ -5,6 +5,7 @@
 use std::str::FromStr;
 
 use chrono::{Duration, Utc};
+use diesel::pg::PgConnection;
 use diesel::Connection;
 
 use super::{policy, Enroll, EnrollError};
@@ -123,29 +124,48 @@ impl Enroll {
             let cert = certificates::by_serial(conn, &serial)?.ok_or_else(|| {
                 EnrollError::NotFound(format!("no certificate with serial {serial}"))
             })?;
-            certificates::revoke(conn, cert.id, reason.as_str(), actor).map_err(|e| match e {
-                StoreError::Conflict(_) => {
-                    EnrollError::Conflict(format!("certificate {serial} is already revoked"))
-                }
-                e => e.into(),
-            })?;
-            audit::record(
-                conn,
-                &AuditEvent {
-                    actor,
-                    kind: AuditKind::CertificateRevoked,
-                    target: Some(format!("certificate:{serial}")),
-                    details: serde_json::json!({ "reason": reason.as_str() }),
-                    client_ip: None,
-                    organization_id: Some(cert.organization_id),
-                    department_id: cert.department_id,
-                },
-            )?;
-            crate::notify::events::revoked(conn, &cert, reason.as_str())?;
+            self.revoke_in_tx(conn, &cert, reason, actor, serde_json::json!({}))?;
             Ok(RevokeOutcome {
                 certificate: certificates::by_id(conn, cert.id)?,
             })
         })
+    }
+
+    /// Revoke `cert` inside the caller's transaction, with everything a
+    /// revocation brings: the revocation row (hence the next CRL), the
+    /// audit entry (`details` plus the reason) and the contacts' mails.
+    /// Every revocation goes through here, whoever asks for it (an
+    /// officer, a per-device cap, a renewal), so none of them skips a
+    /// side effect. `Conflict` if it is already revoked.
+    pub(super) fn revoke_in_tx(
+        &self,
+        conn: &mut PgConnection,
+        cert: &Certificate,
+        reason: RevocationReason,
+        actor: &str,
+        mut details: serde_json::Value,
+    ) -> Result<(), EnrollError> {
+        certificates::revoke(conn, cert.id, reason.as_str(), actor).map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                EnrollError::Conflict(format!("certificate {} is already revoked", cert.serial))
+            }
+            e => e.into(),
+        })?;
+        details["reason"] = reason.as_str().into();
+        audit::record(
+            conn,
+            &AuditEvent {
+                actor,
+                kind: AuditKind::CertificateRevoked,
+                target: Some(format!("certificate:{}", cert.serial)),
+                details,
+                client_ip: None,
+                organization_id: Some(cert.organization_id),
+                department_id: cert.department_id,
+            },
+        )?;
+        crate::notify::events::revoked(conn, cert, reason.as_str())?;
+        Ok(())
     }
 
     /// A freshly signed CRL (DER) for `ca`, numbered from the shared sequence.

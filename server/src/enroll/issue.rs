@@ -9,7 +9,7 @@ use diesel::pg::PgConnection;
 use openssl::x509::X509NameRef;
 
 use super::{Enroll, EnrollError};
-use crate::ca::{self, Eku, IssueParams, KeyUsage};
+use crate::ca::{self, Eku, IssueParams, KeyUsage, RevocationReason};
 use crate::csr::Csr;
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::certificates::{self, NewCertificate};
@@ -157,7 +157,8 @@ impl Enroll {
         Ok(der)
     }
 
-    /// The profile's cap on active certificates per device (by CN): make
+    /// The profile's cap on active certificates per device (a CN within
+    /// the request's organization and department): make
     /// room by revoking the oldest when the profile says so, else refuse.
     /// A renewal does not count the certificate it replaces.
     fn limit_active(
@@ -177,10 +178,12 @@ impl Enroll {
         if max == 0 {
             return Ok(());
         }
-        let active: Vec<_> = certificates::active_for_device(conn, profile.id, cn, Utc::now())?
-            .into_iter()
-            .filter(|c| Some(c.id) != req.renewal_of)
-            .collect();
+        let device = (req.organization_id, req.department_id);
+        let active: Vec<_> =
+            certificates::active_for_device(conn, profile.id, device, cn, Utc::now())?
+                .into_iter()
+                .filter(|c| Some(c.id) != req.renewal_of)
+                .collect();
         if active.len() < max {
             return Ok(());
         }
@@ -191,18 +194,12 @@ impl Enroll {
             )));
         }
         for old in &active[..active.len() + 1 - max] {
-            certificates::revoke(conn, old.id, "superseded", actor)?;
-            audit::record(
+            self.revoke_in_tx(
                 conn,
-                &AuditEvent {
-                    actor,
-                    kind: AuditKind::CertificateRevoked,
-                    target: Some(format!("certificate:{}", old.serial)),
-                    details: serde_json::json!({ "reason": "superseded", "replaced_by_request": req.id }),
-                    client_ip: None,
-                    organization_id: Some(old.organization_id),
-                    department_id: old.department_id,
-                },
+                old,
+                RevocationReason::Superseded,
+                actor,
+                serde_json::json!({ "replaced_by_request": req.id }),
             )?;
         }
         Ok(())

@@ -169,17 +169,22 @@ pub fn by_common_name_in(
         .load(conn)?)
 }
 
-/// Valid, unexpired certificates of one device (by CN) under one profile,
-/// oldest expiry first; locked so concurrent issuances for the device
-/// count each other.
+/// Valid, unexpired certificates of one device under one profile, oldest
+/// expiry first; locked so concurrent issuances for the device count each
+/// other. A device is a CN within one organization and department: the
+/// same CN elsewhere is another tenant's device, which an enrollment here
+/// must neither count nor supersede.
 pub fn active_for_device(
     conn: &mut PgConnection,
     profile_id: i64,
+    (organization_id, department_id): (i64, Option<i64>),
     common_name: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<Certificate>, StoreError> {
     Ok(certificates::table
         .filter(certificates::profile_id.eq(profile_id))
+        .filter(certificates::organization_id.eq(organization_id))
+        .filter(certificates::department_id.is_not_distinct_from(department_id))
         .filter(certificates::common_name.eq(common_name))
         .filter(certificates::status.eq("valid"))
         .filter(certificates::not_after.gt(now))
