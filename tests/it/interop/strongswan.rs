@@ -45,8 +45,19 @@ struct Pki {
     scepca: Run,
 }
 
+/// Where Debian's libstrongswan loads its plugins from.
+const PLUGINS: &str = "/usr/lib/ipsec/plugins";
+
 fn pki() -> Command {
     let bin = require("pki", "strongswan-pki");
+    // strongswan-pki depends on neither: without curl, pki cannot fetch
+    // anything ("no capable fetcher found"); without openssl, no DES3.
+    for (plugin, package) in [
+        ("curl", "libstrongswan-extra-plugins"),
+        ("openssl", "libstrongswan-standard-plugins"),
+    ] {
+        require(&format!("{PLUGINS}/libstrongswan-{plugin}.so"), package);
+    }
     Command::new(bin)
 }
 
