@@ -27,6 +27,7 @@ use crate::wire::{
 };
 
 mod authority;
+mod binding;
 mod decide;
 mod fast;
 mod issue;

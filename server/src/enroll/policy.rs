@@ -72,18 +72,34 @@ pub fn check(profile: &Profile, csr: &Csr) -> Result<X509Name, PolicyViolation> 
                 "subjectAltName type {t} is not allowed by the profile"
             )));
         }
-        if let Some(re) = &pattern {
-            let v = san_value(san);
-            if !re.is_match(&v) {
+        match &pattern {
+            Some(re) => {
+                let v = san_value(san);
+                if !re.is_match(&v) {
+                    return Err(violation(format!(
+                        "subjectAltName {} does not match the profile's pattern",
+                        san
+                    )));
+                }
+            }
+            // A UPN, an email address or a URI names a person or a service
+            // that relying parties trust as such (a UPN logs on to Windows):
+            // copied from whatever the device asks, it would be the
+            // device's to choose. Only a pattern the officer wrote lets one
+            // through. DNS names and addresses keep the profile's types.
+            None if NEED_PATTERN.contains(&t) => {
                 return Err(violation(format!(
-                    "subjectAltName {} does not match the profile's pattern",
-                    san
+                    "subjectAltName {san}: type {t} needs the profile's SAN pattern to allow it"
                 )));
             }
+            None => {}
         }
     }
     build_subject(&profile.subject_template, csr)
 }
+
+/// SAN types issued only when the profile's pattern allows the value.
+pub const NEED_PATTERN: &[&str] = &["upn", "email", "uri"];
 
 /// A profile's SAN pattern as applied: it must match a whole value.
 pub fn san_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {

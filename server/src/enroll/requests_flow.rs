@@ -174,11 +174,13 @@ impl Enroll {
                         .into_iter()
                         .flatten()
                         .collect();
+                    // A challenge bound to a device issues only for it.
+                    let bound = super::binding::bound_identity(profile, &subject, &csr);
                     let (org, dept, challenge) = self.authenticate_secret(
                         conn,
                         profile,
                         pw,
-                        &ids,
+                        (&ids, bound.as_deref()),
                         (txid, signer_key_differs),
                         client_ip,
                     )?;
@@ -272,17 +274,20 @@ impl Enroll {
     /// Inside the enrollment transaction: use the one-time challenge (or
     /// match an access code) and audit the use. Returns the organization,
     /// department and challenge IDs the request is filed under.
+    /// `identities` are the request's CN and serialNumber (for the audit);
+    /// `bound` is the one identity a challenge bound to a device must name
+    /// to issue this request (`binding::bound_identity`).
     fn authenticate_secret(
         &self,
         conn: &mut PgConnection,
         profile: &Profile,
         pw: &str,
-        identities: &[&str],
+        (identities, bound): (&[&str], Option<&str>),
         (txid, signer_key_differs): (&str, bool),
         client_ip: Option<&str>,
     ) -> Result<(i64, Option<i64>, Option<i64>), Abort> {
         let (org, dept, challenge_id, kind, target) =
-            match challenges::consume(conn, &hash_secret(pw), profile.id, identities)? {
+            match challenges::consume(conn, &hash_secret(pw), profile.id, bound)? {
                 Ok(c) => (
                     c.organization_id,
                     c.department_id,

@@ -69,15 +69,17 @@ impl Rejection {
 }
 
 /// Atomically mark the challenge used if it is valid for this profile and
-/// device. `identities` are the request's CN / serial number.
+/// device. `bound_identity` is the one identity a challenge bound to a
+/// device must name to be used for this request (decided by
+/// `enroll::binding`; `None`: only an unbound challenge may).
 pub fn consume(
     conn: &mut PgConnection,
     secret_hash: &[u8],
     profile_id: i64,
-    identities: &[&str],
+    bound_identity: Option<&str>,
 ) -> Result<Result<Challenge, Rejection>, StoreError> {
     let now = Utc::now();
-    let ids: Vec<String> = identities.iter().map(|s| s.to_string()).collect();
+    let ids: Vec<&str> = bound_identity.into_iter().collect();
     let updated = diesel::update(
         challenges::table
             .filter(challenges::secret_hash.eq(secret_hash))

@@ -31,9 +31,10 @@ pub struct IssueRow {
     pub profile_id: i64,
     /// The profile revision the certificate was made with.
     pub profile_revision: i64,
-    /// The request's CN and serialNumber, for challenges bound to a device.
-    pub identity_cn: Option<String>,
-    pub identity_sn: Option<String>,
+    /// The one identity a challenge bound to a device must name to be
+    /// used for this enrollment (`enroll::binding` decides it; `None`:
+    /// only an unbound challenge may).
+    pub device_identity: Option<String>,
     /// The client's key in `challenge_failures` and its current window.
     pub lockout_key: String,
     pub window_start: DateTime<Utc>,
@@ -84,13 +85,13 @@ pub struct Issued {
 // the plan does not depend on how many challenges are outstanding.
 const ISSUE_SQL: &str = "
 WITH i AS MATERIALIZED (
-  SELECT * FROM unnest({n}, {secret_hash}, {profile_id}, {profile_revision}, {identity_cn},
-      {identity_sn}, {lockout_key}, {window_start}, {failure_limit}, {transaction_id},
+  SELECT * FROM unnest({n}, {secret_hash}, {profile_id}, {profile_revision},
+      {device_identity}, {lockout_key}, {window_start}, {failure_limit}, {transaction_id},
       {public_key_sha256}, {message_type}, {request_subject}, {common_name}, {sans},
       {key_desc}, {csr_der}, {client_ip}, {serial}, {cert_subject}, {not_before},
       {not_after}, {fingerprint_sha256}, {issuer_sha256}, {der}, {challenge_details},
       {issued_details}, {mail_payload})
-    AS t(n, secret_hash, profile_id, profile_revision, identity_cn, identity_sn,
+    AS t(n, secret_hash, profile_id, profile_revision, device_identity,
          lockout_key, window_start, failure_limit, transaction_id, public_key_sha256,
          message_type, request_subject, common_name, sans, key_desc, csr_der, client_ip,
          serial, cert_subject, not_before, not_after, fingerprint_sha256, issuer_sha256,
@@ -107,8 +108,7 @@ WITH i AS MATERIALIZED (
     ) c
    WHERE c.profile_id = i.profile_id
      AND c.used_at IS NULL AND c.revoked_at IS NULL AND c.expires_at > now()
-     AND (c.device_identity IS NULL OR c.device_identity = i.identity_cn
-          OR c.device_identity = i.identity_sn)
+     AND (c.device_identity IS NULL OR c.device_identity = i.device_identity)
      AND EXISTS (SELECT 1 FROM organizations o WHERE o.id = c.organization_id AND o.enabled)
      AND (c.department_id IS NULL
           OR EXISTS (SELECT 1 FROM departments d WHERE d.id = c.department_id AND d.enabled))
@@ -210,8 +210,7 @@ struct IssueBatch<'a> {
     secret_hash: Vec<&'a [u8]>,
     profile_id: Vec<i64>,
     profile_revision: Vec<i64>,
-    identity_cn: Vec<Option<&'a str>>,
-    identity_sn: Vec<Option<&'a str>>,
+    device_identity: Vec<Option<&'a str>>,
     lockout_key: Vec<&'a str>,
     window_start: Vec<DateTime<Utc>>,
     failure_limit: Vec<i32>,
@@ -246,8 +245,7 @@ impl<'a> IssueBatch<'a> {
             secret_hash: col(rows, |r| &r.secret_hash[..]),
             profile_id: col(rows, |r| r.profile_id),
             profile_revision: col(rows, |r| r.profile_revision),
-            identity_cn: col(rows, |r| r.identity_cn.as_deref()),
-            identity_sn: col(rows, |r| r.identity_sn.as_deref()),
+            device_identity: col(rows, |r| r.device_identity.as_deref()),
             lockout_key: col(rows, |r| &r.lockout_key[..]),
             window_start: col(rows, |r| r.window_start),
             failure_limit: col(rows, |r| r.failure_limit),
@@ -281,8 +279,9 @@ impl QueryFragment<Pg> for IssueBatch<'_> {
             "secret_hash" => out.push_bind_param::<Array<Bytea>, _>(&self.secret_hash),
             "profile_id" => out.push_bind_param::<Array<BigInt>, _>(&self.profile_id),
             "profile_revision" => out.push_bind_param::<Array<BigInt>, _>(&self.profile_revision),
-            "identity_cn" => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.identity_cn),
-            "identity_sn" => out.push_bind_param::<Array<Nullable<Text>>, _>(&self.identity_sn),
+            "device_identity" => {
+                out.push_bind_param::<Array<Nullable<Text>>, _>(&self.device_identity)
+            }
             "lockout_key" => out.push_bind_param::<Array<Text>, _>(&self.lockout_key),
             "window_start" => out.push_bind_param::<Array<Timestamptz>, _>(&self.window_start),
             "failure_limit" => out.push_bind_param::<Array<Integer>, _>(&self.failure_limit),
@@ -362,8 +361,7 @@ mod tests {
             secret_hash: vec![k],
             profile_id: 1,
             profile_revision: 1,
-            identity_cn: Some(format!("dev-{k}")),
-            identity_sn: None,
+            device_identity: Some(format!("dev-{k}")),
             lockout_key: "127.0.0.1".into(),
             window_start: Utc::now(),
             failure_limit: 5,
@@ -395,7 +393,7 @@ mod tests {
         let q = IssueBatch::new(&rows);
         let sql = diesel::debug_query::<Pg, _>(&q).to_string();
         let placeholders = ISSUE_SQL.matches('{').count();
-        assert_eq!(placeholders, 28);
+        assert_eq!(placeholders, 27);
         assert!(sql.contains(&format!("${placeholders}")), "{sql}");
         assert!(!sql.contains(&format!("${}", placeholders + 1)));
         assert!(!sql.split("-- binds:").next().unwrap().contains('{'));

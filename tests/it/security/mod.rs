@@ -1,6 +1,7 @@
 //! Security properties that cut across the SCEP endpoint, the RA console
 //! and the JSON API: what a client can and cannot make scepd believe.
 
+mod challenge_binding;
 mod device_cap_scope;
 mod one_answer_after_unwrap;
 mod request_lookup;
