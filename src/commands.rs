@@ -424,6 +424,14 @@ pub fn ca(cfg: &Config, cmd: CaCmd) -> CmdResult {
         CaCmd::Show => with_db(cfg, |running, _| {
             let a = running.enroll.authority();
             println!("CA  {}", a.ca.fingerprint());
+            // An intermediate CA's issuers, nearest first.
+            for c in a.issuers() {
+                println!(
+                    "issuer {} {}",
+                    server::ca::sha256_fingerprint(c).map_err(err)?,
+                    server::enroll::name_text(c.subject_name())
+                );
+            }
             println!("SCEP URL: {}/scep", cfg.public_url);
             if let Some(n) = &a.next {
                 println!("next CA {}", n.ca.fingerprint());

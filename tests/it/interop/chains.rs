@@ -187,6 +187,12 @@ fn get_ca_cert_serves_an_imported_intermediate_then_the_ras_then_its_issuers() {
         vec![der(&p.mid), der(&p.root)]
     );
     assert_eq!(der(&s.ca_cert()), der(&p.ca), "ca.crt is the CA alone");
+
+    let shown = s.cli_ok(&["ca", "show"]);
+    let issuers: Vec<&str> = shown.lines().filter(|l| l.starts_with("issuer ")).collect();
+    assert_eq!(issuers.len(), 2, "{shown}");
+    assert!(issuers[0].contains("External Policy CA"), "{shown}");
+    assert!(issuers[1].contains("External Root"), "{shown}");
 }
 
 #[test]
