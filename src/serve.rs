@@ -105,11 +105,15 @@ pub fn run(cfg: Config) -> Result<(), String> {
     let metrics = aweb::Data::new(
         server::http::metrics::Metrics::new().with_token_sha256(cfg.metrics_token_sha256),
     );
+    // Read by the SCEP endpoint, the console and the access log alike, so
+    // each names the same client.
+    let trusted_proxies = aweb::Data::new(cfg.trusted_proxies.clone());
     let purge_every =
         std::time::Duration::from_secs(u64::from(cfg.challenge_purge_interval_seconds));
     let result = actix_web::rt::System::new().block_on(async move {
         actix_web::rt::spawn(purge_challenges(api.pool.clone(), purge_every));
         HttpServer::new(move || {
+            let trusted = trusted_proxies.clone();
             App::new()
                 .app_data(aweb::Data::new(enroll.clone()))
                 .app_data(metrics.clone())
@@ -119,7 +123,15 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 .app_data(aweb::Data::new(cfg.mail.clone()))
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .app_data(aweb::Data::new(api.clone()))
-                .wrap(middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("scepd::http"))
+                .app_data(trusted_proxies.clone())
+                .wrap(
+                    middleware::Logger::new("%{client}xi \"%r\" %s %b %Dms")
+                        .custom_request_replace("client", move |req| {
+                            server::http::client_ip(req.request(), &trusted)
+                                .map_or_else(|| "-".to_string(), |ip| ip.to_string())
+                        })
+                        .log_target("scepd::http"),
+                )
                 .configure(server::http::configure)
                 .configure(server::api::configure)
                 .configure(::web::configure)

@@ -155,6 +155,12 @@ pub struct Settings {
     /// kept in memory.
     #[arg(long, env = "SCEPD_METRICS_TOKEN", global = true)]
     pub metrics_token: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For is believed, comma-separated
+    /// addresses and networks (127.0.0.1,10.0.0.0/8,::1); unset, the TCP
+    /// peer is the client for the challenge lockout, login throttling and
+    /// the audit log [default: none].
+    #[arg(long, env = "SCEPD_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 }
 
 /// Resolved, validated configuration.
@@ -186,6 +192,8 @@ pub struct Config {
     pub metrics_token_sha256: Option<[u8; 32]>,
     /// SMTP and notification settings (issue 6).
     pub mail: crate::notify::MailSettings,
+    /// Proxies whose X-Forwarded-For names the client (empty: none).
+    pub trusted_proxies: crate::http::TrustedProxies,
 }
 
 impl std::fmt::Debug for Config {
@@ -209,6 +217,7 @@ impl std::fmt::Debug for Config {
                 &self.admin_password.as_ref().map(|_| "<redacted>"),
             )
             .field("mail", &self.mail)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field(
                 "metrics_token",
                 &self.metrics_token_sha256.map(|_| "<redacted>"),
@@ -290,6 +299,15 @@ impl Settings {
                 message: "must be between 1 and 86400".into(),
             });
         }
+        let trusted_proxies = s
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|message| ConfigError::Invalid {
+                key: "trusted_proxies",
+                message,
+            })?;
         Ok(Config {
             listen,
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("scepd-data")),
@@ -325,6 +343,7 @@ impl Settings {
                 .filter(|t| !t.is_empty())
                 .map(|t| openssl::sha::sha256(t.as_bytes())),
             mail,
+            trusted_proxies,
         })
     }
 
@@ -385,6 +404,7 @@ impl Settings {
                 .or(o.notify_expiry_scan_seconds),
             expiry_reminder_days: self.expiry_reminder_days.or(o.expiry_reminder_days),
             metrics_token: self.metrics_token.or(o.metrics_token),
+            trusted_proxies: self.trusted_proxies.or(o.trusted_proxies),
         }
     }
 }
@@ -489,6 +509,36 @@ mod tests {
             ..Default::default()
         };
         assert!(s.resolve().is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_none_and_a_bad_entry_is_refused() {
+        assert!(Settings::default()
+            .resolve()
+            .unwrap()
+            .trusted_proxies
+            .is_empty());
+        let c = Settings {
+            trusted_proxies: Some("127.0.0.1,10.0.0.0/8,::1".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(
+            c.trusted_proxies,
+            "127.0.0.1/32, 10.0.0.0/8, ::1/128".parse().unwrap()
+        );
+        let err = Settings {
+            trusted_proxies: Some("127.0.0.1,10.0.0.0/40".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("trusted_proxies") && text.contains("10.0.0.0/40"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -92,11 +92,12 @@ pub fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
     c
 }
 
+/// The client's address for login throttling and the audit log: the
+/// socket peer, or the forwarded client behind a trusted proxy
+/// (`server::http::client_ip`), never a header the client wrote itself.
 pub fn client_ip(req: &HttpRequest) -> String {
-    // The socket peer, not X-Forwarded-For: a header any client can forge
-    // must not steer login throttling.
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    server::http::client_ip(req, server::http::TrustedProxies::of(req))
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 

@@ -7,10 +7,12 @@ use actix_web::{web, HttpResponse, ResponseError};
 
 use crate::enroll::{Enroll, EnrollError};
 
+mod client_ip;
 mod health;
 pub mod metrics;
 mod scep;
 
+pub use client_ip::{client_ip, TrustedProxies};
 pub use scep::query_message;
 
 /// Mount the SCEP, CRL, health and metrics routes.

@@ -8,7 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 
 use super::metrics::{operation_label, Metrics, Outcome};
-use super::{blocking, HttpError};
+use super::{blocking, client_ip, HttpError, TrustedProxies};
 use crate::enroll::Enroll;
 
 /// The profile `/scep` alone (and Cisco's `/cgi-bin/pkiclient.exe`) serves.
@@ -99,10 +99,7 @@ async fn answer(
         .ok_or_else(|| HttpError::BadRequest("missing operation parameter".into()))?;
     let name = profile_name(&req);
     let method = req.method().clone();
-    let client_ip = req
-        .connection_info()
-        .realip_remote_addr()
-        .map(str::to_string);
+    let client_ip = client_ip(&req, TrustedProxies::of(&req)).map(|ip| ip.to_string());
     match op.as_str() {
         o if o.eq_ignore_ascii_case("GetCACaps") => {
             let caps = blocking(&svc, move |svc| {

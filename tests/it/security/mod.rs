@@ -3,6 +3,7 @@
 
 mod challenge_binding;
 mod device_cap_scope;
+mod forwarded_headers;
 mod one_answer_after_unwrap;
 mod request_lookup;
 mod signatures_after_authentication;
