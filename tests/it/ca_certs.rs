@@ -153,12 +153,14 @@ mod rfc8894_3_5_2_get_ca_caps {
                 "SCEPStandard",
                 "SHA-1",
                 "SHA-256",
+                "SHA-384",
                 "SHA-512"
             ]
         );
         let listed = [
             (DigestAlg::Sha1, ContentCipher::Aes128Cbc),
             (DigestAlg::Sha256, ContentCipher::Des3Cbc),
+            (DigestAlg::Sha384, ContentCipher::Aes192Cbc),
             (DigestAlg::Sha512, ContentCipher::Aes256Cbc),
         ];
         for (i, (digest, cipher)) in listed.into_iter().enumerate() {

@@ -191,10 +191,13 @@ pub fn audit_count(s: &Scepd, event: &str) -> i64 {
 }
 
 pub fn request_id_of(s: &Scepd, dev: &Device) -> i64 {
-    requests::by_transaction(&mut s.pg(), &dev.txid().0, &{
-        let spki = dev.key.public_key_to_der().unwrap();
-        openssl::sha::sha256(&spki).to_vec()
-    })
+    let spki = dev.key.public_key_to_der().unwrap();
+    requests::by_transaction(
+        &mut s.pg(),
+        &dev.txid().0,
+        &openssl::sha::sha256(&spki),
+        None,
+    )
     .unwrap()
     .expect("request stored")
     .id

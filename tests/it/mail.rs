@@ -7,9 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use diesel::prelude::*;
-use server::store::requests;
 use server::wire::PkiStatus;
 
+use crate::console::request_id_of;
 use crate::device::Device;
 use crate::mail_sink::{poll_until, settle, Smtp};
 use crate::support::free_port;
@@ -24,14 +24,6 @@ fn start_scepd(smtp: &Smtp, extra: &[(&str, &str)]) -> Scepd {
         tempfile::tempdir().unwrap(),
         &all,
     )
-}
-
-fn request_id_of(s: &Scepd, dev: &Device) -> i64 {
-    let spki = dev.key.public_key_to_der().unwrap();
-    requests::by_transaction(&mut s.pg(), &dev.txid().0, &openssl::sha::sha256(&spki))
-        .unwrap()
-        .expect("request stored")
-        .id
 }
 
 fn serial_of(s: &Scepd, request_id: i64) -> String {

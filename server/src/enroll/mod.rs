@@ -187,8 +187,12 @@ impl Enroll {
     pub fn caps(&self, profile: &Profile) -> String {
         // Exactly what is accepted (docs/scep.md, capability by capability).
         // SHA-1 stays listed: older clients stop without it, and a client
-        // that knows SHA-2 picks the strongest listed.
-        let mut caps = vec!["SHA-1", "SHA-256", "SHA-512", "AES", "DES3", "Renewal"];
+        // that knows SHA-2 picks the strongest listed. SHA-384 has no
+        // capability in RFC 8894, but strongSwan 5.9.8 reads its AES bit
+        // from where SHA-384 sits in its own list, and refuses AES without it.
+        let mut caps = vec![
+            "SHA-1", "SHA-256", "SHA-384", "SHA-512", "AES", "DES3", "Renewal",
+        ];
         if profile.allow_post {
             // RFC 8894 §3.5.2: SCEPStandard implies POSTPKIOperation, so a
             // GET-only profile advertises neither (micromdm's client POSTs
@@ -260,6 +264,13 @@ impl Enroll {
             ip = client_ip.unwrap_or("-")
         );
         let _enter = span.enter();
+        // A CertRep is an answer, never a request: refused before the
+        // envelope is opened.
+        if header.message_type == MessageType::CertRep {
+            let reason = "CertRep is not a request";
+            self.audit_unopened(&header, reason, client_ip);
+            return self.reply(&header, None, Answer::Fail(FailInfo::BadRequest, reason.into()));
+        }
         let msg = match signed.open_for(&self.auth.recipients()) {
             Ok(m) => m,
             Err(e) => {

@@ -204,14 +204,20 @@ pub fn lock(conn: &mut PgConnection, id: i64) -> Result<EnrollmentRequest, Store
         .first(conn)?)
 }
 
+/// The request a retransmission repeats (RFC 8894 §3.3.1): the same
+/// transactionID and key, renewing the same certificate (`None`: a first
+/// enrollment).
 pub fn by_transaction(
     conn: &mut PgConnection,
     transaction_id: &str,
     public_key_sha256: &[u8],
+    renewal_of: Option<i64>,
 ) -> Result<Option<EnrollmentRequest>, StoreError> {
+    use diesel::PgExpressionMethods;
     Ok(enrollment_requests::table
         .filter(enrollment_requests::transaction_id.eq(transaction_id))
         .filter(enrollment_requests::public_key_sha256.eq(public_key_sha256))
+        .filter(enrollment_requests::renewal_of.is_not_distinct_from(renewal_of))
         .select(EnrollmentRequest::as_select())
         .first(conn)
         .optional()?)
@@ -308,4 +314,20 @@ pub fn mark_issued(
         actor,
         None,
     )
+}
+
+/// The request that renews certificate `certificate_id` and has not been
+/// declined (RFC 8894 §3.3.1.2: a certificate is renewed once; a declined
+/// renewal leaves it to renew).
+pub fn renewing(
+    conn: &mut PgConnection,
+    certificate_id: i64,
+) -> Result<Option<EnrollmentRequest>, StoreError> {
+    Ok(enrollment_requests::table
+        .filter(enrollment_requests::renewal_of.eq(certificate_id))
+        .filter(enrollment_requests::status.ne(Status::Declined.as_str()))
+        .order(enrollment_requests::id.asc())
+        .select(EnrollmentRequest::as_select())
+        .first(conn)
+        .optional()?)
 }
