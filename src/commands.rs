@@ -151,7 +151,9 @@ pub struct ProfileArgs {
     /// Active certificates one device (CN) may hold; 0 = no limit.
     #[arg(long, default_value_t = 0)]
     max_active: i32,
-    /// At the limit, revoke the oldest (superseded) instead of refusing.
+    /// Revoke (superseded) the certificate a new one replaces: at the
+    /// per-device limit the oldest, instead of refusing; after a renewal,
+    /// the renewed one once its successor is delivered.
     #[arg(long)]
     revoke_on_replace: bool,
     /// Do not advertise POSTPKIOperation (clients then use GET).
@@ -167,6 +169,15 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set, default_value_t = false)]
     signer_key_must_match: bool,
+    /// On a manual profile, issue a renewal that keeps the certificate's
+    /// subject and SANs at once (an auto-approve profile always does).
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = false)]
+    auto_renew: bool,
+    /// A renewal may change the subject or SANs; an officer then decides.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = false)]
+    renewal_allows_identity_change: bool,
 }
 
 /// Settings of an existing profile to change; those not given stay.
@@ -183,6 +194,18 @@ pub struct ProfileSetArgs {
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set)]
     signer_key_must_match: Option<bool>,
+    /// On a manual profile, issue a renewal that keeps the identity at once.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    auto_renew: Option<bool>,
+    /// A renewal may change the subject or SANs; an officer then decides.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    renewal_allows_identity_change: Option<bool>,
+    /// Revoke the certificate a new one replaces (per-device limit, renewal).
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    revoke_on_replace: Option<bool>,
 }
 
 /// Through `server::admin`, so the CLI and the console apply one set of
@@ -207,6 +230,8 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
     d.allow_post = !a.no_post;
     d.certrep_includes_chain = a.certrep_includes_chain;
     d.signer_key_must_match = a.signer_key_must_match;
+    d.auto_renew = a.auto_renew;
+    d.renewal_allows_identity_change = a.renewal_allows_identity_change;
     d.places = a
         .orgs
         .iter()
@@ -220,10 +245,15 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
 /// Through `server::admin` as `create_profile`: the same rules, the
 /// change audited, the profile's revision raised.
 fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
-    if a.certrep_includes_chain.is_none() && a.signer_key_must_match.is_none() {
-        return Err(
-            "nothing to change: give --certrep-includes-chain or --signer-key-must-match".into(),
-        );
+    let flags = [
+        a.certrep_includes_chain,
+        a.signer_key_must_match,
+        a.auto_renew,
+        a.renewal_allows_identity_change,
+        a.revoke_on_replace,
+    ];
+    if flags.iter().all(Option::is_none) {
+        return Err("nothing to change: give at least one setting (see --help)".into());
     }
     let p = admin::profiles::change(conn, &Actor::cli("cli"), &a.id, |d| {
         if let Some(v) = a.certrep_includes_chain {
@@ -232,14 +262,29 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
         if let Some(v) = a.signer_key_must_match {
             d.signer_key_must_match = v;
         }
+        if let Some(v) = a.auto_renew {
+            d.auto_renew = v;
+        }
+        if let Some(v) = a.renewal_allows_identity_change {
+            d.renewal_allows_identity_change = v;
+        }
+        if let Some(v) = a.revoke_on_replace {
+            d.revoke_on_replace = v;
+        }
     })
     .map_err(|e| match e {
         admin::AdminError::NotFound => format!("no profile {:?}", a.id),
         e => err(e),
     })?;
     eprintln!(
-        "{}: certrep_includes_chain={} signer_key_must_match={}",
-        p.profile_id, p.certrep_includes_chain, p.signer_key_must_match
+        "{}: certrep_includes_chain={} signer_key_must_match={} auto_renew={} \
+         renewal_allows_identity_change={} revoke_on_replace={}",
+        p.profile_id,
+        p.certrep_includes_chain,
+        p.signer_key_must_match,
+        p.auto_renew,
+        p.renewal_allows_identity_change,
+        p.revoke_on_replace
     );
     Ok(())
 }

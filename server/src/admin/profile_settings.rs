@@ -55,6 +55,8 @@ pub struct ProfileDraft {
     pub allow_post: bool,
     pub certrep_includes_chain: bool,
     pub signer_key_must_match: bool,
+    pub auto_renew: bool,
+    pub renewal_allows_identity_change: bool,
     pub enabled: bool,
     pub places: Vec<Place>,
 }
@@ -83,6 +85,8 @@ impl ProfileDraft {
             allow_post: d.allow_post,
             certrep_includes_chain: d.certrep_includes_chain,
             signer_key_must_match: d.signer_key_must_match,
+            auto_renew: d.auto_renew,
+            renewal_allows_identity_change: d.renewal_allows_identity_change,
             enabled: true,
             places: vec![],
         }
@@ -113,6 +117,8 @@ impl ProfileDraft {
             allow_post: p.allow_post,
             certrep_includes_chain: p.certrep_includes_chain,
             signer_key_must_match: p.signer_key_must_match,
+            auto_renew: p.auto_renew,
+            renewal_allows_identity_change: p.renewal_allows_identity_change,
             enabled: p.enabled,
             places,
         }
@@ -306,6 +312,8 @@ impl ProfileDraft {
             allow_post: self.allow_post,
             certrep_includes_chain: self.certrep_includes_chain,
             signer_key_must_match: self.signer_key_must_match,
+            auto_renew: self.auto_renew,
+            renewal_allows_identity_change: self.renewal_allows_identity_change,
         }
     }
 }

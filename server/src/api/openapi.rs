@@ -205,7 +205,10 @@ pub fn document() -> Value {
                         "enabled": { "type": "boolean" }, "scep_url": { "type": "string" },
                         "organizations": { "type": "array", "items": int },
                         "certrep_includes_chain": { "type": "boolean", "description": "A SUCCESS CertRep carries the CA and its issuers after the issued certificate (set in the console or with `scepd profile set`)." },
-                        "signer_key_must_match": { "type": "boolean", "description": "A first enrollment must be signed with the key being certified (RFC 8894 §2.3)." }
+                        "signer_key_must_match": { "type": "boolean", "description": "A first enrollment must be signed with the key being certified (RFC 8894 §2.3)." },
+                        "auto_renew": { "type": "boolean", "description": "On a manual profile, a renewal that keeps the subject and SANs is issued at once (an auto-approve profile always does)." },
+                        "renewal_allows_identity_change": { "type": "boolean", "description": "A renewal may change the subject or SANs; an officer then decides. Off: such a renewal is refused." },
+                        "revoke_on_replace": { "type": "boolean", "description": "The certificate a new one replaces is revoked as superseded: at the per-device limit, and once a renewal's certificate is delivered." }
                     }
                 },
                 "EnrollmentRequest": {
@@ -255,7 +258,13 @@ mod tests {
         }
         assert_eq!(d["openapi"], "3.0.3");
         let profile = &d["components"]["schemas"]["Profile"]["properties"];
-        for p in ["certrep_includes_chain", "signer_key_must_match"] {
+        for p in [
+            "certrep_includes_chain",
+            "signer_key_must_match",
+            "auto_renew",
+            "renewal_allows_identity_change",
+            "revoke_on_replace",
+        ] {
             assert_eq!(profile[p]["type"], "boolean", "{p}");
         }
         assert!(d["components"]["schemas"]["Error"]["properties"]["error"].is_object());

@@ -65,6 +65,13 @@ pub struct ProfileOut {
     pub certrep_includes_chain: bool,
     /// A first enrollment must be signed with the key being certified.
     pub signer_key_must_match: bool,
+    /// A manual profile issues a renewal that keeps the identity at once.
+    pub auto_renew: bool,
+    /// A renewal may change the subject or SANs (an officer decides).
+    pub renewal_allows_identity_change: bool,
+    /// The certificate a new one replaces is revoked (per-device limit;
+    /// a renewal's, once its successor is delivered).
+    pub revoke_on_replace: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -210,6 +217,9 @@ pub fn list_profiles(
             organizations,
             certrep_includes_chain: p.certrep_includes_chain,
             signer_key_must_match: p.signer_key_must_match,
+            auto_renew: p.auto_renew,
+            renewal_allows_identity_change: p.renewal_allows_identity_change,
+            revoke_on_replace: p.revoke_on_replace,
         });
     }
     Ok(out)

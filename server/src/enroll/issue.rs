@@ -15,7 +15,6 @@ use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::certificates::{self, NewCertificate};
 use crate::store::profiles::Profile;
 use crate::store::requests::{self, EnrollmentRequest};
-use crate::store::StoreError;
 
 /// Tolerance for device clocks that run a little behind.
 const BACKDATE: Duration = Duration::minutes(5);
@@ -127,14 +126,9 @@ impl Enroll {
             },
         )?;
         requests::mark_issued(conn, req.id, stored.id, actor)?;
-        if let Some(old) = req.renewal_of {
-            if profile.revoke_on_replace {
-                match certificates::revoke(conn, old, "superseded", actor) {
-                    Ok(_) | Err(StoreError::Conflict(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+        // A renewed certificate is superseded once its successor is
+        // delivered, not here: an officer's approval delivers nothing
+        // (`enroll::renewal`).
         audit::record(
             conn,
             &AuditEvent {

@@ -33,6 +33,7 @@ mod fast;
 mod issue;
 pub mod policy;
 mod profile_cache;
+mod renewal;
 mod requests_flow;
 
 pub use crate::wire::name_text;
@@ -381,7 +382,10 @@ impl Enroll {
                 Some(id) => {
                     let der = certificates::by_id(conn, id)?.der;
                     // The chain setting of the profile it was issued under.
-                    self.issued(&profiles::by_id(conn, req.profile_id)?, der)
+                    let profile = profiles::by_id(conn, req.profile_id)?;
+                    // Delivered now: what it renews is superseded.
+                    self.supersede_renewed(conn, &profile, req, "scep")?;
+                    self.issued(&profile, der)
                 }
                 None => Answer::Fail(
                     FailInfo::BadRequest,

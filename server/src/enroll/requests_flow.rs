@@ -11,6 +11,7 @@ use diesel::pg::PgConnection;
 use diesel::Connection;
 
 use super::profile_cache::ProfileCopy;
+use super::renewal::Renewal;
 use super::{policy, Answer, Enroll, EnrollError};
 use crate::challenge::{access_codes, hash_secret};
 use crate::csr::{Csr, CsrError};
@@ -111,9 +112,16 @@ impl Enroll {
             Ok(s) => s,
             Err(v) => return self.refuse(&mut conn, txid, &format!("policy: {v}"), client_ip),
         };
+        let mut renewal = Renewal::SameIdentity;
         let renewing = match renewing {
-            Some(old) => match renewal_allowed(profile, &old) {
-                Ok(()) => Some(old),
+            Some(old) => match match renewal_allowed(profile, &old) {
+                Ok(()) => super::renewal::judge(&mut conn, profile, &old, &subject, &csr)?,
+                Err(reason) => Err(reason),
+            } {
+                Ok(kind) => {
+                    renewal = kind;
+                    Some(old)
+                }
                 // A device that still holds one of our certificates but
                 // brings a challenge enrolls afresh (scepclient signs with
                 // its existing certificate when it has one).
@@ -168,7 +176,20 @@ impl Enroll {
 
         let res = conn.transaction::<_, Abort, _>(|conn| {
             let (org, dept, challenge_id, renewal_of) = match (&renewing, challenge_pw) {
-                (Some(old), _) => (old.organization_id, old.department_id, None, Some(old.id)),
+                (Some(old), _) => {
+                    // Under the certificate's lock: a renewal that raced
+                    // this one, or this one's own retransmission.
+                    if let Some(prior) = super::renewal::lock_renewed(conn, old.id)? {
+                        if prior.transaction_id == txid
+                            && prior.public_key_sha256 == csr.public_key_sha256
+                        {
+                            return Err(Abort::Retransmission);
+                        }
+                        let reason = super::renewal::already_renewed(prior.id);
+                        return Err(Abort::Error(EnrollError::Policy(reason)));
+                    }
+                    (old.organization_id, old.department_id, None, Some(old.id))
+                }
                 (None, Some(pw)) => {
                     let ids: Vec<&str> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
                         .into_iter()
@@ -195,10 +216,17 @@ impl Enroll {
                     "organization or department is disabled".into(),
                 )));
             }
-            // Renewals authenticated by a valid certificate are issued at
-            // once; new enrollments follow the profile's approval mode.
-            let immediate = renewing.is_some() || profile.auto_approve();
-            let status = if immediate { Status::Applied } else { Status::Requested };
+            // New enrollments follow the profile's approval mode; renewals
+            // its renewal settings (`enroll::renewal`).
+            let immediate = match renewing {
+                Some(_) => renewal.at_once(profile),
+                None => profile.auto_approve(),
+            };
+            let status = if immediate {
+                Status::Applied
+            } else {
+                Status::Requested
+            };
             let sans: Vec<String> = csr.sans.iter().map(|s| s.to_string()).collect();
             let key_desc = csr.key.to_string();
             let signer_sha256 = msg.signer_cert.spki_sha256();
@@ -229,6 +257,8 @@ impl Enroll {
             };
             if immediate {
                 let cert = self.issue_in_tx(conn, profile, &req, &csr, &subject, "auto-approve")?;
+                // Delivered in this reply: what it renews is superseded.
+                self.supersede_renewed(conn, profile, &req, "auto-approve")?;
                 Ok(self.issued(profile, cert))
             } else {
                 audit::record(
@@ -237,7 +267,7 @@ impl Enroll {
                         actor: "scep",
                         kind: AuditKind::RequestPending,
                         target: Some(format!("request:{}", req.id)),
-                        details: serde_json::json!({ "transaction_id": txid, "subject": csr.subject_text }),
+                        details: pending_details(txid, &csr, renewal_of, renewal),
                         client_ip,
                         organization_id: Some(org),
                         department_id: dept,
@@ -349,6 +379,22 @@ impl Enroll {
         self.audit_refusal(conn, txid, reason, client_ip);
         Ok(Answer::Fail(FailInfo::BadRequest, reason.to_string()))
     }
+}
+
+/// Details of a `request.pending` entry; a renewal names the certificate
+/// it renews and whether it asks for another identity.
+fn pending_details(
+    txid: &str,
+    csr: &Csr,
+    renewal_of: Option<i64>,
+    renewal: Renewal,
+) -> serde_json::Value {
+    let mut d = serde_json::json!({ "transaction_id": txid, "subject": csr.subject_text });
+    if let Some(old) = renewal_of {
+        d["renewal_of"] = old.into();
+        d["identity_change"] = (renewal == Renewal::IdentityChange).into();
+    }
+    d
 }
 
 /// RFC 8894 §3.3.1.2: renewal needs a valid, unexpired certificate of the

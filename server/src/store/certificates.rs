@@ -69,6 +69,16 @@ pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Certificate, StoreError
         .first(conn)?)
 }
 
+/// The certificate, locked until the transaction ends (a renewal of it
+/// and the revocation of it as superseded queue behind each other).
+pub fn lock(conn: &mut PgConnection, id: i64) -> Result<Certificate, StoreError> {
+    Ok(certificates::table
+        .find(id)
+        .for_update()
+        .select(Certificate::as_select())
+        .first(conn)?)
+}
+
 pub fn by_serial(
     conn: &mut PgConnection,
     serial_hex: &str,

@@ -39,6 +39,10 @@ pub struct Profile {
     /// A first enrollment must be signed with the key being certified
     /// (RFC 8894 §2.3, strictly).
     pub signer_key_must_match: bool,
+    /// A manual profile issues a renewal that keeps the identity at once.
+    pub auto_renew: bool,
+    /// A renewal may change the subject or SANs (an officer decides).
+    pub renewal_allows_identity_change: bool,
 }
 
 impl Profile {
@@ -72,6 +76,8 @@ pub struct NewProfile<'a> {
     pub allow_post: bool,
     pub certrep_includes_chain: bool,
     pub signer_key_must_match: bool,
+    pub auto_renew: bool,
+    pub renewal_allows_identity_change: bool,
 }
 
 impl<'a> NewProfile<'a> {
@@ -103,6 +109,8 @@ impl<'a> NewProfile<'a> {
             allow_post: true,
             certrep_includes_chain: false,
             signer_key_must_match: false,
+            auto_renew: false,
+            renewal_allows_identity_change: false,
         }
     }
 }

@@ -163,6 +163,8 @@ diesel::table! {
         revision -> Int8,
         certrep_includes_chain -> Bool,
         signer_key_must_match -> Bool,
+        auto_renew -> Bool,
+        renewal_allows_identity_change -> Bool,
     }
 }
 

@@ -5,5 +5,6 @@ mod challenge_binding;
 mod device_cap_scope;
 mod forwarded_headers;
 mod one_answer_after_unwrap;
+mod renewal_identity;
 mod request_lookup;
 mod signatures_after_authentication;

@@ -39,6 +39,8 @@ const FLAGS: &[&str] = &[
     "allow_post",
     "certrep_includes_chain",
     "signer_key_must_match",
+    "auto_renew",
+    "renewal_allows_identity_change",
     "enabled",
 ];
 
@@ -137,6 +139,11 @@ fn state_of(d: &ProfileDraft) -> FormState {
         ("allow_post", d.allow_post),
         ("certrep_includes_chain", d.certrep_includes_chain),
         ("signer_key_must_match", d.signer_key_must_match),
+        ("auto_renew", d.auto_renew),
+        (
+            "renewal_allows_identity_change",
+            d.renewal_allows_identity_change,
+        ),
         ("enabled", d.enabled),
     ] {
         if on {
@@ -190,6 +197,8 @@ fn read(pairs: &[(String, String)]) -> (FormState, ProfileDraft) {
     d.allow_post = f.has("allow_post", "on");
     d.certrep_includes_chain = f.has("certrep_includes_chain", "on");
     d.signer_key_must_match = f.has("signer_key_must_match", "on");
+    d.auto_renew = f.has("auto_renew", "on");
+    d.renewal_allows_identity_change = f.has("renewal_allows_identity_change", "on");
     d.enabled = f.has("enabled", "on");
     let mut bad_place = false;
     d.places = form::all(pairs, "places")
@@ -350,6 +359,8 @@ mod tests {
         d.san_pattern = Some(".*".into());
         d.certrep_includes_chain = true;
         d.signer_key_must_match = true;
+        d.auto_renew = true;
+        d.renewal_allows_identity_change = true;
         let f = state_of(&d);
         let mut submitted = vec![];
         for name in TEXT {
