@@ -364,12 +364,14 @@ fn an_rao_manages_only_profiles_enabled_only_for_its_organizations() {
     assert!(!list.body.contains("beta-only"));
     let token = r.csrf();
 
-    // Its own profile: edited.
-    let form = with(
+    // Its own profile: edited (with device purposes only: serverAuth is
+    // the MRAO's to give).
+    let rao_form = with(
         &profile_form(&token, &acme.to_string()),
-        "profile_id",
-        "acme-only",
+        "extended_key_usage",
+        "clientAuth",
     );
+    let form = with(&rao_form, "profile_id", "acme-only");
     let ok = r.post("/profiles/acme-only/edit", &refs(&form));
     assert_eq!(ok.status, 303, "{}", ok.body);
     assert_eq!(profile(&s, "acme-only").validity_days, 30);
@@ -409,7 +411,7 @@ fn an_rao_manages_only_profiles_enabled_only_for_its_organizations() {
         vec![(acme, None)]
     );
     let for_beta = with(
-        &profile_form(&token, &beta.to_string()),
+        &with(&rao_form, "places", &beta.to_string()),
         "profile_id",
         "rao-made",
     );

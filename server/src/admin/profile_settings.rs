@@ -28,7 +28,12 @@ pub const KEY_USAGES: &[&str] = &[
 ];
 
 pub const VALIDITY_DAYS: (i32, i32) = (1, 3650);
+/// What the database holds; a profile made or changed since accepts no
+/// less than [`NEW_MIN_RSA_BITS`] (`profiles::vet`, which knows the stored
+/// value an older profile may keep).
 pub const MIN_RSA_BITS: (i32, i32) = (1024, 16384);
+/// NIST SP 800-131A disallows 1024-bit RSA signatures since 2013.
+pub const NEW_MIN_RSA_BITS: i32 = 2048;
 pub const RENEWAL_WINDOW_DAYS: (i32, i32) = (0, 3650);
 pub const MAX_ACTIVE: (i32, i32) = (0, 10_000);
 

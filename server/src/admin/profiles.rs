@@ -7,7 +7,7 @@
 use diesel::pg::PgConnection;
 use diesel::Connection;
 
-use super::profile_settings::ProfileDraft;
+use super::profile_settings::{ProfileDraft, NEW_MIN_RSA_BITS};
 use super::rules::{self, Actor};
 use super::{check_places, AdminError, Place, Refusals};
 use crate::store::admins::Role;
@@ -83,16 +83,54 @@ fn may_manage_unplaced(who: &Actor<'_>) -> bool {
 
 /// Validate the draft and the officer's right to its places; `Forbidden`
 /// before any field is looked at when the places are not the officer's.
+/// `old` is the profile as stored (None for a new one): what it already
+/// holds may stay, so an RAO can still edit a profile an MRAO gave a
+/// purpose the RAO could not give, and an older profile keeps its key size.
 fn vet(
     conn: &mut PgConnection,
     who: &Actor<'_>,
     draft: &ProfileDraft,
+    old: Option<&ProfileDraft>,
 ) -> Result<Refusals, AdminError> {
     if !rules::may_manage_places(who, &draft.places) {
         return Err(AdminError::Forbidden);
     }
     let mut refusals = Refusals::default();
     refusals.extend(draft.check());
+    if !refusals.has("extended_key_usage") {
+        let kept = old.map_or(&[][..], |o| o.extended_key_usage.as_slice());
+        let barred: Vec<&str> = draft
+            .extended_key_usage
+            .iter()
+            .filter(|e| !kept.contains(e))
+            .filter(|e| e.parse().is_ok_and(|eku| !rules::may_set_eku(who, &eku)))
+            .map(String::as_str)
+            .collect();
+        if !barred.is_empty() {
+            let allowed: Vec<String> = rules::DEVICE_EKUS
+                .iter()
+                .map(|(name, oid)| match name.parse::<crate::ca::Eku>() {
+                    Ok(_) => (*name).to_string(),
+                    Err(_) => format!("{oid} ({name})"),
+                })
+                .collect();
+            refusals.add(
+                "extended_key_usage",
+                format!(
+                    "only an MRAO may set {}; you may set {}",
+                    barred.join(", "),
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+    let kept_bits = old.is_some_and(|o| o.min_rsa_bits == draft.min_rsa_bits);
+    if !refusals.has("min_rsa_bits") && draft.min_rsa_bits < NEW_MIN_RSA_BITS && !kept_bits {
+        refusals.add(
+            "min_rsa_bits",
+            format!("minimum RSA key size must be at least {NEW_MIN_RSA_BITS} bits"),
+        );
+    }
     if draft.places.is_empty() && !may_manage_unplaced(who) {
         refusals.add("places", "choose at least one organization or department");
     }
@@ -108,7 +146,7 @@ pub fn create(
 ) -> Result<Profile, AdminError> {
     let d = draft.normalized();
     conn.transaction(|conn| {
-        let mut refusals = vet(conn, who, &d)?;
+        let mut refusals = vet(conn, who, &d, None)?;
         if !refusals.has("profile_id") && profiles::by_profile_id(conn, &d.profile_id)?.is_some() {
             refusals.add("profile_id", "profile ID already exists");
         }
@@ -163,7 +201,7 @@ pub fn change(
         edit(&mut d);
         let mut d = d.normalized();
         d.profile_id = before.profile_id.clone();
-        vet(conn, who, &d)?.finish()?;
+        vet(conn, who, &d, Some(&old))?.finish()?;
         let after = profiles::update(conn, before.id, &d.as_new(), d.enabled)?;
         profiles::replace_places(conn, before.id, &d.places)?;
         record_filed(

@@ -8,10 +8,14 @@
 //! - Officers: an officer manages officers at its level or below whose
 //!   every assignment lies inside its own scope, and gives only roles up to
 //!   its own and assignments inside its own scope.
-//! - Profiles: an MRAO any; an RAO when every place is in its scope.
+//! - Profiles: an MRAO any; an RAO when every place is in its scope. Below
+//!   an MRAO, only the extended key usages of `DEVICE_EKUS` (one CA signs
+//!   for every tenant, so a purpose that other relying parties honour is
+//!   the MRAO's call alone).
 //! - API keys: an MRAO, or an RAO holding every organization of the key.
 
 use super::Place;
+use crate::ca::Eku;
 use crate::store::admins::{Grant, Role};
 use crate::store::queue::Scope;
 use crate::store::StoreError;
@@ -115,6 +119,31 @@ pub fn may_manage_keys_for(actor: &Actor<'_>, organizations: &[i64]) -> bool {
         Role::Drao => false,
     }
 }
+/// The extended key usages an RAO or DRAO may put on a profile, by OID:
+/// purposes a device or its user proves to the tenant's own services.
+/// Every tenant's relying parties trust the one CA, so a purpose that
+/// other parties honour stays the MRAO's: serverAuth (a device could
+/// impersonate any TLS server), codeSigning, timeStamping, OCSPSigning,
+/// Microsoft's smartcardLogon (1.3.6.1.4.1.311.20.2.2: a Windows domain
+/// logon as anyone the subject names), anyExtendedKeyUsage (2.5.29.37.0:
+/// every purpose at once) and any other OID.
+pub const DEVICE_EKUS: &[(&str, &str)] = &[
+    // id-kp-clientAuth (RFC 5280 §4.2.1.12): TLS, 802.1X EAP-TLS, VPN clients.
+    ("clientAuth", "1.3.6.1.5.5.7.3.2"),
+    // id-kp-emailProtection: S/MIME for the subject's own address.
+    ("emailProtection", "1.3.6.1.5.5.7.3.4"),
+    // id-kp-ipsecIKE (RFC 4945 §5.1.3.12): an IKE peer, as VPN clients are.
+    ("ipsecIKE", "1.3.6.1.5.5.7.3.17"),
+    // id-kp-eapOverLAN (RFC 4334 §2): an 802.1X supplicant on LAN/Wi-Fi.
+    ("eapOverLAN", "1.3.6.1.5.5.7.3.14"),
+];
+
+/// Whether the actor may give a profile `eku`: an MRAO any; others only
+/// those of [`DEVICE_EKUS`] (compared by OID, however it was spelled).
+pub fn may_set_eku(actor: &Actor<'_>, eku: &Eku) -> bool {
+    actor.role == Role::Mrao || DEVICE_EKUS.iter().any(|(_, oid)| *oid == eku.oid())
+}
+
 
 /// A place as forms carry it: `org` (whole organization) or `org:dept`.
 pub fn parse_grant(value: &str) -> Option<Grant> {
@@ -362,6 +391,37 @@ mod tests {
         assert!(check_name("a\u{7}b", 200).is_err());
         assert!(check_username("jane.doe@acme").is_ok());
         assert!(check_username("jane doe").is_err());
+    #[test]
+    fn only_an_mrao_sets_extended_key_usages_beyond_the_device_ones() {
+        let (rao_scope, drao_scope) = scopes();
+        let (rao, drao) = (actor(Role::Rao, &rao_scope), actor(Role::Drao, &drao_scope));
+        let mrao = actor(Role::Mrao, &Scope::All);
+        let eku = |s: &str| s.parse::<Eku>().unwrap();
+        for ok in [
+            "clientAuth",
+            "emailProtection",
+            "ipsecIKE",
+            "1.3.6.1.5.5.7.3.2",
+            "1.3.6.1.5.5.7.3.14",
+        ] {
+            assert!(may_set_eku(&rao, &eku(ok)), "{ok}");
+            assert!(may_set_eku(&drao, &eku(ok)), "{ok}");
+        }
+        for bad in [
+            "serverAuth",
+            "codeSigning",
+            "1.3.6.1.5.5.7.3.1",
+            "1.3.6.1.5.5.7.3.8",
+            "1.3.6.1.5.5.7.3.9",
+            "1.3.6.1.4.1.311.20.2.2",
+            "2.5.29.37.0",
+        ] {
+            assert!(!may_set_eku(&rao, &eku(bad)), "{bad}");
+            assert!(!may_set_eku(&drao, &eku(bad)), "{bad}");
+            assert!(may_set_eku(&mrao, &eku(bad)), "{bad}");
+        }
+    }
+
         assert_eq!(check_email(""), Ok(None));
         assert_eq!(
             check_email("ra@acme.example"),

@@ -3,6 +3,7 @@
 
 mod challenge_binding;
 mod device_cap_scope;
+mod eku_allow_list;
 mod forwarded_headers;
 mod one_answer_after_unwrap;
 mod renewal_identity;
