@@ -3,11 +3,10 @@
 //! variable, never from argv (visible in `ps` and shell history).
 
 use clap::Subcommand;
-use diesel::Connection;
-use server::bootstrap;
+use server::admin::officers::{self, OfficerForm};
+use server::admin::Actor;
 use server::config::Config;
-use server::store::audit::{self, AuditEvent, AuditKind};
-use server::store::{admins, orgs, StoreError};
+use server::store::{admins, orgs};
 
 use crate::serve::{start, Running};
 
@@ -32,25 +31,6 @@ pub enum AdminCmd {
         #[arg(long)]
         email: Option<String>,
     },
-}
-
-/// A failure inside the creating transaction: a message for the operator,
-/// or the database error that rolled it back.
-enum TxError {
-    Msg(String),
-    Db(diesel::result::Error),
-}
-
-impl From<diesel::result::Error> for TxError {
-    fn from(e: diesel::result::Error) -> Self {
-        Self::Db(e)
-    }
-}
-
-impl From<String> for TxError {
-    fn from(m: String) -> Self {
-        Self::Msg(m)
-    }
 }
 
 fn org_id(conn: &mut diesel::PgConnection, s: &str) -> Result<i64, String> {
@@ -91,51 +71,30 @@ pub fn admin(cfg: &Config, cmd: AdminCmd) -> Result<(), String> {
     }
     let password = std::env::var(&password_env)
         .map_err(|_| format!("environment variable {password_env} is not set"))?;
-    if password.chars().count() < 12 {
-        return Err("the password needs at least 12 characters".into());
-    }
-    let hash = bootstrap::hash_password(&password).map_err(|e| e.to_string())?;
     let running = start(cfg, None)?;
     let res = (|| {
         let mut conn = running.enroll.pool().get().map_err(|e| e.to_string())?;
-        conn.transaction(|conn| -> Result<i64, TxError> {
-            let a = admins::create(conn, &username, &hash, role, email.as_deref()).map_err(
-                |e| match e {
-                    StoreError::Conflict(_) => format!("officer {username:?} already exists"),
-                    e => e.to_string(),
-                },
-            )?;
-            let mut event = AuditEvent::new("cli", AuditKind::AdminCreated)
-                .target(format!("admin:{username}"))
-                .details(serde_json::json!({
-                    "role": role.as_str(),
-                    "org": org,
-                    "departments": departments,
-                }));
-            if let Some(org) = &org {
-                let org = org_id(conn, org)?;
-                if departments.is_empty() {
-                    admins::add_scope(conn, a.id, org, None).map_err(|e| e.to_string())?;
-                }
-                let mut ids = Vec::with_capacity(departments.len());
-                for d in &departments {
-                    let d = department_id(conn, org, d)?;
-                    admins::add_scope(conn, a.id, org, Some(d)).map_err(|e| e.to_string())?;
-                    ids.push(d);
-                }
-                // An officer of one department is that department's news.
-                event = event.org(org).dept(match ids[..] {
-                    [d] => Some(d),
-                    _ => None,
-                });
+        // Names resolved to the places a console form would send; the
+        // officer is then created by the same rules as in the console
+        // (username, password, role and scope checked, audited as `cli`).
+        let mut places = vec![];
+        if let Some(org) = &org {
+            let org = org_id(&mut conn, org)?;
+            if departments.is_empty() {
+                places.push(org.to_string());
             }
-            audit::record(conn, &event).map_err(|e| e.to_string())?;
-            Ok(a.id)
-        })
-        .map_err(|e| match e {
-            TxError::Msg(m) => m,
-            TxError::Db(e) => e.to_string(),
-        })
+            for d in &departments {
+                places.push(format!("{org}:{}", department_id(&mut conn, org, d)?));
+            }
+        }
+        let form = OfficerForm {
+            role: role.as_str(),
+            email: email.as_deref().unwrap_or(""),
+            places: &places,
+        };
+        officers::create(&mut conn, &Actor::cli("cli"), &username, &password, &form)
+            .map(|a| a.id)
+            .map_err(|e| e.to_string())
     })();
     let Running { enroll, db, .. } = running;
     drop(enroll);

@@ -339,9 +339,13 @@ fn scoped_keyset_pages_cover_the_scope_once_newest_first() {
         organizations: vec![w.globex],
         departments: vec![w.sales_dept],
     };
+    let admin = server::store::admins::by_username(&mut w.s.pg(), "admin")
+        .unwrap()
+        .unwrap()
+        .id;
     let viewer = Viewer {
         scope: &scope,
-        username: "admin",
+        officer_id: Some(admin),
     };
     let f = AuditFilter::default();
     let paged = all_pages(&w.s, viewer, &f);
@@ -350,7 +354,7 @@ fn scoped_keyset_pages_cover_the_scope_once_newest_first() {
             audit_log::organization_id
                 .eq(w.globex)
                 .or(audit_log::department_id.eq(w.sales_dept))
-                .or(audit_log::actor.eq("admin")),
+                .or(audit_log::actor_officer_id.eq(admin)),
         )
         .order((audit_log::at.desc(), audit_log::id.desc()))
         .select(audit_log::id)
@@ -367,7 +371,7 @@ fn scoped_keyset_pages_cover_the_scope_once_newest_first() {
         &w.s,
         Viewer {
             scope: &nothing,
-            username: "nobody",
+            officer_id: None,
         },
         &f,
     );

@@ -38,6 +38,8 @@ const CSP: &str = "default-src 'self'; frame-ancestors 'none'; form-action 'self
 /// The logged-in officer of this request.
 #[derive(Debug, Clone)]
 pub struct Officer {
+    /// `admins.id`: who the officer is, whatever its name.
+    pub id: i64,
     pub username: String,
     pub role: Role,
     pub scope: Scope,
@@ -130,6 +132,7 @@ async fn resolve(req: &ServiceRequest, cfg: &ConsoleSettings) -> Result<Option<O
         };
         let scope = queue::scope_of(&mut conn, &admin)?;
         Ok(Some(Officer {
+            id: admin.id,
             username: admin.username,
             role,
             scope,

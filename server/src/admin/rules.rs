@@ -17,6 +17,7 @@
 use super::Place;
 use crate::ca::Eku;
 use crate::store::admins::{Grant, Role};
+use crate::store::audit;
 use crate::store::queue::Scope;
 use crate::store::StoreError;
 
@@ -181,7 +182,8 @@ pub fn check_name(value: &str, max: usize) -> Result<String, String> {
 }
 
 /// Usernames appear in audit rows and URLs: letters, digits, `.`, `_`,
-/// `-` and `@` only.
+/// `-` and `@` only, and none of the names the system writes audit entries
+/// under (`audit::SYSTEM_ACTORS`), so no officer passes for a device event.
 pub fn check_username(value: &str) -> Result<String, String> {
     let v = check_name(value, 100)?;
     if !v
@@ -189,6 +191,12 @@ pub fn check_username(value: &str) -> Result<String, String> {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
     {
         return Err("use letters, digits, '.', '_', '-' or '@' only".into());
+    }
+    if audit::is_system_actor(&v) {
+        return Err(format!(
+            "'{v}' is reserved for the system ({})",
+            audit::SYSTEM_ACTORS.join(", ")
+        ));
     }
     Ok(v)
 }
@@ -391,6 +399,18 @@ mod tests {
         assert!(check_name("a\u{7}b", 200).is_err());
         assert!(check_username("jane.doe@acme").is_ok());
         assert!(check_username("jane doe").is_err());
+        for reserved in [
+            "scep",
+            "auto-approve",
+            "Purge",
+            "SYSTEM",
+            "cli",
+            "api",
+            "bootstrap",
+        ] {
+            assert!(check_username(reserved).unwrap_err().contains("reserved"));
+        }
+        assert!(check_username("scep-officer").is_ok());
     #[test]
     fn only_an_mrao_sets_extended_key_usages_beyond_the_device_ones() {
         let (rao_scope, drao_scope) = scopes();

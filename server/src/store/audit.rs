@@ -5,8 +5,28 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::audit_log;
+use super::schema::{admins, audit_log};
 use super::StoreError;
+
+/// Actor names the system writes under (device enrollment, automatic
+/// approval, the purge, start-up, the command line, the API), compared
+/// without regard to case. No officer may carry one (`admin::rules::
+/// check_username`), and an entry under one of them is never taken for an
+/// officer's own: device events of every organization use them.
+pub const SYSTEM_ACTORS: &[&str] = &[
+    "scep",
+    "auto-approve",
+    "purge",
+    "system",
+    "cli",
+    "api",
+    "bootstrap",
+];
+
+/// Whether `name` is one of [`SYSTEM_ACTORS`].
+pub fn is_system_actor(name: &str) -> bool {
+    SYSTEM_ACTORS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditKind {
@@ -177,10 +197,24 @@ pub struct AuditEntry {
     pub department_id: Option<i64>,
 }
 
+/// Write one entry. When the actor is an officer, the entry records the
+/// officer's id too (`actor_officer_id`): what the officer later sees as
+/// its own follows that id, not the name. A system actor's entry names
+/// no officer, even one created under that name before it was reserved.
 pub fn record(conn: &mut PgConnection, ev: &AuditEvent<'_>) -> Result<(), StoreError> {
+    let officer = if is_system_actor(ev.actor) {
+        None
+    } else {
+        admins::table
+            .filter(admins::username.eq(ev.actor))
+            .select(admins::id)
+            .first::<i64>(conn)
+            .optional()?
+    };
     diesel::insert_into(audit_log::table)
         .values((
             audit_log::actor.eq(ev.actor),
+            audit_log::actor_officer_id.eq(officer),
             audit_log::event.eq(ev.kind.as_str()),
             audit_log::target.eq(ev.target.as_deref()),
             audit_log::details.eq(&ev.details),

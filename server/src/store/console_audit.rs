@@ -2,12 +2,15 @@
 //! and date range, keyset paginated newest first, seen through the
 //! officer's `Scope`. An MRAO sees every entry; an RAO the entries of its
 //! organizations, a DRAO those of its departments, and either one the
-//! entries it made itself (a login, say, concerns no organization).
+//! entries it made itself (a login, say, concerns no organization),
+//! recognised by the officer's id recorded with them, never by the actor
+//! name: device events are written under fixed names such as
+//! `auto-approve`, for every organization.
 //!
 //! A limited scope is read as one keyset range scan per organization
 //! (`audit_log_org_listing`, or `audit_log_org_event` with an event
 //! filter), per department (`audit_log_dept_*` likewise) and for the
-//! officer's own entries (`audit_log_actor`), each stopping after a page,
+//! officer's own entries (`audit_log_officer_*`), each stopping after a page,
 //! merged here: an OR of the three would make PostgreSQL either sort every
 //! entry of a large organization or walk the whole log.
 
@@ -35,7 +38,9 @@ pub struct AuditFilter {
 #[derive(Debug, Clone, Copy)]
 pub struct Viewer<'a> {
     pub scope: &'a Scope,
-    pub username: &'a str,
+    /// The officer looking (`admins.id`), whose own entries it sees
+    /// whatever they concern; None: only the scope's.
+    pub officer_id: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -87,9 +92,11 @@ fn scoped<'a>(viewer: Viewer<'_>, f: &AuditFilter, after: Option<Cursor>) -> Vec
                     .iter()
                     .map(|&d| filtered(f, after).filter(audit_log::department_id.eq(d))),
             )
-            .chain(std::iter::once(
-                filtered(f, after).filter(audit_log::actor.eq(viewer.username.to_string())),
-            ))
+            .chain(
+                viewer
+                    .officer_id
+                    .map(|id| filtered(f, after).filter(audit_log::actor_officer_id.eq(id))),
+            )
             .collect(),
     }
 }

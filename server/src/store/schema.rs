@@ -66,6 +66,7 @@ diesel::table! {
         client_ip -> Nullable<Text>,
         organization_id -> Nullable<Int8>,
         department_id -> Nullable<Int8>,
+        actor_officer_id -> Nullable<Int8>,
     }
 }
 
@@ -296,6 +297,7 @@ diesel::joinable!(admin_scopes -> departments (department_id));
 diesel::joinable!(admin_scopes -> organizations (organization_id));
 diesel::joinable!(api_key_scopes -> api_keys (api_key_id));
 diesel::joinable!(api_key_scopes -> organizations (organization_id));
+diesel::joinable!(audit_log -> admins (actor_officer_id));
 diesel::joinable!(audit_log -> departments (department_id));
 diesel::joinable!(audit_log -> organizations (organization_id));
 diesel::joinable!(certificates -> departments (department_id));

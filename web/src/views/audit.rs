@@ -131,12 +131,12 @@ pub async fn list(
     };
     let pool = enroll.pool().clone();
     let f = filter.clone();
-    let (scope, me) = (officer.scope.clone(), officer.username.clone());
+    let (scope, me) = (officer.scope.clone(), officer.id);
     let page = web::block(move || -> Result<_, WebError> {
         let mut conn = pool.get().map_err(StoreError::from)?;
         let viewer = Viewer {
             scope: &scope,
-            username: &me,
+            officer_id: Some(me),
         };
         Ok(console_audit::list(
             &mut conn, viewer, &f, after, PAGE_SIZE,

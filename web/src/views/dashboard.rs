@@ -91,7 +91,7 @@ pub fn bars(first: NaiveDate, per_day: &[(NaiveDate, i64)]) -> Vec<Bar> {
 
 pub async fn show(officer: Officer, enroll: web::Data<Enroll>) -> Result<HttpResponse, WebError> {
     let scope = officer.scope.clone();
-    let me = officer.username.clone();
+    let me = officer.id;
     let pool = enroll.pool().clone();
     let now = Utc::now();
     let first = now.date_naive() - Duration::days(DAYS - 1);
@@ -110,7 +110,7 @@ pub async fn show(officer: Officer, enroll: web::Data<Enroll>) -> Result<HttpRes
         };
         let viewer = Viewer {
             scope: &scope,
-            username: &me,
+            officer_id: Some(me),
         };
         let failures = console_audit::list(&mut conn, viewer, &refused, None, FAILURES_SHOWN)?.rows;
         Ok((counts, per_day, expiring, failures))
