@@ -120,6 +120,7 @@ pub fn may_manage_keys_for(actor: &Actor<'_>, organizations: &[i64]) -> bool {
         Role::Drao => false,
     }
 }
+
 /// The extended key usages an RAO or DRAO may put on a profile, by OID:
 /// purposes a device or its user proves to the tenant's own services.
 /// Every tenant's relying parties trust the one CA, so a purpose that
@@ -144,7 +145,6 @@ pub const DEVICE_EKUS: &[(&str, &str)] = &[
 pub fn may_set_eku(actor: &Actor<'_>, eku: &Eku) -> bool {
     actor.role == Role::Mrao || DEVICE_EKUS.iter().any(|(_, oid)| *oid == eku.oid())
 }
-
 
 /// A place as forms carry it: `org` (whole organization) or `org:dept`.
 pub fn parse_grant(value: &str) -> Option<Grant> {
@@ -371,6 +371,37 @@ mod tests {
     }
 
     #[test]
+    fn only_an_mrao_sets_extended_key_usages_beyond_the_device_ones() {
+        let (rao_scope, drao_scope) = scopes();
+        let (rao, drao) = (actor(Role::Rao, &rao_scope), actor(Role::Drao, &drao_scope));
+        let mrao = actor(Role::Mrao, &Scope::All);
+        let eku = |s: &str| s.parse::<Eku>().unwrap();
+        for ok in [
+            "clientAuth",
+            "emailProtection",
+            "ipsecIKE",
+            "1.3.6.1.5.5.7.3.2",
+            "1.3.6.1.5.5.7.3.14",
+        ] {
+            assert!(may_set_eku(&rao, &eku(ok)), "{ok}");
+            assert!(may_set_eku(&drao, &eku(ok)), "{ok}");
+        }
+        for bad in [
+            "serverAuth",
+            "codeSigning",
+            "1.3.6.1.5.5.7.3.1",
+            "1.3.6.1.5.5.7.3.8",
+            "1.3.6.1.5.5.7.3.9",
+            "1.3.6.1.4.1.311.20.2.2",
+            "2.5.29.37.0",
+        ] {
+            assert!(!may_set_eku(&rao, &eku(bad)), "{bad}");
+            assert!(!may_set_eku(&drao, &eku(bad)), "{bad}");
+            assert!(may_set_eku(&mrao, &eku(bad)), "{bad}");
+        }
+    }
+
+    #[test]
     fn each_role_needs_its_kind_of_assignment() {
         assert!(grants_fit_role(Role::Mrao, &[]).is_ok());
         assert!(grants_fit_role(Role::Mrao, &[org(1)]).is_err());
@@ -411,36 +442,6 @@ mod tests {
             assert!(check_username(reserved).unwrap_err().contains("reserved"));
         }
         assert!(check_username("scep-officer").is_ok());
-    #[test]
-    fn only_an_mrao_sets_extended_key_usages_beyond_the_device_ones() {
-        let (rao_scope, drao_scope) = scopes();
-        let (rao, drao) = (actor(Role::Rao, &rao_scope), actor(Role::Drao, &drao_scope));
-        let mrao = actor(Role::Mrao, &Scope::All);
-        let eku = |s: &str| s.parse::<Eku>().unwrap();
-        for ok in [
-            "clientAuth",
-            "emailProtection",
-            "ipsecIKE",
-            "1.3.6.1.5.5.7.3.2",
-            "1.3.6.1.5.5.7.3.14",
-        ] {
-            assert!(may_set_eku(&rao, &eku(ok)), "{ok}");
-            assert!(may_set_eku(&drao, &eku(ok)), "{ok}");
-        }
-        for bad in [
-            "serverAuth",
-            "codeSigning",
-            "1.3.6.1.5.5.7.3.1",
-            "1.3.6.1.5.5.7.3.8",
-            "1.3.6.1.5.5.7.3.9",
-            "1.3.6.1.4.1.311.20.2.2",
-            "2.5.29.37.0",
-        ] {
-            assert!(!may_set_eku(&rao, &eku(bad)), "{bad}");
-            assert!(!may_set_eku(&drao, &eku(bad)), "{bad}");
-            assert!(may_set_eku(&mrao, &eku(bad)), "{bad}");
-        }
-    }
 
         assert_eq!(check_email(""), Ok(None));
         assert_eq!(
