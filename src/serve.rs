@@ -108,6 +108,12 @@ pub fn run(cfg: Config) -> Result<(), String> {
     // Read by the SCEP endpoint, the console and the access log alike, so
     // each names the same client.
     let trusted_proxies = aweb::Data::new(cfg.trusted_proxies.clone());
+    // The console's access-code checks are limited like a device's
+    // challenge attempts, with the same settings (keyed by officer).
+    let code_gate = aweb::Data::new(Gate::new(
+        cfg.challenge_failure_limit,
+        chrono::Duration::seconds(i64::from(cfg.challenge_failure_window_seconds)),
+    ));
     let purge_every =
         std::time::Duration::from_secs(u64::from(cfg.challenge_purge_interval_seconds));
     let result = actix_web::rt::System::new().block_on(async move {
@@ -123,6 +129,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 .app_data(aweb::Data::new(cfg.mail.clone()))
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .app_data(aweb::Data::new(api.clone()))
+                .app_data(code_gate.clone())
                 .app_data(trusted_proxies.clone())
                 .wrap(
                     middleware::Logger::new("%{client}xi \"%r\" %s %b %Dms")

@@ -28,6 +28,9 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// Too many failed attempts; try again later.
+    #[error("{0}")]
+    TooManyAttempts(String),
     #[error("database unavailable")]
     Unavailable,
     #[error("internal error: {0}")]
@@ -126,6 +129,7 @@ impl ResponseError for WebError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -147,7 +151,7 @@ impl ResponseError for WebError {
             Self::Csrf => "This form has expired or did not come from the console. Reload the page and try again.",
             Self::Forbidden => "You may not do this.",
             Self::NotFound => "Not found.",
-            Self::BadRequest(m) | Self::Conflict(m) => m.as_str(),
+            Self::BadRequest(m) | Self::Conflict(m) | Self::TooManyAttempts(m) => m.as_str(),
             Self::LoginRequired => "Login required.",
         };
         let page = ErrorView {

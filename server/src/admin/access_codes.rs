@@ -2,14 +2,26 @@
 //! officer for an organization or department in its scope. Hashing, the
 //! row and its audit entry are `challenge::access_codes`'s; this adds the
 //! scope and the per-field refusals. The code itself is never returned.
+//!
+//! An officer may also have a code it types checked (to embed it in a
+//! configuration profile): that check is the same argon2 verification a
+//! device's enrollment runs, so it is limited like one. Failures count
+//! against the officer in the failed-attempt gate (`challenge::gate`,
+//! counted in PostgreSQL, keyed by officer), every check is audited, and
+//! only places the officer holds may be named, a department only inside
+//! its own organization.
 
+use chrono::Utc;
 use diesel::pg::PgConnection;
+use diesel::Connection;
 
 use super::{check_places, Actor, AdminError, Place, Refusals};
 use crate::challenge::access_codes::{self as codes, NewCode, MIN_LEN};
+use crate::challenge::gate::Gate;
 use crate::challenge::ChallengeError;
 use crate::store::access_codes::{self as store, AccessCode};
-use crate::store::profiles;
+use crate::store::audit::{self, AuditEvent, AuditKind};
+use crate::store::{attempts, profiles};
 
 /// What an officer asks for.
 pub struct CodeDraft<'a> {
@@ -107,6 +119,84 @@ pub fn set_enabled(
         )));
     }
     codes::set_enabled(conn, id, enabled, who.username).map_err(from_challenge)
+}
+
+/// What checking a typed access code found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// An enabled code of this organization that the profile accepts.
+    Matched,
+    /// No such code (a failure counted against the officer).
+    NoMatch,
+    /// The officer has used up its failed attempts; nothing was checked.
+    Throttled,
+}
+
+impl CodeCheck {
+    fn outcome(self) -> &'static str {
+        match self {
+            Self::Matched => "matched",
+            Self::NoMatch => "no match",
+            Self::Throttled => "throttled",
+        }
+    }
+}
+
+/// The gate's key for an officer's failures: not an address, so it
+/// neither shares nor spends a SCEP client's budget.
+fn officer_key(officer_id: i64) -> String {
+    format!("officer:{officer_id}")
+}
+
+/// Check `code` as an access code of the place's organization for
+/// `profile`, as officer `officer_id` (`who`) typed it. `Forbidden` when
+/// the place is not the officer's (a department counts only in its own
+/// organization); `NotFound` for an unknown profile. The check, the
+/// failure count and the audit entry are one transaction.
+pub fn check_typed(
+    conn: &mut PgConnection,
+    who: &Actor<'_>,
+    officer_id: i64,
+    gate: &Gate,
+    profile_id: &str,
+    place: Place,
+    code: &str,
+) -> Result<CodeCheck, AdminError> {
+    let (org, dept) = place;
+    conn.transaction(|conn| {
+        if !who.scope.allows_place(conn, org, dept)? {
+            return Err(AdminError::Forbidden);
+        }
+        let profile = profiles::by_profile_id(conn, profile_id)?.ok_or(AdminError::NotFound)?;
+        let key = officer_key(officer_id);
+        let (found, failures) = if gate.locked_out(conn, Some(&key))? {
+            (CodeCheck::Throttled, None)
+        } else {
+            // A fresh cache: a code once verified must not skip argon2
+            // for the next guess of the same text.
+            let cache = codes::VerifyCache::new(1);
+            match codes::find_match(conn, &cache, code, &profile)? {
+                Some(c) if c.organization_id == org => (CodeCheck::Matched, None),
+                _ => {
+                    let window = gate.window_start(Utc::now());
+                    let n = attempts::record_failure(conn, &key, window)?;
+                    (CodeCheck::NoMatch, Some(n))
+                }
+            }
+        };
+        audit::record(
+            conn,
+            &AuditEvent::new(who.username, AuditKind::AccessCodeChecked)
+                .target(format!("profile:{}", profile.profile_id))
+                .details(serde_json::json!({
+                    "outcome": found.outcome(),
+                    "failures_in_window": failures,
+                }))
+                .org(org)
+                .dept(dept),
+        )?;
+        Ok(found)
+    })
 }
 
 fn from_challenge(e: ChallengeError) -> AdminError {

@@ -47,6 +47,9 @@ impl Scope {
     }
 
     /// True when a row of `organization_id`/`department_id` is in scope.
+    /// The pair is taken as consistent, as a stored row holds it; a pair a
+    /// client sent goes through [`Scope::allows_place`], since a
+    /// department in scope would otherwise vouch for any organization.
     pub fn allows(&self, organization_id: i64, department_id: Option<i64>) -> bool {
         match self {
             Self::All => true,
@@ -57,6 +60,29 @@ impl Scope {
                 organizations.contains(&organization_id)
                     || department_id.is_some_and(|d| departments.contains(&d))
             }
+        }
+    }
+}
+
+impl Scope {
+    /// [`Scope::allows`] for a place a client named: also the department
+    /// (if any) exists and belongs to the organization.
+    pub fn allows_place(
+        &self,
+        conn: &mut PgConnection,
+        organization_id: i64,
+        department_id: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        if !self.allows(organization_id, department_id) {
+            return Ok(false);
+        }
+        match department_id {
+            None => Ok(true),
+            Some(d) => match super::orgs::department_by_id(conn, d) {
+                Ok(dep) => Ok(dep.organization_id == organization_id),
+                Err(StoreError::NotFound) => Ok(false),
+                Err(e) => Err(e),
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Security properties that cut across the SCEP endpoint, the RA console
 //! and the JSON API: what a client can and cannot make scepd believe.
 
+mod access_code_guessing;
 mod audit_visibility;
 mod challenge_binding;
 mod device_cap_scope;

@@ -8,12 +8,15 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
+use server::admin::access_codes::{self, CodeCheck};
+use server::challenge::gate::Gate;
 use server::enroll::Enroll;
 use server::mobileconfig::{
     export_mobileconfig, ChallengeChoice, ExportRequest, Exported, SubjectAltName,
 };
 use server::store::{profiles, queue, StoreError};
 
+use super::actor;
 use super::challenges::parse_place;
 use crate::error::WebError;
 use crate::session::Officer;
@@ -88,6 +91,7 @@ pub async fn from_form(
     officer: Officer,
     enroll: web::Data<Enroll>,
     signing: Option<web::Data<ProfileSigning>>,
+    gate: Option<web::Data<Gate>>,
     form: web::Form<ExportForm>,
 ) -> Result<HttpResponse, WebError> {
     let f = form.into_inner();
@@ -96,9 +100,14 @@ pub async fn from_form(
         .access_code
         .map(|c| c.trim().to_string())
         .filter(|c| !c.is_empty());
+    let checker = officer.clone();
     export(officer, enroll, signing, move |conn| {
         if let Some(code) = &code {
-            verify_access_code(conn, &f.profile, org, code)?;
+            let gate: &Gate = match &gate {
+                Some(g) => g.get_ref(),
+                None => default_gate(),
+            };
+            verify_access_code(conn, &checker, gate, &f.profile, (org, dept), code)?;
         }
         Ok(Target {
             profile: f.profile,
@@ -136,21 +145,39 @@ pub async fn for_request(
     .await
 }
 
+/// The console's limit on failed access-code checks when `serve` gave
+/// none (`SCEPD_CHALLENGE_FAILURE_*` configure the one it gives).
+fn default_gate() -> &'static Gate {
+    static GATE: std::sync::OnceLock<Gate> = std::sync::OnceLock::new();
+    GATE.get_or_init(Gate::default)
+}
+
 /// Only an enabled access code of this organization that the profile
 /// accepts may go into a file: a typo would hand out a profile that fails.
+/// Checked, counted and audited by `admin::access_codes::check_typed`.
 fn verify_access_code(
     conn: &mut server::store::PgPooled,
+    officer: &Officer,
+    gate: &Gate,
     profile: &str,
-    organization_id: i64,
+    place: (i64, Option<i64>),
     code: &str,
 ) -> Result<(), WebError> {
-    let p = profiles::by_profile_id(conn, profile)?
-        .ok_or_else(|| WebError::BadRequest(format!("no profile {profile:?}")))?;
-    let cache = server::challenge::access_codes::VerifyCache::new(1);
-    match server::challenge::access_codes::find_match(conn, &cache, code, &p)? {
-        Some(c) if c.organization_id == organization_id => Ok(()),
-        _ => Err(WebError::BadRequest(
+    match access_codes::check_typed(
+        conn,
+        &actor(officer),
+        officer.id,
+        gate,
+        profile,
+        place,
+        code,
+    )? {
+        CodeCheck::Matched => Ok(()),
+        CodeCheck::NoMatch => Err(WebError::BadRequest(
             "that is not an access code of this organization for this profile".into(),
+        )),
+        CodeCheck::Throttled => Err(WebError::TooManyAttempts(
+            "too many wrong access codes; try again later".into(),
         )),
     }
 }
