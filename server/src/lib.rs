@@ -17,6 +17,7 @@ pub mod csr;
 pub mod enroll;
 pub(crate) mod fsutil;
 pub mod http;
+pub mod input;
 pub mod mobileconfig;
 pub mod notify;
 pub mod pgcluster;

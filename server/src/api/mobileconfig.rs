@@ -3,7 +3,6 @@
 //! challenge inside (issue 5). POST because every call mints a challenge.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Duration;
 use serde::Deserialize;
 
 use super::{handlers::as_caller, ApiError, ApiState};
@@ -12,7 +11,7 @@ use crate::mobileconfig::{
 };
 
 /// A profile stays useful for a week on a device waiting to be set up.
-const DEFAULT_TTL_MINUTES: u32 = 7 * 24 * 60;
+const DEFAULT_TTL_MINUTES: u64 = 7 * 24 * 60;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +22,7 @@ pub struct ExportBody {
     /// CN or serialNumber of the device: fills the subject template and
     /// binds the challenge to it.
     pub device_identity: Option<String>,
-    pub ttl_minutes: Option<u32>,
+    pub ttl_minutes: Option<u64>,
     /// Default true: signed CMS; false gives the plain XML plist.
     pub signed: Option<bool>,
     #[serde(default)]
@@ -77,7 +76,7 @@ pub async fn export(
                 department_id: body.department_id,
                 device_identity: body.device_identity.as_deref(),
                 challenge: ChallengeChoice::Mint {
-                    ttl: Duration::minutes(i64::from(ttl)),
+                    ttl: super::service::ttl_of(ttl)?,
                 },
                 subject_alt_name: SubjectAltName {
                     dns: body.san_dns,

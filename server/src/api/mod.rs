@@ -68,6 +68,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// Well-formed, but a value lies outside what scepd accepts (a
+    /// challenge lifetime beyond 30 days).
+    #[error("{0}")]
+    OutOfRange(String),
     #[error("{0}")]
     ProfileNotEnabled(String),
     #[error("{0}")]
@@ -86,6 +90,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Invalid(_) => "invalid_request",
+            Self::OutOfRange(_) => "out_of_range",
             Self::ProfileNotEnabled(_) => "profile_not_enabled",
             Self::LimitReached(_) => "limit_reached",
             Self::Unavailable => "unavailable",
@@ -149,6 +154,7 @@ impl ResponseError for ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::OutOfRange(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ProfileNotEnabled(_) => StatusCode::CONFLICT,
             Self::LimitReached(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

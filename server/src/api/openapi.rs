@@ -56,6 +56,7 @@ pub fn document() -> Value {
         ("400", error_response("Malformed body or parameters (`invalid_request`).")),
         ("403", error_response("The key may not act for this organization (`forbidden`).")),
         ("404", error_response("Unknown profile or organization (`not_found`).")),
+        ("422", error_response("`ttl_minutes` beyond 30 days (`out_of_range`).")),
         ("409", error_response("The profile is not enabled for the organization or department (`profile_not_enabled`).")),
         ("429", error_response("Too many unused challenges for this profile and organization (`limit_reached`).")),
     ];
@@ -80,7 +81,7 @@ pub fn document() -> Value {
         "info": {
             "title": "scepd API",
             "version": "1",
-            "description": "Mint one-time SCEP challenges (RFC 8894 challengePassword) and follow enrollments. Authenticate with `Authorization: Bearer scepd_...`; a key acts only for its organizations. Errors are `{\"error\": {\"code\", \"message\"}}` with codes unauthorized, forbidden, not_found, invalid_request, profile_not_enabled, limit_reached, unavailable, internal."
+            "description": "Mint one-time SCEP challenges (RFC 8894 challengePassword) and follow enrollments. Authenticate with `Authorization: Bearer scepd_...`; a key acts only for its organizations. Errors are `{\"error\": {\"code\", \"message\"}}` with codes unauthorized, forbidden, not_found, invalid_request, out_of_range, profile_not_enabled, limit_reached, unavailable, internal."
         },
         "servers": [{ "url": "/api/v1" }],
         "security": [{ "bearer": [] }],
@@ -114,7 +115,7 @@ pub fn document() -> Value {
                         "organization_id": int,
                         "department_id": int,
                         "device_identity": { "type": "string", "description": "CN or serialNumber; binds the challenge" },
-                        "ttl_minutes": { "type": "integer", "minimum": 1, "default": 10080 },
+                        "ttl_minutes": { "type": "integer", "minimum": 1, "maximum": 43200, "default": 10080 },
                         "signed": { "type": "boolean", "default": true },
                         "san_dns": { "type": "array", "items": { "type": "string" } },
                         "san_email": { "type": "array", "items": { "type": "string" } },
@@ -164,7 +165,7 @@ pub fn document() -> Value {
                 "Error": {
                     "type": "object", "required": ["error"],
                     "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
-                        "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "invalid_request", "profile_not_enabled", "limit_reached", "unavailable", "internal"] },
+                        "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "invalid_request", "out_of_range", "profile_not_enabled", "limit_reached", "unavailable", "internal"] },
                         "message": { "type": "string" }
                     }}}
                 },

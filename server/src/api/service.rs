@@ -15,7 +15,7 @@ use crate::store::profiles;
 use crate::store::requests::{self, EnrollmentRequest};
 
 /// Lifetime of a challenge minted without `ttl_minutes`.
-const DEFAULT_TTL_MINUTES: u32 = 60;
+const DEFAULT_TTL_MINUTES: u64 = 60;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +24,7 @@ pub struct MintBody {
     pub organization_id: i64,
     pub department_id: Option<i64>,
     pub device_identity: Option<String>,
-    pub ttl_minutes: Option<u32>,
+    pub ttl_minutes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,7 +33,7 @@ pub struct BulkMintBody {
     pub profile: String,
     pub organization_id: i64,
     pub department_id: Option<i64>,
-    pub ttl_minutes: Option<u32>,
+    pub ttl_minutes: Option<u64>,
     /// Unbound challenges to mint (exclusive with `device_identities`).
     pub count: Option<u32>,
     /// One challenge bound to each identity (CN or serialNumber).
@@ -107,8 +107,22 @@ pub struct CertificateOut {
     pub pem: String,
 }
 
-fn ttl(minutes: Option<u32>) -> Duration {
-    Duration::minutes(i64::from(minutes.unwrap_or(DEFAULT_TTL_MINUTES)))
+/// The longest a challenge may live (as `challenge::mint` enforces).
+pub(crate) const MAX_TTL_MINUTES: u64 = 30 * 24 * 60;
+
+/// A lifetime in minutes; beyond 30 days it is refused here, before any
+/// arithmetic on it (0 is left to `challenge::mint`, which refuses it).
+pub(crate) fn ttl_of(minutes: u64) -> Result<Duration, ApiError> {
+    match i64::try_from(minutes) {
+        Ok(m) if minutes <= MAX_TTL_MINUTES => Ok(Duration::minutes(m)),
+        _ => Err(ApiError::OutOfRange(format!(
+            "ttl_minutes must be at most {MAX_TTL_MINUTES} (30 days)"
+        ))),
+    }
+}
+
+fn ttl(minutes: Option<u64>) -> Result<Duration, ApiError> {
+    ttl_of(minutes.unwrap_or(DEFAULT_TTL_MINUTES))
 }
 
 fn require_scope(caller: &Caller, organization_id: i64) -> Result<(), ApiError> {
@@ -151,7 +165,7 @@ pub fn mint_one(
             organization_id: body.organization_id,
             department_id: body.department_id,
             device_identity: body.device_identity.as_deref(),
-            ttl: ttl(body.ttl_minutes),
+            ttl: ttl(body.ttl_minutes)?,
             count: 1,
             actor: &actor,
         },
@@ -175,7 +189,7 @@ pub fn mint_bulk(
         organization_id: body.organization_id,
         department_id: body.department_id,
         device_identity: None,
-        ttl: ttl(body.ttl_minutes),
+        ttl: ttl(body.ttl_minutes)?,
         count: body.count.unwrap_or(0),
         actor: &actor,
     };

@@ -232,23 +232,11 @@ fn mint_batch(
     })
 }
 
-/// Parse a TTL such as `60m`, `2h`, `1d`, `90s` or a bare number of minutes.
+/// Parse a TTL such as `60m`, `2h`, `1d`, `90s` or a bare number of
+/// minutes (`input::parse_duration`: checked, so an absurd value is an
+/// error, never a panic).
 pub fn parse_ttl(s: &str) -> Result<Duration, ChallengeError> {
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, _)) => s.split_at(i),
-        None => (s, "m"),
-    };
-    let n: i64 = num
-        .parse()
-        .map_err(|_| ChallengeError::Invalid(format!("bad ttl {s:?}")))?;
-    match unit {
-        "s" => Ok(Duration::seconds(n)),
-        "m" | "min" => Ok(Duration::minutes(n)),
-        "h" => Ok(Duration::hours(n)),
-        "d" => Ok(Duration::days(n)),
-        _ => Err(ChallengeError::Invalid(format!("bad ttl unit in {s:?}"))),
-    }
+    crate::input::parse_duration(s).map_err(|e| ChallengeError::Invalid(format!("ttl: {e}")))
 }
 
 #[cfg(test)]
@@ -280,6 +268,7 @@ mod tests {
         assert_eq!(parse_ttl("1d").unwrap(), Duration::days(1));
         assert!(parse_ttl("xm").is_err());
         assert!(parse_ttl("5y").is_err());
+        assert!(parse_ttl("999999999999999d").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod audit_visibility;
 mod challenge_binding;
 mod device_cap_scope;
 mod eku_allow_list;
+mod export_and_input_safety;
 mod forwarded_headers;
 mod one_answer_after_unwrap;
 mod renewal_identity;

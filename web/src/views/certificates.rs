@@ -234,27 +234,42 @@ pub async fn list(
     })
 }
 
+/// A cell a spreadsheet would run as a formula (OWASP "CSV Injection":
+/// leading `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`,
+/// so it is shown as text. The CN, SANs and subject are the enrolling
+/// client's choice.
+fn neutralised(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 fn csv_row(
     w: &mut csv::Writer<Vec<u8>>,
     r: &CertRow,
     names: &Names,
     now: chrono::DateTime<Utc>,
 ) -> Result<(), WebError> {
-    w.write_record([
-        r.id.to_string(),
-        r.serial.clone(),
-        r.subject.clone(),
-        r.common_name.clone().unwrap_or_default(),
-        r.sans.join(" "),
-        r.not_before.to_rfc3339(),
-        r.not_after.to_rfc3339(),
-        r.state(now).as_str().to_string(),
-        hex::encode_upper(&r.fingerprint_sha256),
-        names.profile(r.profile_id),
-        names.org(r.organization_id),
-        r.department_id.map(|d| d.to_string()).unwrap_or_default(),
-        r.request_id.map(|d| d.to_string()).unwrap_or_default(),
-    ])
+    w.write_record(
+        [
+            r.id.to_string(),
+            r.serial.clone(),
+            r.subject.clone(),
+            r.common_name.clone().unwrap_or_default(),
+            r.sans.join(" "),
+            r.not_before.to_rfc3339(),
+            r.not_after.to_rfc3339(),
+            r.state(now).as_str().to_string(),
+            hex::encode_upper(&r.fingerprint_sha256),
+            names.profile(r.profile_id),
+            names.org(r.organization_id),
+            r.department_id.map(|d| d.to_string()).unwrap_or_default(),
+            r.request_id.map(|d| d.to_string()).unwrap_or_default(),
+        ]
+        .map(neutralised),
+    )
     .map_err(|e| WebError::Internal(format!("csv: {e}")))
 }
 
@@ -509,4 +524,19 @@ pub async fn revoke(
     })
     .await??;
     Ok(see_other(&format!("/certificates/{id}?msg=revoked")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralised;
+
+    #[test]
+    fn formula_cells_are_neutralised_and_others_kept() {
+        for bad in ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralised(bad.into()), format!("'{bad}"));
+        }
+        for ok in ["", "laptop-1", "CN==1+2", " =1", "1-2"] {
+            assert_eq!(neutralised(ok.into()), ok);
+        }
+    }
 }

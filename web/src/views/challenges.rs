@@ -10,6 +10,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use server::challenge::{self, ChallengeError, MintRequest};
 use server::enroll::Enroll;
+use server::input;
 use server::store::queue::Scope;
 use server::store::{console_challenges, orgs, profiles, PgPooled, StoreError};
 
@@ -191,25 +192,19 @@ fn read_mint(f: &MintForm) -> (FormState, u32, Duration) {
         .keep("ttl", ttl_text.as_str());
     let count = match count_text.as_str() {
         "" => Some(1),
-        t => t
-            .parse::<u32>()
+        t => input::parse_whole(t, 1, i64::from(MAX_COUNT))
             .ok()
-            .filter(|n| (1..=MAX_COUNT).contains(n)),
+            .and_then(|n| u32::try_from(n).ok()),
     };
     if count.is_none() {
         state.refuse("count", format!("count must be between 1 and {MAX_COUNT}"));
     }
-    let ttl = challenge::parse_ttl(if ttl_text.is_empty() {
+    let ttl = input::parse_duration(if ttl_text.is_empty() {
         "24h"
     } else {
         &ttl_text
     })
-    .map_err(|_| {
-        state.refuse(
-            "ttl",
-            "lifetime must be a number with s, m, h or d (e.g. 24h)",
-        )
-    })
+    .map_err(|e| state.refuse("ttl", format!("lifetime: {e}")))
     .ok();
     (state, count.unwrap_or(1), ttl.unwrap_or_default())
 }

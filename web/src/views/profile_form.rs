@@ -154,7 +154,7 @@ fn state_of(d: &ProfileDraft) -> FormState {
 }
 
 fn number(f: &mut FormState, name: &str, what: &str) -> i32 {
-    match f.value(name).trim().parse() {
+    match server::input::parse_i32(f.value(name)) {
         Ok(n) => n,
         Err(_) => {
             f.refuse(name, format!("{what} must be a whole number"));
