@@ -1,7 +1,9 @@
-//! Officer login and logout: throttling of failed attempts per account and
-//! per client address (counted in PostgreSQL, so it holds across scepd
-//! processes), argon2id verification, a fresh session at each login, and
-//! an audit entry for every outcome. Runs on the blocking pool: argon2 is
+//! Officer login and logout: throttling of failed attempts per account
+//! from one client address and per address (counted in PostgreSQL, so it
+//! holds across scepd processes; each attempt is counted before its
+//! password is checked, so parallel guesses cannot exceed the limit),
+//! argon2id verification, a fresh session at each login, and an audit
+//! entry for every outcome. Runs on the blocking pool: argon2 is
 //! deliberately slow.
 
 use std::sync::OnceLock;
@@ -17,7 +19,9 @@ use crate::session::{hash_id, random_token};
 
 /// Failed logins are counted over this window.
 const WINDOW: Duration = Duration::minutes(15);
-/// Failures per account in the window before the account is throttled.
+/// Failures per account from one address in the window before that
+/// address is throttled for the account (the account stays open to its
+/// officer elsewhere).
 pub const MAX_PER_ACCOUNT: i64 = 5;
 /// Failures per client address in the window (one address guessing many
 /// accounts).
@@ -82,8 +86,15 @@ pub fn login(
     // Usernames are at most 100 characters (schema); longer input is
     // trimmed so it cannot bloat the failure table or the audit log.
     let username: String = username.trim().chars().take(100).collect();
-    let (by_user, by_ip) = sessions::failures_since(&mut conn, &username, ip, Utc::now() - WINDOW)?;
-    if by_user >= MAX_PER_ACCOUNT || by_ip >= MAX_PER_ADDRESS {
+    let attempt = sessions::claim_attempt(
+        &mut conn,
+        &username,
+        ip,
+        Utc::now() - WINDOW,
+        MAX_PER_ACCOUNT,
+        MAX_PER_ADDRESS,
+    )?;
+    let Some(attempt) = attempt else {
         record(
             &mut conn,
             &username,
@@ -92,7 +103,7 @@ pub fn login(
             ip,
         )?;
         return Ok(LoginOutcome::Throttled);
-    }
+    };
     let admin = admins::by_username(&mut conn, &username)?;
     let ok = match &admin {
         Some(a) if a.enabled => verify(password, &a.password_hash),
@@ -102,7 +113,7 @@ pub fn login(
         }
     };
     let Some(admin) = admin.filter(|_| ok) else {
-        sessions::record_failure(&mut conn, &username, ip)?;
+        // The attempt was recorded as a failure when it was claimed.
         record(
             &mut conn,
             &username,
@@ -115,7 +126,7 @@ pub fn login(
     let session_id = random_token(32)?;
     let csrf = random_token(32)?;
     sessions::create(&mut conn, &hash_id(&session_id), admin.id, &csrf, idle)?;
-    sessions::clear_failures(&mut conn, &admin.username, Utc::now() - WINDOW)?;
+    sessions::forgive_attempt(&mut conn, attempt, &admin.username, ip, Utc::now() - WINDOW)?;
     sessions::purge_expired(&mut conn)?;
     record(
         &mut conn,

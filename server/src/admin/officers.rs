@@ -5,7 +5,9 @@
 //! `NotFound`, so a forged id learns nothing.
 //!
 //! Disabling an officer or resetting its password ends its sessions in the
-//! same transaction. At least one enabled MRAO always remains: the MRAO
+//! same transaction; an officer resets passwords only below its own rank
+//! (an MRAO any other's), and changes its own with its current one, which
+//! ends its other sessions. At least one enabled MRAO always remains: the MRAO
 //! rows are locked while a change that could remove the last one is made.
 
 use diesel::pg::PgConnection;
@@ -330,24 +332,31 @@ pub fn set_enabled(
     })
 }
 
-/// Set a new password. Another officer's sessions end with it (whoever
-/// held the old password is out); the actor's own stay.
+/// Set another officer's password. Its sessions end with it (whoever held
+/// the old password is out). Only above the target's rank, or as an MRAO
+/// (`rules::may_reset_password`); one's own goes through
+/// [`change_own_password`], which asks for the current one.
 pub fn reset_password(
     conn: &mut PgConnection,
     actor: &Actor<'_>,
     id: i64,
     password: &str,
 ) -> Result<Admin, AdminError> {
-    let target = officer_in_sight(conn, actor, id)?;
     rules::check_password(password).map_err(|m| AdminError::refused("password", m))?;
     let hash = hash(password)?;
     conn.transaction(|conn| {
+        let target = officer_in_sight(conn, actor, id)?;
+        if target.admin.username == actor.username {
+            return Err(AdminError::refused(
+                "current_password",
+                "to change your own password, give your current one",
+            ));
+        }
+        if !rules::may_reset_password(actor, target.role) {
+            return Err(AdminError::Forbidden);
+        }
         admins::set_password_hash(conn, id, &hash)?;
-        let ended = if target.admin.username == actor.username {
-            0
-        } else {
-            sessions::delete_for_admin(conn, id)?
-        };
+        let ended = sessions::delete_for_admin(conn, id)?;
         record(
             conn,
             actor,
@@ -356,5 +365,57 @@ pub fn reset_password(
             serde_json::json!({ "sessions_ended": ended }),
         )?;
         Ok(target.admin.clone())
+    })
+}
+
+/// Change the acting officer's own password (`officer_id`, acting in the
+/// session `keep_session`): the current password must be given (an open
+/// session alone is not enough), and every other session of the officer
+/// ends, in case someone else holds the old password.
+pub fn change_own_password(
+    conn: &mut PgConnection,
+    actor: &Actor<'_>,
+    officer_id: i64,
+    keep_session: &[u8],
+    current: &str,
+    password: &str,
+) -> Result<Admin, AdminError> {
+    let mut refusals = Refusals::default();
+    if current.is_empty() {
+        refusals.add("current_password", "give your current password");
+    }
+    refusals.take("password", rules::check_password(password));
+    refusals.finish()?;
+    let hash = hash(password)?;
+    conn.transaction(|conn| {
+        let me = admins::by_id(conn, officer_id)?;
+        if me.username != actor.username || !me.enabled {
+            return Err(AdminError::NotFound);
+        }
+        if !password_matches(current, &me.password_hash) {
+            return Err(AdminError::refused(
+                "current_password",
+                "that is not your current password",
+            ));
+        }
+        admins::set_password_hash(conn, officer_id, &hash)?;
+        let ended = sessions::delete_for_admin_except(conn, officer_id, keep_session)?;
+        record(
+            conn,
+            actor,
+            AuditKind::AdminPasswordReset,
+            &me.username,
+            serde_json::json!({ "own": true, "sessions_ended": ended }),
+        )?;
+        Ok(me)
+    })
+}
+
+fn password_matches(password: &str, stored: &str) -> bool {
+    use argon2::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(stored).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
     })
 }

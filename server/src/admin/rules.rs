@@ -86,6 +86,14 @@ pub fn may_manage(actor: &Actor<'_>, role: Role, grants: &[Grant]) -> bool {
     actor.role == Role::Mrao || (!grants.is_empty() && grants.iter().all(|g| may_assign(actor, *g)))
 }
 
+/// Whether the actor may set the password of an officer with `role` (one
+/// it may manage, and not itself: that takes the current password). An
+/// equal could otherwise take over its peer's account, and with it the
+/// peer's scope; only an MRAO, which holds everything anyway, may.
+pub fn may_reset_password(actor: &Actor<'_>, role: Role) -> bool {
+    actor.role == Role::Mrao || role.rank() < actor.role.rank()
+}
+
 /// The assignments a role needs, or why `grants` do not fit it.
 pub fn grants_fit_role(role: Role, grants: &[Grant]) -> Result<(), &'static str> {
     match role {
@@ -335,6 +343,19 @@ mod tests {
         assert!(!may_manage(&d, Role::Rao, &[org(1)]));
         assert!(!may_assign(&d, org(1)));
         assert!(may_assign(&d, dept(1, 10)));
+    }
+
+    #[test]
+    fn passwords_are_reset_only_below_ones_rank_or_by_an_mrao() {
+        let (rao, drao) = scopes();
+        let (r, d) = (actor(Role::Rao, &rao), actor(Role::Drao, &drao));
+        assert!(may_reset_password(&r, Role::Drao));
+        assert!(!may_reset_password(&r, Role::Rao));
+        assert!(!may_reset_password(&d, Role::Drao));
+        let m = actor(Role::Mrao, &Scope::All);
+        for role in [Role::Mrao, Role::Rao, Role::Drao] {
+            assert!(may_reset_password(&m, role));
+        }
     }
 
     #[test]

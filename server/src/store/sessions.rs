@@ -119,43 +119,88 @@ pub fn record_failure(
     Ok(())
 }
 
-/// Failed logins since `since`: (for this account, from this address).
-pub fn failures_since(
+/// Take one login attempt for `username` from `client_ip`, unless the
+/// pair already has `per_account` failures since `since` or the address
+/// `per_address`: the attempt is recorded as a failure *before* the
+/// password is checked, and [`forgive_attempt`] removes it when the
+/// password was right. Attempts from one address are serialised by a
+/// transaction-scoped advisory lock on the address, so parallel guesses
+/// cannot all pass the count before any is recorded. Keyed by account
+/// and address together (plus a budget per address), so guesses from one
+/// place lock nobody out elsewhere. `None`: throttled, nothing recorded.
+pub fn claim_attempt(
     conn: &mut PgConnection,
     username: &str,
     client_ip: &str,
     since: DateTime<Utc>,
-) -> Result<(i64, i64), StoreError> {
-    let by_user = login_failures::table
-        .filter(login_failures::username.eq(username))
-        .filter(login_failures::at.gt(since))
-        .count()
-        .get_result(conn)?;
-    let by_ip = login_failures::table
-        .filter(login_failures::client_ip.eq(client_ip))
-        .filter(login_failures::at.gt(since))
-        .count()
-        .get_result(conn)?;
-    Ok((by_user, by_ip))
+    per_account: i64,
+    per_address: i64,
+) -> Result<Option<i64>, StoreError> {
+    conn.transaction(|conn| {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind::<diesel::sql_types::Text, _>(format!("scepd-login:{client_ip}"))
+            .execute(conn)?;
+        let recent = login_failures::table
+            .filter(login_failures::client_ip.eq(client_ip))
+            .filter(login_failures::at.gt(since));
+        let by_address: i64 = recent.count().get_result(conn)?;
+        let by_pair: i64 = recent
+            .filter(login_failures::username.eq(username))
+            .count()
+            .get_result(conn)?;
+        if by_pair >= per_account || by_address >= per_address {
+            return Ok(None);
+        }
+        let id = diesel::insert_into(login_failures::table)
+            .values((
+                login_failures::username.eq(username),
+                login_failures::client_ip.eq(client_ip),
+            ))
+            .returning(login_failures::id)
+            .get_result(conn)?;
+        Ok(Some(id))
+    })
 }
 
-/// A successful login forgives the account's earlier failures (not the
-/// address's: one address guessing many accounts stays throttled), and
-/// old rows are dropped so the table stays small.
-pub fn clear_failures(
+/// The password of attempt `attempt` (from [`claim_attempt`]) was right:
+/// the attempt and the earlier failures of this account from this
+/// address are forgiven (not the address's others: one address guessing
+/// many accounts stays throttled), and rows older than `older_than` are
+/// dropped so the table stays small.
+pub fn forgive_attempt(
     conn: &mut PgConnection,
+    attempt: i64,
     username: &str,
+    client_ip: &str,
     older_than: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     diesel::delete(
         login_failures::table.filter(
-            login_failures::username
-                .eq(username)
+            login_failures::id
+                .eq(attempt)
+                .or(login_failures::username
+                    .eq(username)
+                    .and(login_failures::client_ip.eq(client_ip)))
                 .or(login_failures::at.lt(older_than)),
         ),
     )
     .execute(conn)?;
     Ok(())
+}
+
+/// End an officer's sessions but `keep` (the one changing its own
+/// password stays; whoever else held the old password is out).
+pub fn delete_for_admin_except(
+    conn: &mut PgConnection,
+    admin_id: i64,
+    keep: &[u8],
+) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        console_sessions::table
+            .filter(console_sessions::admin_id.eq(admin_id))
+            .filter(console_sessions::id_hash.ne(keep)),
+    )
+    .execute(conn)?)
 }
 
 /// End every session of an officer (disabled, or its password reset).

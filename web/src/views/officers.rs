@@ -235,6 +235,8 @@ pub async fn edit(
 struct Submitted {
     username: String,
     password: String,
+    /// Only when an officer changes its own password.
+    current_password: String,
     role: String,
     email: String,
     scope: Vec<String>,
@@ -249,6 +251,7 @@ impl Submitted {
             match k.as_str() {
                 "username" => s.username = v,
                 "password" => s.password = v,
+                "current_password" => s.current_password = v,
                 "role" => s.role = v,
                 "email" => s.email = v,
                 "scope" => s.scope.push(v),
@@ -364,12 +367,24 @@ pub async fn reset_password(
     let s = Submitted::parse(&body)?;
     let o = officer.clone();
     let res = blocking(&enroll, move |conn| {
-        Ok(officers::reset_password(conn, &actor(&o), id, &s.password).map(|_| ()))
+        let done = if id == o.id {
+            officers::change_own_password(
+                conn,
+                &actor(&o),
+                o.id,
+                &o.session_hash,
+                &s.current_password,
+                &s.password,
+            )
+        } else {
+            officers::reset_password(conn, &actor(&o), id, &s.password)
+        };
+        Ok(done.map(|_| ()))
     })
     .await?;
     match res {
         Ok(()) => Ok(see_other(&format!("/officers/{id}?msg=password"))),
-        // Nothing typed is kept: the only field is the password.
+        // Nothing typed is kept: the fields are passwords.
         Err(e) => {
             refused_page(e, FormState::new(), |f| {
                 form_view_with_current(&officer, &enroll, id, f)
