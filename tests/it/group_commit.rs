@@ -213,7 +213,7 @@ fn concurrent_enrollments_get_the_same_answers_however_they_are_batched() {
     let threads: Vec<_> = (0..N - 1)
         .map(|k| {
             let (db, commit) = (Arc::clone(&db), commit.clone());
-            std::thread::spawn(move || (k, commit.issue(row(&db, k, k as u8))))
+            std::thread::spawn(move || (k, commit.run(row(&db, k, k as u8))))
         })
         .collect();
     for t in threads {
@@ -276,9 +276,9 @@ fn a_connection_lost_while_idle_is_replaced_after_one_failed_batch() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 
-    let lost = commit.issue(row(&db, 1, 1));
+    let lost = commit.run(row(&db, 1, 1));
     assert!(lost.is_err(), "written on a dead connection? {lost:?}");
-    let next = commit.issue(row(&db, 2, 2));
+    let next = commit.run(row(&db, 2, 2));
     assert!(matches!(next, Ok(Some(_))), "{next:?}");
     assert_eq!(stored(&mut other).len(), 1);
 }

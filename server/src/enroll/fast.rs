@@ -13,6 +13,7 @@ use super::{policy, Answer, Enroll, EnrollError};
 use crate::challenge::gate::UNKNOWN_CLIENT;
 use crate::challenge::hash_secret;
 use crate::csr::Csr;
+use crate::store::challenges::SigningCheck;
 use crate::store::issue_tx::IssueRow;
 use crate::store::profiles::Profile;
 use crate::store::StoreError;
@@ -68,18 +69,16 @@ impl Enroll {
         let window_start = self.gate.window_start(chrono::Utc::now());
         let failure_limit = i32::try_from(self.gate.failure_limit).unwrap_or(i32::MAX);
         let secret_hash = hash_secret(pw);
-        let mut conn = self.pool.get().map_err(StoreError::from)?;
-        if !crate::store::challenges::worth_signing_for(
-            &mut conn,
-            &secret_hash,
-            profile.id,
-            lockout_key,
+        let check = SigningCheck {
+            secret_hash: secret_hash.to_vec(),
+            profile_id: profile.id,
+            lockout_key: lockout_key.to_string(),
             window_start,
             failure_limit,
-        )? {
+        };
+        if !self.checks.run(check)? {
             return Ok(None);
         }
-        drop(conn);
         let signed = self.sign(profile, csr, &subject)?;
         let txid = &msg.header.transaction_id.0;
         // The same details and payload the general path records; the IDs

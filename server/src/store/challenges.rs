@@ -115,37 +115,80 @@ pub fn consume(
     }))
 }
 
-/// Whether a one-time challenge with `secret_hash` is outstanding for the
-/// profile and the client (`lockout_key`) has failures to spare in its
-/// window (`failure_limit` 0: no limit). A hint only: the one-statement
-/// path asks before it signs anything, so an unauthenticated request costs
-/// no private-key operation; the statement that writes still decides.
-pub fn worth_signing_for(
-    conn: &mut PgConnection,
-    secret_hash: &[u8],
-    profile_id: i64,
-    lockout_key: &str,
-    window_start: DateTime<Utc>,
-    failure_limit: i32,
-) -> Result<bool, StoreError> {
-    use super::schema::challenge_failures as f;
-    use diesel::dsl::{exists, not};
-    let limit = if failure_limit > 0 {
-        failure_limit
-    } else {
-        i32::MAX
-    };
-    let outstanding = challenges::table
-        .filter(challenges::secret_hash.eq(secret_hash))
-        .filter(challenges::profile_id.eq(profile_id))
-        .filter(challenges::used_at.is_null())
-        .filter(challenges::revoked_at.is_null())
-        .filter(challenges::expires_at.gt(Utc::now()));
-    let locked_out = f::table
-        .filter(f::client_ip.eq(lockout_key))
-        .filter(f::window_start.eq(window_start))
-        .filter(f::count.ge(limit));
-    Ok(diesel::select(exists(outstanding).and(not(exists(locked_out)))).get_result(conn)?)
+/// What the one-statement path asks before it signs anything: whether a
+/// one-time challenge with `secret_hash` is outstanding for the profile,
+/// and whether the client (`lockout_key`) has failures to spare in its
+/// window (`failure_limit` 0: no limit). A hint only, so that an
+/// unauthenticated request costs no private-key operation; the statement
+/// that writes still decides.
+pub struct SigningCheck {
+    pub secret_hash: Vec<u8>,
+    pub profile_id: i64,
+    pub lockout_key: String,
+    pub window_start: DateTime<Utc>,
+    pub failure_limit: i32,
+}
+
+/// [`SigningCheck`]s of the requests that arrive together, in one
+/// statement (`store::batcher`): one round trip for the crowd instead of
+/// one each.
+pub struct SigningChecks;
+
+impl super::batcher::BatchStatement for SigningChecks {
+    type Row = SigningCheck;
+    type Out = bool;
+    const NAME: &'static str = "scepd-check";
+
+    fn run(conn: &mut PgConnection, rows: &[SigningCheck]) -> Result<Vec<bool>, StoreError> {
+        use diesel::sql_types::{Array, Bool, Bytea, Int4, Int8, Text, Timestamptz};
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Int4)]
+            n: i32,
+            #[diesel(sql_type = Bool)]
+            ok: bool,
+        }
+        let n: Vec<i32> = (0..rows.len()).map(|k| k as i32).collect();
+        let hashes: Vec<&[u8]> = rows.iter().map(|r| &r.secret_hash[..]).collect();
+        let profiles: Vec<i64> = rows.iter().map(|r| r.profile_id).collect();
+        let keys: Vec<&str> = rows.iter().map(|r| r.lockout_key.as_str()).collect();
+        let windows: Vec<DateTime<Utc>> = rows.iter().map(|r| r.window_start).collect();
+        let limits: Vec<i32> = rows
+            .iter()
+            .map(|r| {
+                if r.failure_limit > 0 {
+                    r.failure_limit
+                } else {
+                    i32::MAX
+                }
+            })
+            .collect();
+        let found: Vec<Row> = diesel::sql_query(
+            "SELECT t.n, \
+               EXISTS (SELECT 1 FROM challenges c WHERE c.secret_hash = t.secret_hash \
+                        AND c.profile_id = t.profile_id AND c.used_at IS NULL \
+                        AND c.revoked_at IS NULL AND c.expires_at > now()) \
+               AND NOT EXISTS (SELECT 1 FROM challenge_failures f \
+                        WHERE f.client_ip = t.lockout_key AND f.window_start = t.window_start \
+                          AND f.count >= t.failure_limit) AS ok \
+             FROM unnest($1, $2, $3, $4, $5, $6) \
+               AS t(n, secret_hash, profile_id, lockout_key, window_start, failure_limit)",
+        )
+        .bind::<Array<Int4>, _>(&n)
+        .bind::<Array<Bytea>, _>(&hashes)
+        .bind::<Array<Int8>, _>(&profiles)
+        .bind::<Array<Text>, _>(&keys)
+        .bind::<Array<Timestamptz>, _>(&windows)
+        .bind::<Array<Int4>, _>(&limits)
+        .load(conn)?;
+        let mut out = vec![false; rows.len()];
+        for r in found {
+            if let Some(slot) = usize::try_from(r.n).ok().and_then(|n| out.get_mut(n)) {
+                *slot = r.ok;
+            }
+        }
+        Ok(out)
+    }
 }
 
 pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Challenge, StoreError> {

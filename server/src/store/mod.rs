@@ -15,6 +15,7 @@ pub mod api_keys;
 pub mod apple_payloads;
 pub mod attempts;
 pub mod audit;
+pub mod batcher;
 pub mod certificates;
 pub mod challenges;
 mod conn_pool;
