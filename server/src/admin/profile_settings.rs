@@ -62,6 +62,8 @@ pub struct ProfileDraft {
     pub signer_key_must_match: bool,
     pub auto_renew: bool,
     pub renewal_allows_identity_change: bool,
+    /// `des`, `des3` or `aes` ([`policy::MIN_CIPHERS`]).
+    pub min_cipher: String,
     pub enabled: bool,
     pub places: Vec<Place>,
 }
@@ -92,6 +94,7 @@ impl ProfileDraft {
             signer_key_must_match: d.signer_key_must_match,
             auto_renew: d.auto_renew,
             renewal_allows_identity_change: d.renewal_allows_identity_change,
+            min_cipher: d.min_cipher.into(),
             enabled: true,
             places: vec![],
         }
@@ -124,6 +127,7 @@ impl ProfileDraft {
             signer_key_must_match: p.signer_key_must_match,
             auto_renew: p.auto_renew,
             renewal_allows_identity_change: p.renewal_allows_identity_change,
+            min_cipher: p.min_cipher.clone(),
             enabled: p.enabled,
             places,
         }
@@ -166,6 +170,7 @@ impl ProfileDraft {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(str::to_string);
+        d.min_cipher = d.min_cipher.trim().to_ascii_lowercase();
         d.places.sort();
         d.places.dedup();
         d
@@ -292,6 +297,13 @@ impl ProfileDraft {
             MAX_ACTIVE,
             "(0 = no limit)",
         );
+        one_of(
+            &mut e,
+            "min_cipher",
+            "minimum envelope cipher",
+            &self.min_cipher,
+            policy::MIN_CIPHERS,
+        );
         e.into_vec()
     }
 
@@ -319,6 +331,7 @@ impl ProfileDraft {
             signer_key_must_match: self.signer_key_must_match,
             auto_renew: self.auto_renew,
             renewal_allows_identity_change: self.renewal_allows_identity_change,
+            min_cipher: &self.min_cipher,
         }
     }
 }

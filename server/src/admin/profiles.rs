@@ -330,4 +330,23 @@ mod tests {
         assert_eq!(c["certrep_includes_chain"]["to"], true);
         assert_eq!(c["signer_key_must_match"]["to"], true);
     }
+
+    #[test]
+    fn min_cipher_is_checked_normalized_and_recorded() {
+        let old = ProfileDraft::defaults("p", "P");
+        assert_eq!(old.min_cipher, "des", "everything accepted by default");
+        let mut new = old.clone();
+        new.min_cipher = " AES ".into();
+        let new = new.normalized();
+        assert!(new.check().is_empty(), "{:?}", new.check());
+        let c = changes(&old, &new);
+        assert_eq!(c["min_cipher"]["from"], "des", "{c}");
+        assert_eq!(c["min_cipher"]["to"], "aes", "{c}");
+        let mut bad = old.clone();
+        bad.min_cipher = "rc2".into();
+        let e = bad.normalized().check();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].field, "min_cipher");
+        assert!(e[0].message.contains("des or des3 or aes"), "{e:?}");
+    }
 }

@@ -6,6 +6,7 @@ use openssl::x509::{X509Name, X509NameBuilder};
 
 use crate::csr::{Csr, KeyInfo, San};
 use crate::store::profiles::Profile;
+use crate::wire::ContentCipher;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -234,6 +235,110 @@ pub fn check_template(template: &str) -> Result<(), PolicyViolation> {
     Ok(())
 }
 
+/// An envelope's content cipher by strength, weakest first: the order of
+/// the variants is the ranking `min_cipher` compares against. AES-128,
+/// -192 and -256 rank alike: each is far beyond an offline search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CipherStrength {
+    /// Single DES: a 56-bit key, found offline by exhaustive search.
+    Des,
+    Des3,
+    Aes,
+}
+
+/// The values of a profile's `min_cipher`, weakest first.
+pub const MIN_CIPHERS: &[&str] = &["des", "des3", "aes"];
+
+impl CipherStrength {
+    pub fn of(cipher: ContentCipher) -> Self {
+        match cipher {
+            ContentCipher::DesCbc => Self::Des,
+            ContentCipher::Des3Cbc => Self::Des3,
+            ContentCipher::Aes128Cbc | ContentCipher::Aes192Cbc | ContentCipher::Aes256Cbc => {
+                Self::Aes
+            }
+        }
+    }
+
+    /// As GetCACaps and clients name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Des => "single DES",
+            Self::Des3 => "DES3",
+            Self::Aes => "AES",
+        }
+    }
+
+    /// A profile's `min_cipher`. The database's CHECK admits only
+    /// [`MIN_CIPHERS`]; anything else is taken as the strongest, so that
+    /// it refuses rather than accepts.
+    pub fn minimum(min_cipher: &str) -> Self {
+        match min_cipher {
+            "des" => Self::Des,
+            "des3" => Self::Des3,
+            _ => Self::Aes,
+        }
+    }
+}
+
+/// The secret a request authenticates with, when the cipher is judged
+/// together with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// Spent by the enrollment it authorizes: breaking the envelope
+    /// later reveals nothing that still opens a door.
+    OneTimeChallenge,
+    /// An organization's static code: whoever breaks one envelope may
+    /// enroll devices with it until an officer disables it.
+    AccessCode,
+}
+
+/// The weakest cipher an access code is accepted under, whatever the
+/// profile allows.
+pub const ACCESS_CODE_MIN_CIPHER: CipherStrength = CipherStrength::Des3;
+
+/// Whether a message enveloped with `cipher` is accepted on `profile`
+/// (FAILURE badAlg otherwise, with the reason): the profile's
+/// `min_cipher` for every message, and for a request authenticated by
+/// `secret`, that secret's own minimum. The one rule every path asks:
+/// the general path, the one-statement path (which hands what this
+/// refuses to the general path) and GetCACaps.
+pub fn cipher_allowed(
+    profile: &Profile,
+    cipher: ContentCipher,
+    secret: Option<Secret>,
+) -> Result<(), String> {
+    cipher_meets(CipherStrength::minimum(&profile.min_cipher), cipher, secret)
+}
+
+fn cipher_meets(
+    min: CipherStrength,
+    cipher: ContentCipher,
+    secret: Option<Secret>,
+) -> Result<(), String> {
+    let used = CipherStrength::of(cipher);
+    if used < min {
+        let wanted = match min {
+            CipherStrength::Aes => "AES",
+            _ => "DES3 or AES",
+        };
+        return Err(format!(
+            "the request is enveloped with {}, weaker than this profile's \
+             minimum ({}); the client must use {wanted}",
+            used.label(),
+            min.label()
+        ));
+    }
+    if secret == Some(Secret::AccessCode) && used < ACCESS_CODE_MIN_CIPHER {
+        return Err(
+            "access codes are not accepted over single DES, which can be \
+                    broken offline; the client must use DES3 or AES"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +361,58 @@ mod tests {
         assert!(re.is_match("dev.example.com"));
         assert!(!re.is_match("dev.example.com.evil"));
         assert!(san_regex("(unclosed").is_err());
+    }
+
+    #[test]
+    fn ciphers_rank_des_below_des3_below_every_aes() {
+        use ContentCipher::*;
+        let min = CipherStrength::minimum;
+        for (profile_min, refused, accepted) in [
+            (
+                "des",
+                &[][..],
+                &[DesCbc, Des3Cbc, Aes128Cbc, Aes192Cbc, Aes256Cbc][..],
+            ),
+            (
+                "des3",
+                &[DesCbc][..],
+                &[Des3Cbc, Aes128Cbc, Aes192Cbc, Aes256Cbc][..],
+            ),
+            (
+                "aes",
+                &[DesCbc, Des3Cbc][..],
+                &[Aes128Cbc, Aes192Cbc, Aes256Cbc][..],
+            ),
+        ] {
+            for c in refused {
+                let e = cipher_meets(min(profile_min), *c, None).unwrap_err();
+                assert!(e.contains("weaker than this profile's minimum"), "{e}");
+            }
+            for c in accepted {
+                assert_eq!(cipher_meets(min(profile_min), *c, None), Ok(()));
+            }
+        }
+        assert_eq!(min("nonsense"), CipherStrength::Aes, "unknown fails closed");
+    }
+
+    #[test]
+    fn an_access_code_needs_des3_whatever_the_profile_allows() {
+        use ContentCipher::*;
+        let des = CipherStrength::Des;
+        let e = cipher_meets(des, DesCbc, Some(Secret::AccessCode)).unwrap_err();
+        assert!(
+            e.starts_with("access codes are not accepted over single DES"),
+            "{e}"
+        );
+        assert_eq!(
+            cipher_meets(des, DesCbc, Some(Secret::OneTimeChallenge)),
+            Ok(())
+        );
+        for c in [Des3Cbc, Aes128Cbc, Aes256Cbc] {
+            assert_eq!(cipher_meets(des, c, Some(Secret::AccessCode)), Ok(()));
+        }
+        // The profile's own minimum is named first when both refuse.
+        let e = cipher_meets(CipherStrength::Des3, DesCbc, Some(Secret::AccessCode));
+        assert!(e.unwrap_err().contains("profile's minimum (DES3)"));
     }
 }

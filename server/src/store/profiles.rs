@@ -43,6 +43,9 @@ pub struct Profile {
     pub auto_renew: bool,
     /// A renewal may change the subject or SANs (an officer decides).
     pub renewal_allows_identity_change: bool,
+    /// The weakest envelope cipher accepted: `des`, `des3` or `aes`
+    /// (`enroll::policy::cipher_allowed`).
+    pub min_cipher: String,
 }
 
 impl Profile {
@@ -78,6 +81,7 @@ pub struct NewProfile<'a> {
     pub signer_key_must_match: bool,
     pub auto_renew: bool,
     pub renewal_allows_identity_change: bool,
+    pub min_cipher: &'a str,
 }
 
 impl<'a> NewProfile<'a> {
@@ -111,6 +115,7 @@ impl<'a> NewProfile<'a> {
             signer_key_must_match: false,
             auto_renew: false,
             renewal_allows_identity_change: false,
+            min_cipher: "des",
         }
     }
 }

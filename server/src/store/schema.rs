@@ -166,6 +166,7 @@ diesel::table! {
         signer_key_must_match -> Bool,
         auto_renew -> Bool,
         renewal_allows_identity_change -> Bool,
+        min_cipher -> Text,
     }
 }
 

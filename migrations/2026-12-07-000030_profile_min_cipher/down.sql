@@ -1,0 +1,1 @@
+ALTER TABLE device_profiles DROP COLUMN min_cipher;
