@@ -40,6 +40,13 @@ impl Enroll {
         {
             return Ok(None);
         }
+        // Only one-time challenges are written here (the statement checks
+        // it); a cipher the rule refuses is the general path's to refuse
+        // and audit.
+        let secret = Some(policy::Secret::OneTimeChallenge);
+        if policy::cipher_allowed(profile, msg.cipher, secret).is_err() {
+            return Ok(None);
+        }
         // A signer issued by one of our CAs makes this a renewal; a
         // self-signed signer with another key than the CSR's is the
         // profile's to judge and the audit's to record: both are the

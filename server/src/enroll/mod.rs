@@ -197,9 +197,18 @@ impl Enroll {
         // that knows SHA-2 picks the strongest listed. SHA-384 has no
         // capability in RFC 8894, but strongSwan 5.9.8 reads its AES bit
         // from where SHA-384 sits in its own list, and refuses AES without it.
-        let mut caps = vec![
-            "SHA-1", "SHA-256", "SHA-384", "SHA-512", "AES", "DES3", "Renewal",
-        ];
+        let mut caps = vec!["SHA-1", "SHA-256", "SHA-384", "SHA-512"];
+        // Only the ciphers this profile's minimum accepts: a client that
+        // picks a listed one must not meet badAlg.
+        for (cap, cipher) in [
+            ("AES", wire::ContentCipher::Aes128Cbc),
+            ("DES3", wire::ContentCipher::Des3Cbc),
+        ] {
+            if policy::cipher_allowed(profile, cipher, None).is_ok() {
+                caps.push(cap);
+            }
+        }
+        caps.push("Renewal");
         if profile.allow_post {
             // RFC 8894 §3.5.2: SCEPStandard implies POSTPKIOperation, so a
             // GET-only profile advertises neither (micromdm's client POSTs
@@ -291,22 +300,28 @@ impl Enroll {
             self.audit_unopened(&header, reason, client_ip);
             return self.reply(&header, None, Answer::Fail(FailInfo::BadAlg, reason.into()));
         }
+        // Read afresh for anything but an enrollment (which may take the
+        // one-statement path): the profile's minimum cipher holds for
+        // every message type.
+        let refused = || -> Result<Option<Answer>, EnrollError> {
+            Ok(self.cipher_refused(&*current()?, &msg, client_ip))
+        };
         let answer = match header.message_type {
             MessageType::PkcsReq | MessageType::RenewalReq => {
                 self.enroll(&profile, &msg, client_ip)?
             }
-            MessageType::CertPoll => {
-                current()?;
-                self.poll(&msg)?
-            }
-            MessageType::GetCert => {
-                current()?;
-                self.get_cert(&msg)?
-            }
-            MessageType::GetCrl => {
-                current()?;
-                self.get_crl(&msg)?
-            }
+            MessageType::CertPoll => match refused()? {
+                Some(refused) => refused,
+                None => self.poll(&msg)?,
+            },
+            MessageType::GetCert => match refused()? {
+                Some(refused) => refused,
+                None => self.get_cert(&msg)?,
+            },
+            MessageType::GetCrl => match refused()? {
+                Some(refused) => refused,
+                None => self.get_crl(&msg)?,
+            },
             MessageType::CertRep => {
                 Answer::Fail(FailInfo::BadRequest, "CertRep is not a request".into())
             }
@@ -362,6 +377,20 @@ impl Enroll {
         let mut certs: Vec<&[u8]> = vec![&cert];
         certs.extend(self.auth.chain_der().iter().map(Vec::as_slice));
         Answer::Content(wire::certs_only_der(&certs))
+    }
+
+    /// FAILURE badAlg, audited, for a message whose envelope cipher is
+    /// weaker than `profile` accepts (`policy::cipher_allowed`); None when
+    /// it is accepted. Decided before anything is looked up or spent.
+    fn cipher_refused(
+        &self,
+        profile: &Profile,
+        msg: &PkiMessage,
+        client_ip: Option<&str>,
+    ) -> Option<Answer> {
+        let reason = policy::cipher_allowed(profile, msg.cipher, None).err()?;
+        self.audit_unopened(&msg.header, &reason, client_ip);
+        Some(Answer::Fail(FailInfo::BadAlg, reason))
     }
 
     /// CertPoll (RFC 8894 §3.3.3): the request's current state.

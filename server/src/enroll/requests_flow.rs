@@ -21,11 +21,13 @@ use crate::store::challenges::{self, Rejection};
 use crate::store::profiles::Profile;
 use crate::store::requests::{self, NewRequest, Status};
 use crate::store::StoreError;
-use crate::wire::{FailInfo, MessageContent, MessageType, PkiMessage};
+use crate::wire::{ContentCipher, FailInfo, MessageContent, MessageType, PkiMessage};
 
 /// Why the enrollment transaction was rolled back.
 enum Abort {
     Challenge(Rejection),
+    /// A secret the envelope's cipher may not carry (`policy::cipher_allowed`).
+    Cipher(String),
     Retransmission,
     Error(EnrollError),
 }
@@ -78,6 +80,9 @@ impl Enroll {
         // now, not on the copy the one-statement path may use.
         let fresh = self.profiles.current(&self.pool, copy)?;
         let profile = &*fresh;
+        if let Some(refused) = self.cipher_refused(profile, msg, client_ip) {
+            return Ok(refused);
+        }
         let mut conn = self.pool.get().map_err(StoreError::from)?;
 
         // RFC 8894 §3.3.1: a retransmission gets the first answer again.
@@ -202,7 +207,7 @@ impl Enroll {
                         profile,
                         pw,
                         (&ids, bound.as_deref()),
-                        (txid, signer_key_differs),
+                        (txid, signer_key_differs, msg.cipher),
                         client_ip,
                     )?;
                     (org, dept, challenge, None)
@@ -283,6 +288,15 @@ impl Enroll {
                 self.refuse(&mut conn, txid, &format!("policy: {reason}"), client_ip)
             }
             Err(Abort::Error(e)) => Err(e),
+            Err(Abort::Cipher(reason)) => {
+                // The secret was not examined and may be a guess: counted
+                // like any secret that is no usable one-time challenge, so
+                // a weak envelope is no way around the lockout.
+                self.gate
+                    .reject(&mut conn, client_ip, txid, &reason, true)?;
+                self.audit_refusal(&mut conn, txid, &reason, client_ip);
+                Ok(Answer::Fail(FailInfo::BadAlg, reason))
+            }
             Err(Abort::Retransmission) => self.answer_existing(&mut conn, txid, &csr),
             Err(Abort::Challenge(r)) => {
                 // A concurrent retransmission may have used the challenge
@@ -313,7 +327,7 @@ impl Enroll {
         profile: &Profile,
         pw: &str,
         (identities, bound): (&[&str], Option<&str>),
-        (txid, signer_key_differs): (&str, bool),
+        (txid, signer_key_differs, cipher): (&str, bool, ContentCipher),
         client_ip: Option<&str>,
     ) -> Result<(i64, Option<i64>, Option<i64>), Abort> {
         let (org, dept, challenge_id, kind, target) =
@@ -325,8 +339,15 @@ impl Enroll {
                     AuditKind::ChallengeUsed,
                     format!("challenge:{}", c.id),
                 ),
-                // Not a one-time challenge: perhaps an access code.
+                // Not a one-time challenge: perhaps an access code, which
+                // outlives this request, so an envelope that can be broken
+                // offline may not carry one. Decided before the argon2
+                // comparison, so such a request costs none.
                 Err(Rejection::Unknown) => {
+                    let code = Some(policy::Secret::AccessCode);
+                    if let Err(reason) = policy::cipher_allowed(profile, cipher, code) {
+                        return Err(Abort::Cipher(reason));
+                    }
                     match access_codes::find_match(conn, &self.gate.cache, pw, profile)? {
                         Some(code) => (
                             code.organization_id,
