@@ -10,6 +10,7 @@ use server::admin::profile_settings::{
     ProfileDraft, APPROVAL_MODES, CERT_TYPES, EC_CURVES, HASH_ALGS, KEY_USAGES, SAN_TYPES,
 };
 use server::admin::{self, AdminError, Place};
+use server::enroll::policy::MIN_CIPHERS;
 use server::enroll::Enroll;
 use server::store::PgPooled;
 
@@ -28,6 +29,7 @@ const TEXT: &[&str] = &[
     "subject_template",
     "san_pattern",
     "min_rsa_bits",
+    "min_cipher",
     "hash_alg",
     "approval_mode",
     "renewal_window_days",
@@ -59,6 +61,7 @@ pub struct ProfileFormView {
     pub ec_curves: &'static [&'static str],
     pub hash_algs: &'static [&'static str],
     pub approval_modes: &'static [&'static str],
+    pub min_ciphers: &'static [&'static str],
 }
 
 impl ProfileFormView {
@@ -74,6 +77,7 @@ impl ProfileFormView {
             ec_curves: EC_CURVES,
             hash_algs: HASH_ALGS,
             approval_modes: APPROVAL_MODES,
+            min_ciphers: MIN_CIPHERS,
         }
     }
 
@@ -121,6 +125,7 @@ fn state_of(d: &ProfileDraft) -> FormState {
         .keep("san_types", d.san_types.join(","))
         .keep("san_pattern", d.san_pattern.clone().unwrap_or_default())
         .keep("min_rsa_bits", d.min_rsa_bits.to_string())
+        .keep("min_cipher", d.min_cipher.as_str())
         .keep("allowed_ec_curves", d.allowed_ec_curves.join(","))
         .keep("hash_alg", d.hash_alg.as_str())
         .keep("approval_mode", d.approval_mode.as_str())
@@ -188,6 +193,10 @@ fn read(pairs: &[(String, String)]) -> (FormState, ProfileDraft) {
     d.san_types = list(f.value("san_types"));
     d.san_pattern = Some(f.value("san_pattern").to_string());
     d.min_rsa_bits = number(&mut f, "min_rsa_bits", "minimum RSA key size");
+    // A form without the select (not the console's) keeps the default.
+    if !f.value("min_cipher").is_empty() {
+        d.min_cipher = f.value("min_cipher").into();
+    }
     d.allowed_ec_curves = list(f.value("allowed_ec_curves"));
     d.hash_alg = f.value("hash_alg").into();
     d.approval_mode = f.value("approval_mode").into();
@@ -361,6 +370,7 @@ mod tests {
         d.signer_key_must_match = true;
         d.auto_renew = true;
         d.renewal_allows_identity_change = true;
+        d.min_cipher = "aes".into();
         let f = state_of(&d);
         let mut submitted = vec![];
         for name in TEXT {
@@ -379,6 +389,24 @@ mod tests {
         let (f2, d2) = read(&submitted);
         assert!(!f2.is_refused());
         assert_eq!(d2.normalized(), d.normalized());
+    }
+
+    #[test]
+    fn min_cipher_is_a_select_with_its_recommendation() {
+        let mut d = ProfileDraft::defaults("wifi", "Wi-Fi");
+        d.min_cipher = "des3".into();
+        let html = ProfileFormView::new(state_of(&d), None, vec![])
+            .render()
+            .unwrap();
+        assert!(
+            html.contains("<select id=\"min_cipher\" name=\"min_cipher\""),
+            "{html}"
+        );
+        assert!(html.contains("<option value=\"des3\" selected>"), "{html}");
+        assert!(html.contains("DES3 or AES recommended"), "{html}");
+        // Absent (not the console's form): the default; present, as typed.
+        assert_eq!(read(&pairs(&[("name", "N")])).1.min_cipher, "des");
+        assert_eq!(read(&pairs(&[("min_cipher", "rc2")])).1.min_cipher, "rc2");
     }
 
     #[test]

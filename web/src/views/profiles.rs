@@ -78,7 +78,7 @@ fn load(
             url: format!("{public_url}/scep/{}", p.profile_id),
             approval: p.approval_mode.clone(),
             policy: format!(
-                "RSA ≥ {}, {} days, {}, EKU {}{}{}",
+                "RSA ≥ {}, {} days, {}, EKU {}{}{}{}",
                 p.min_rsa_bits,
                 p.validity_days,
                 p.subject_template,
@@ -92,6 +92,11 @@ fn load(
                     ", CA chain in replies"
                 } else {
                     ""
+                },
+                match p.min_cipher.as_str() {
+                    "des3" => ", envelopes DES3 or AES",
+                    "aes" => ", envelopes AES only",
+                    _ => "",
                 }
             ),
             enabled: p.enabled,
