@@ -10,6 +10,7 @@ use server::admin::{self, profile_settings::ProfileDraft, Actor};
 use server::bootstrap;
 use server::challenge::{self, MintRequest};
 use server::config::Config;
+use server::enroll::policy::MIN_CIPHERS;
 use server::store::{orgs, profiles, requests};
 
 use crate::serve::{start, Running};
@@ -178,6 +179,12 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set, default_value_t = false)]
     renewal_allows_identity_change: bool,
+    /// The weakest envelope cipher accepted. Single DES can be broken
+    /// offline: des3 or aes recommended; micromdm's scepclient needs des.
+    /// Access codes need DES3 or AES whatever this says.
+    #[arg(long, value_name = "des|des3|aes", default_value = "des",
+          value_parser = clap::builder::PossibleValuesParser::new(MIN_CIPHERS))]
+    min_cipher: String,
 }
 
 /// Settings of an existing profile to change; those not given stay.
@@ -206,6 +213,11 @@ pub struct ProfileSetArgs {
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set)]
     revoke_on_replace: Option<bool>,
+    /// The weakest envelope cipher accepted (des3 or aes recommended;
+    /// micromdm's scepclient needs des).
+    #[arg(long, value_name = "des|des3|aes",
+          value_parser = clap::builder::PossibleValuesParser::new(MIN_CIPHERS))]
+    min_cipher: Option<String>,
 }
 
 /// Through `server::admin`, so the CLI and the console apply one set of
@@ -232,6 +244,7 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
     d.signer_key_must_match = a.signer_key_must_match;
     d.auto_renew = a.auto_renew;
     d.renewal_allows_identity_change = a.renewal_allows_identity_change;
+    d.min_cipher = a.min_cipher.clone();
     d.places = a
         .orgs
         .iter()
@@ -252,7 +265,7 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
         a.renewal_allows_identity_change,
         a.revoke_on_replace,
     ];
-    if flags.iter().all(Option::is_none) {
+    if flags.iter().all(Option::is_none) && a.min_cipher.is_none() {
         return Err("nothing to change: give at least one setting (see --help)".into());
     }
     let p = admin::profiles::change(conn, &Actor::cli("cli"), &a.id, |d| {
@@ -271,6 +284,9 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
         if let Some(v) = a.revoke_on_replace {
             d.revoke_on_replace = v;
         }
+        if let Some(v) = &a.min_cipher {
+            d.min_cipher = v.clone();
+        }
     })
     .map_err(|e| match e {
         admin::AdminError::NotFound => format!("no profile {:?}", a.id),
@@ -278,13 +294,14 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
     })?;
     eprintln!(
         "{}: certrep_includes_chain={} signer_key_must_match={} auto_renew={} \
-         renewal_allows_identity_change={} revoke_on_replace={}",
+         renewal_allows_identity_change={} revoke_on_replace={} min_cipher={}",
         p.profile_id,
         p.certrep_includes_chain,
         p.signer_key_must_match,
         p.auto_renew,
         p.renewal_allows_identity_change,
-        p.revoke_on_replace
+        p.revoke_on_replace,
+        p.min_cipher
     );
     Ok(())
 }
