@@ -209,7 +209,8 @@ pub fn document() -> Value {
                         "signer_key_must_match": { "type": "boolean", "description": "A first enrollment must be signed with the key being certified (RFC 8894 §2.3)." },
                         "auto_renew": { "type": "boolean", "description": "On a manual profile, a renewal that keeps the subject and SANs is issued at once (an auto-approve profile always does)." },
                         "renewal_allows_identity_change": { "type": "boolean", "description": "A renewal may change the subject or SANs; an officer then decides. Off: such a renewal is refused." },
-                        "revoke_on_replace": { "type": "boolean", "description": "The certificate a new one replaces is revoked as superseded: at the per-device limit, and once a renewal's certificate is delivered." }
+                        "revoke_on_replace": { "type": "boolean", "description": "The certificate a new one replaces is revoked as superseded: at the per-device limit, and once a renewal's certificate is delivered." },
+                        "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"], "description": "The weakest envelope cipher accepted (des < des3 < aes); a weaker one is refused with badAlg and GetCACaps lists only what is accepted. Access codes need des3 or aes whatever this says (set in the console or with `scepd profile set --min-cipher`)." }
                     }
                 },
                 "EnrollmentRequest": {
@@ -268,6 +269,10 @@ mod tests {
         ] {
             assert_eq!(profile[p]["type"], "boolean", "{p}");
         }
+        assert_eq!(
+            profile["min_cipher"]["enum"],
+            serde_json::json!(["des", "des3", "aes"])
+        );
         assert!(d["components"]["schemas"]["Error"]["properties"]["error"].is_object());
     }
 }

@@ -72,6 +72,8 @@ pub struct ProfileOut {
     /// The certificate a new one replaces is revoked (per-device limit;
     /// a renewal's, once its successor is delivered).
     pub revoke_on_replace: bool,
+    /// The weakest envelope cipher accepted: des, des3 or aes.
+    pub min_cipher: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -234,6 +236,7 @@ pub fn list_profiles(
             auto_renew: p.auto_renew,
             renewal_allows_identity_change: p.renewal_allows_identity_change,
             revoke_on_replace: p.revoke_on_replace,
+            min_cipher: p.min_cipher,
         });
     }
     Ok(out)
