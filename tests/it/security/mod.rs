@@ -13,3 +13,4 @@ mod one_answer_after_unwrap;
 mod renewal_identity;
 mod request_lookup;
 mod signatures_after_authentication;
+mod single_des;
