@@ -85,17 +85,6 @@ impl Enroll {
         }
         let mut conn = self.pool.get().map_err(StoreError::from)?;
 
-        // RFC 8894 §3.3.1: a retransmission gets the first answer again.
-        if let Some(existing) = requests::by_transaction(&mut conn, txid, &csr.public_key_sha256)? {
-            return self.answer_for(&mut conn, &existing);
-        }
-        if !profile.enabled {
-            return Ok(Answer::Fail(
-                FailInfo::BadRequest,
-                "profile is disabled".into(),
-            ));
-        }
-
         // A request signed by a certificate we issued is a renewal
         // (RenewalReq, or a PKCSReq as older clients send it).
         // Only a certificate whose issuer is one of our CAs can be ours:
@@ -105,6 +94,20 @@ impl Enroll {
         } else {
             None
         };
+        // RFC 8894 §3.3.1: a retransmission gets the first answer again. It
+        // renews what the first renewed: certmonger keeps one transactionID
+        // per key, so a renewal with the same key repeats the first
+        // enrollment's transactionID without repeating the enrollment.
+        let key = (&csr.public_key_sha256[..], renewing.as_ref().map(|c| c.id));
+        if let Some(existing) = requests::by_transaction(&mut conn, txid, key.0, key.1)? {
+            return self.answer_for(&mut conn, &existing);
+        }
+        if !profile.enabled {
+            return Ok(Answer::Fail(
+                FailInfo::BadRequest,
+                "profile is disabled".into(),
+            ));
+        }
         if msg.header.message_type == MessageType::RenewalReq && renewing.is_none() {
             return self.refuse(
                 &mut conn,
@@ -179,6 +182,7 @@ impl Enroll {
             });
         }
 
+        let renewal_of = renewing.as_ref().map(|old| old.id);
         let res = conn.transaction::<_, Abort, _>(|conn| {
             let (org, dept, challenge_id, renewal_of) = match (&renewing, challenge_pw) {
                 (Some(old), _) => {
@@ -297,13 +301,13 @@ impl Enroll {
                 self.audit_refusal(&mut conn, txid, &reason, client_ip);
                 Ok(Answer::Fail(FailInfo::BadAlg, reason))
             }
-            Err(Abort::Retransmission) => self.answer_existing(&mut conn, txid, &csr),
+            Err(Abort::Retransmission) => self.answer_existing(&mut conn, txid, &csr, renewal_of),
             Err(Abort::Challenge(r)) => {
                 // A concurrent retransmission may have used the challenge
                 // for this very transaction: answer as it was answered.
                 if r == Rejection::AlreadyUsed {
                     if let Some(existing) =
-                        requests::by_transaction(&mut conn, txid, &csr.public_key_sha256)?
+                        requests::by_transaction(&mut conn, txid, &csr.public_key_sha256, None)?
                     {
                         return self.answer_for(&mut conn, &existing);
                     }
@@ -381,8 +385,9 @@ impl Enroll {
         conn: &mut PgConnection,
         txid: &str,
         csr: &Csr,
+        renewal_of: Option<i64>,
     ) -> Result<Answer, EnrollError> {
-        match requests::by_transaction(conn, txid, &csr.public_key_sha256)? {
+        match requests::by_transaction(conn, txid, &csr.public_key_sha256, renewal_of)? {
             Some(existing) => self.answer_for(conn, &existing),
             None => Err(EnrollError::Conflict(
                 "request vanished during retransmission".into(),
