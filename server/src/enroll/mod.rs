@@ -285,7 +285,11 @@ impl Enroll {
         if header.message_type == MessageType::CertRep {
             let reason = "CertRep is not a request";
             self.audit_unopened(&header, reason, client_ip);
-            return self.reply(&header, None, Answer::Fail(FailInfo::BadRequest, reason.into()));
+            return self.reply(
+                &header,
+                None,
+                Answer::Fail(FailInfo::BadRequest, reason.into()),
+            );
         }
         let msg = match signed.open_for(&self.auth.recipients()) {
             Ok(m) => m,
