@@ -205,6 +205,18 @@ fn argon2_accepts(presented: &str, code: &AccessCode) -> bool {
     }
 }
 
+/// Whether any enabled access code could authenticate a request on
+/// `profile` (the candidates `find_match` would try, where the profile is
+/// enabled for their place); no secret is compared.
+pub fn any_usable(conn: &mut PgConnection, profile: &Profile) -> Result<bool, StoreError> {
+    for code in access_codes::candidates_for_profile(conn, profile.id)? {
+        if profiles::is_enabled_for(conn, profile.id, code.organization_id, code.department_id)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The enabled access code that `presented` matches for `profile`, if any,
 /// and only where the profile is enabled for the code's organization or
 /// department.

@@ -350,6 +350,11 @@ impl Enroll {
                 Err(Rejection::Unknown) => {
                     let code = Some(policy::Secret::AccessCode);
                     if let Err(reason) = policy::cipher_allowed(profile, cipher, code) {
+                        // Without any code to match, it is an unknown
+                        // challenge, answered as one.
+                        if !access_codes::any_usable(conn, profile)? {
+                            return Err(Abort::Challenge(Rejection::Unknown));
+                        }
                         return Err(Abort::Cipher(reason));
                     }
                     match access_codes::find_match(conn, &self.gate.cache, pw, profile)? {

@@ -79,6 +79,16 @@ fn profile(s: &Scepd, id: &str) -> server::store::profiles::Profile {
 #[test]
 fn an_access_code_over_single_des_is_refused_bad_alg_before_it_is_compared() {
     let s = Scepd::start();
+    // Without any access code for the profile, a secret that is no
+    // challenge is a wrong challenge, over single DES as over AES.
+    let wrong = enroll(
+        &s,
+        "default",
+        "typo",
+        "not-a-challenge",
+        ContentCipher::DesCbc,
+    );
+    assert_eq!(wrong.fail_info, Some(FailInfo::BadRequest));
     access_code(&s, "default", CODE);
     let rejected = audit_count(&s, "challenge.rejected");
 
