@@ -3,7 +3,9 @@
 //! processes) racing for one challenge see exactly one winner.
 
 use chrono::{DateTime, Utc};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 
 use super::schema::challenges;
 use super::StoreError;
@@ -140,56 +142,100 @@ impl super::batcher::BatchStatement for SigningChecks {
     const NAME: &'static str = "scepd-check";
 
     fn run(conn: &mut PgConnection, rows: &[SigningCheck]) -> Result<Vec<bool>, StoreError> {
-        use diesel::sql_types::{Array, Bool, Bytea, Int4, Int8, Text, Timestamptz};
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = Int4)]
-            n: i32,
-            #[diesel(sql_type = Bool)]
-            ok: bool,
-        }
-        let n: Vec<i32> = (0..rows.len()).map(|k| k as i32).collect();
-        let hashes: Vec<&[u8]> = rows.iter().map(|r| &r.secret_hash[..]).collect();
-        let profiles: Vec<i64> = rows.iter().map(|r| r.profile_id).collect();
-        let keys: Vec<&str> = rows.iter().map(|r| r.lockout_key.as_str()).collect();
-        let windows: Vec<DateTime<Utc>> = rows.iter().map(|r| r.window_start).collect();
-        let limits: Vec<i32> = rows
-            .iter()
-            .map(|r| {
-                if r.failure_limit > 0 {
-                    r.failure_limit
-                } else {
-                    i32::MAX
-                }
-            })
-            .collect();
-        let found: Vec<Row> = diesel::sql_query(
-            "SELECT t.n, \
-               EXISTS (SELECT 1 FROM challenges c WHERE c.secret_hash = t.secret_hash \
-                        AND c.profile_id = t.profile_id AND c.used_at IS NULL \
-                        AND c.revoked_at IS NULL AND c.expires_at > now()) \
-               AND NOT EXISTS (SELECT 1 FROM challenge_failures f \
-                        WHERE f.client_ip = t.lockout_key AND f.window_start = t.window_start \
-                          AND f.count >= t.failure_limit) AS ok \
-             FROM unnest($1, $2, $3, $4, $5, $6) \
-               AS t(n, secret_hash, profile_id, lockout_key, window_start, failure_limit)",
-        )
-        .bind::<Array<Int4>, _>(&n)
-        .bind::<Array<Bytea>, _>(&hashes)
-        .bind::<Array<Int8>, _>(&profiles)
-        .bind::<Array<Text>, _>(&keys)
-        .bind::<Array<Timestamptz>, _>(&windows)
-        .bind::<Array<Int4>, _>(&limits)
-        .load(conn)?;
+        let found: Vec<(i32, bool)> = SigningCheckBatch::new(rows).load(conn)?;
         let mut out = vec![false; rows.len()];
-        for r in found {
-            if let Some(slot) = usize::try_from(r.n).ok().and_then(|n| out.get_mut(n)) {
-                *slot = r.ok;
+        for (n, ok) in found {
+            if let Some(slot) = usize::try_from(n).ok().and_then(|n| out.get_mut(n)) {
+                *slot = ok;
             }
         }
         Ok(out)
     }
 }
+
+// Each challenge is probed by its own secret behind a fence (OFFSET 0), as
+// in `issue_tx`: otherwise young statistics let the planner scan a partial
+// index over every outstanding challenge instead of the unique index.
+const SIGNING_CHECK_SQL: &str = "\
+SELECT t.n,
+       EXISTS (SELECT 1 FROM (SELECT * FROM challenges c WHERE c.secret_hash = t.secret_hash
+                               OFFSET 0) c
+                WHERE c.profile_id = t.profile_id AND c.used_at IS NULL
+                  AND c.revoked_at IS NULL AND c.expires_at > now())
+       AND NOT EXISTS (SELECT 1 FROM challenge_failures f
+                        WHERE f.client_ip = t.lockout_key AND f.window_start = t.window_start
+                          AND f.count >= t.failure_limit)
+  FROM unnest($1, $2, $3, $4, $5, $6)
+    AS t(n, secret_hash, profile_id, lockout_key, window_start, failure_limit)";
+
+/// The batch as one array per column.
+struct SigningCheckBatch<'a> {
+    n: Vec<i32>,
+    secret_hash: Vec<&'a [u8]>,
+    profile_id: Vec<i64>,
+    lockout_key: Vec<&'a str>,
+    window_start: Vec<DateTime<Utc>>,
+    failure_limit: Vec<i32>,
+}
+
+impl<'a> SigningCheckBatch<'a> {
+    fn new(rows: &'a [SigningCheck]) -> Self {
+        Self {
+            n: (0..rows.len()).map(|k| k as i32).collect(),
+            secret_hash: rows.iter().map(|r| &r.secret_hash[..]).collect(),
+            profile_id: rows.iter().map(|r| r.profile_id).collect(),
+            lockout_key: rows.iter().map(|r| r.lockout_key.as_str()).collect(),
+            window_start: rows.iter().map(|r| r.window_start).collect(),
+            // 0 is no limit: a count never reaches i32::MAX.
+            failure_limit: rows
+                .iter()
+                .map(|r| {
+                    if r.failure_limit > 0 {
+                        r.failure_limit
+                    } else {
+                        i32::MAX
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+impl QueryFragment<Pg> for SigningCheckBatch<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Bytea, Integer, Text, Timestamptz};
+        let mut parts = SIGNING_CHECK_SQL.split('$');
+        out.push_sql(parts.next().unwrap_or_default());
+        for (k, part) in parts.enumerate() {
+            match k {
+                0 => out.push_bind_param::<Array<Integer>, _>(&self.n)?,
+                1 => out.push_bind_param::<Array<Bytea>, _>(&self.secret_hash)?,
+                2 => out.push_bind_param::<Array<BigInt>, _>(&self.profile_id)?,
+                3 => out.push_bind_param::<Array<Text>, _>(&self.lockout_key)?,
+                4 => out.push_bind_param::<Array<Timestamptz>, _>(&self.window_start)?,
+                _ => out.push_bind_param::<Array<Integer>, _>(&self.failure_limit)?,
+            }
+            // Skip the digit that followed the `$`.
+            out.push_sql(part.get(1..).unwrap_or_default());
+        }
+        Ok(())
+    }
+}
+
+/// Prepared once per connection, like diesel's static queries (the SQL does
+/// not depend on the batch size).
+pub struct SigningCheckBatchId;
+
+impl QueryId for SigningCheckBatch<'_> {
+    type QueryId = SigningCheckBatchId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for SigningCheckBatch<'_> {
+    type SqlType = (diesel::sql_types::Integer, diesel::sql_types::Bool);
+}
+
+impl RunQueryDsl<PgConnection> for SigningCheckBatch<'_> {}
 
 pub fn by_id(conn: &mut PgConnection, id: i64) -> Result<Challenge, StoreError> {
     Ok(challenges::table
