@@ -137,3 +137,66 @@ fn single_des_can_be_refused_with_bad_alg() {
     assert!(!run.ok);
     assert!(run.output.contains("badAlg"), "{}", run.output);
 }
+
+/// Told PENDING, scepclient sleeps and sends its PKCSReq again (the same
+/// transactionID); once an officer approved, the retransmission gets the
+/// certificate.
+#[test]
+fn scepclient_is_told_pending_and_gets_the_certificate_once_approved() {
+    let s = Scepd::start();
+    s.cli_ok(&["profile", "create", "manual", "--approval", "manual"]);
+    let challenge = s.mint("manual");
+    let work = tempfile::tempdir().unwrap();
+    let url = s.scep_url("manual");
+    let run = std::thread::scope(|t| {
+        let client = t.spawn(|| scepclient(work.path(), &url, &challenge, "pending-dev"));
+        // Approve the request once it waits.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let id = loop {
+            let list = s.cli_ok(&["request", "list", "--status", "requested"]);
+            if let Some(id) = list.split('\t').next().filter(|id| !id.trim().is_empty()) {
+                break id.trim().to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "no request came");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        s.cli_ok(&["request", "approve", &id, "--actor", "officer1"]);
+        client.join().unwrap()
+    });
+    assert!(run.ok, "{}\nserver log:\n{}", run.output, s.log());
+    assert!(run.output.contains("PENDING"), "{}", run.output);
+    let cert = run.cert.expect("certificate written");
+    let (ok, msg) = openssl_verify(&s.ca_pem_path(), &cert, &[]);
+    assert!(ok, "{msg}");
+    assert_eq!(s.count("certificates"), 1);
+}
+
+/// Run again with its certificate in place, scepclient signs the new
+/// PKCSReq with it: a renewal of the same key, which keeps the first
+/// enrollment's transactionID (scepclient derives it from the key).
+#[test]
+fn scepclient_renews_with_the_certificate_it_holds() {
+    let s = Scepd::start();
+    s.cli_ok(&["profile", "create", "renew", "--renewal-window-days", "400"]);
+    let work = tempfile::tempdir().unwrap();
+    let url = s.scep_url("renew");
+    let first = scepclient(work.path(), &url, &s.mint("renew"), "renew-dev");
+    assert!(first.ok, "{}", first.output);
+    let old = first.cert.unwrap();
+    let second = scepclient(work.path(), &url, "NO-CHALLENGE-NEEDED", "renew-dev");
+    assert!(second.ok, "{}\nserver log:\n{}", second.output, s.log());
+    let new = second.cert.unwrap();
+    assert_ne!(
+        new.serial_number().to_bn().unwrap(),
+        old.serial_number().to_bn().unwrap()
+    );
+    assert!(new
+        .public_key()
+        .unwrap()
+        .public_eq(&old.public_key().unwrap()));
+    assert_eq!(s.count("certificates"), 2);
+    assert_eq!(
+        s.count("enrollment_requests WHERE renewal_of IS NOT NULL"),
+        1
+    );
+}
