@@ -258,40 +258,23 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
 /// Through `server::admin` as `create_profile`: the same rules, the
 /// change audited, the profile's revision raised.
 fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
-    let flags = [
-        a.certrep_includes_chain,
-        a.signer_key_must_match,
-        a.auto_renew,
-        a.renewal_allows_identity_change,
-        a.revoke_on_replace,
-    ];
-    if flags.iter().all(Option::is_none) && a.min_cipher.is_none() {
+    let patch = admin::profile_settings::SettingsPatch {
+        certrep_includes_chain: a.certrep_includes_chain,
+        signer_key_must_match: a.signer_key_must_match,
+        auto_renew: a.auto_renew,
+        renewal_allows_identity_change: a.renewal_allows_identity_change,
+        revoke_on_replace: a.revoke_on_replace,
+        min_cipher: a.min_cipher.clone(),
+    };
+    if patch.is_empty() {
         return Err("nothing to change: give at least one setting (see --help)".into());
     }
-    let p = admin::profiles::change(conn, &Actor::cli("cli"), &a.id, |d| {
-        if let Some(v) = a.certrep_includes_chain {
-            d.certrep_includes_chain = v;
-        }
-        if let Some(v) = a.signer_key_must_match {
-            d.signer_key_must_match = v;
-        }
-        if let Some(v) = a.auto_renew {
-            d.auto_renew = v;
-        }
-        if let Some(v) = a.renewal_allows_identity_change {
-            d.renewal_allows_identity_change = v;
-        }
-        if let Some(v) = a.revoke_on_replace {
-            d.revoke_on_replace = v;
-        }
-        if let Some(v) = &a.min_cipher {
-            d.min_cipher = v.clone();
-        }
-    })
-    .map_err(|e| match e {
-        admin::AdminError::NotFound => format!("no profile {:?}", a.id),
-        e => err(e),
-    })?;
+    let p = admin::profiles::change(conn, &Actor::cli("cli"), &a.id, |d| patch.apply(d)).map_err(
+        |e| match e {
+            admin::AdminError::NotFound => format!("no profile {:?}", a.id),
+            e => err(e),
+        },
+    )?;
     eprintln!(
         "{}: certrep_includes_chain={} signer_key_must_match={} auto_renew={} \
          renewal_allows_identity_change={} revoke_on_replace={} min_cipher={}",

@@ -6,7 +6,7 @@
 
 use std::str::FromStr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{FieldError, Place, Refusals};
 use crate::ca::{Eku, KeyUsage};
@@ -431,5 +431,58 @@ mod tests {
         assert_eq!(n.san_pattern, None);
         assert_eq!(n.places, vec![(1, Some(3)), (2, None)]);
         assert_eq!(n.check(), vec![]);
+    }
+}
+
+/// The switches a client can change on a profile as it stands, each left
+/// alone when absent: what `scepd profile set` and the API's
+/// `PATCH /api/v1/profiles/{id}` take, applied through
+/// `admin::profiles::change` (vetted, audited, revision raised).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub certrep_includes_chain: Option<bool>,
+    pub signer_key_must_match: Option<bool>,
+    pub auto_renew: Option<bool>,
+    pub renewal_allows_identity_change: Option<bool>,
+    pub revoke_on_replace: Option<bool>,
+    pub min_cipher: Option<String>,
+}
+
+impl SettingsPatch {
+    /// True when it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        [
+            self.certrep_includes_chain,
+            self.signer_key_must_match,
+            self.auto_renew,
+            self.renewal_allows_identity_change,
+            self.revoke_on_replace,
+        ]
+        .iter()
+        .all(Option::is_none)
+            && self.min_cipher.is_none()
+    }
+
+    /// Write the given settings into `d`.
+    pub fn apply(&self, d: &mut ProfileDraft) {
+        let flags = [
+            (self.certrep_includes_chain, &mut d.certrep_includes_chain),
+            (self.signer_key_must_match, &mut d.signer_key_must_match),
+            (self.auto_renew, &mut d.auto_renew),
+            (
+                self.renewal_allows_identity_change,
+                &mut d.renewal_allows_identity_change,
+            ),
+            (self.revoke_on_replace, &mut d.revoke_on_replace),
+        ];
+        for (given, slot) in flags {
+            if let Some(v) = given {
+                *slot = v;
+            }
+        }
+        if let Some(v) = &self.min_cipher {
+            d.min_cipher = v.clone();
+        }
     }
 }

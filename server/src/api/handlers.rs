@@ -9,12 +9,14 @@ use serde::Deserialize;
 use super::keys::{self, Caller};
 use super::service::{self, BulkMintBody, MintBody};
 use super::{openapi, ApiError, ApiState};
+use crate::admin::profile_settings::SettingsPatch;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/openapi.json", web::get().to(openapi_json))
         .route("/challenges", web::post().to(mint_one))
         .route("/challenges/bulk", web::post().to(mint_bulk))
         .route("/profiles", web::get().to(list_profiles))
+        .route("/profiles/{id}", web::patch().to(change_profile))
         .route("/mobileconfig", web::post().to(super::mobileconfig::export))
         .route("/requests", web::get().to(request_by_transaction))
         .route("/requests/{id}", web::get().to(request_by_id))
@@ -97,6 +99,20 @@ async fn list_profiles(
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "profiles": out })))
+}
+
+async fn change_profile(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: web::Json<SettingsPatch>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, patch) = (id.into_inner(), body.into_inner());
+    let out = as_caller(&state, &req, move |conn, caller, st| {
+        service::change_profile(conn, caller, &st.public_url, &id, &patch)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(out))
 }
 
 #[derive(Deserialize)]

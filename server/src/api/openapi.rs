@@ -103,6 +103,30 @@ pub fn document() -> Value {
                 "operationId": "listProfiles",
                 "responses": responses(&[("200", ok_json("Profiles.", array_of("Profile", "profiles")))])
             }},
+            "/profiles/{id}": { "patch": {
+                "summary": "Change some switches of a profile enabled for the key's organizations alone",
+                "operationId": "changeProfile",
+                "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "minProperties": 1,
+                    "properties": {
+                        "certrep_includes_chain": { "type": "boolean" },
+                        "signer_key_must_match": { "type": "boolean" },
+                        "auto_renew": { "type": "boolean" },
+                        "renewal_allows_identity_change": { "type": "boolean" },
+                        "revoke_on_replace": { "type": "boolean" },
+                        "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"] }
+                    }
+                }}}},
+                "responses": responses(&[
+                    ("200", ok_json("The profile as changed.", schema_ref("Profile"))),
+                    ("400", error_response("No setting given, or a value refused (`invalid_request`).")),
+                    ("403", error_response("The profile is also enabled for organizations outside the key's (`forbidden`).")),
+                    ("404", error_response("No such profile in the key's organizations (`not_found`).")),
+                ])
+            }},
             "/mobileconfig": { "post": {
                 "summary": "A signed Apple configuration profile for one device, with a freshly minted one-time challenge",
                 "operationId": "exportMobileconfig",
@@ -251,6 +275,7 @@ mod tests {
             "/challenges",
             "/challenges/bulk",
             "/profiles",
+            "/profiles/{id}",
             "/mobileconfig",
             "/requests",
             "/requests/{id}",

@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::Caller;
 use super::ApiError;
+use crate::admin::profile_settings::SettingsPatch;
+use crate::admin::{self, Actor, AdminError};
 use crate::challenge::{self, MintRequest, Minted};
+use crate::store::admins::Role;
 use crate::store::certificates::{self, Certificate};
 use crate::store::profiles;
+use crate::store::queue::Scope;
 use crate::store::requests::{self, EnrollmentRequest};
 
 /// Lifetime of a challenge minted without `ttl_minutes`.
@@ -217,29 +221,82 @@ pub fn list_profiles(
 ) -> Result<Vec<ProfileOut>, ApiError> {
     let mut out = vec![];
     for p in profiles::list(conn)? {
-        let organizations: Vec<i64> = profiles::organizations_of(conn, p.id)?
-            .into_iter()
-            .filter(|o| caller.may_act_for(*o))
-            .collect();
-        if organizations.is_empty() {
-            continue;
+        if let Some(p) = render_profile(conn, caller, public_url, p)? {
+            out.push(p);
         }
-        out.push(ProfileOut {
-            scep_url: format!("{public_url}/scep/{}", p.profile_id),
-            id: p.profile_id,
-            name: p.name,
-            approval_mode: p.approval_mode,
-            enabled: p.enabled,
-            organizations,
-            certrep_includes_chain: p.certrep_includes_chain,
-            signer_key_must_match: p.signer_key_must_match,
-            auto_renew: p.auto_renew,
-            renewal_allows_identity_change: p.renewal_allows_identity_change,
-            revoke_on_replace: p.revoke_on_replace,
-            min_cipher: p.min_cipher,
-        });
     }
     Ok(out)
+}
+
+/// `PATCH /profiles/{id}`: change some of a profile's switches. The key
+/// acts as an RAO of its organizations would (`admin::rules`): only a
+/// profile enabled for its organizations alone, checked inside the
+/// transaction that changes it, audited under the key.
+pub fn change_profile(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    public_url: &str,
+    profile_id: &str,
+    patch: &SettingsPatch,
+) -> Result<ProfileOut, ApiError> {
+    if patch.is_empty() {
+        return Err(ApiError::Invalid(
+            "nothing to change: give at least one setting".into(),
+        ));
+    }
+    let scope = Scope::Limited {
+        organizations: caller.organizations.clone(),
+        departments: vec![],
+    };
+    let name = caller.actor();
+    let actor = Actor {
+        username: &name,
+        role: Role::Rao,
+        scope: &scope,
+    };
+    let changed = admin::profiles::change(conn, &actor, profile_id, |d| patch.apply(d)).map_err(
+        |e| match e {
+            AdminError::NotFound => ApiError::NotFound("no such profile".into()),
+            AdminError::Forbidden => ApiError::Forbidden(
+                "the profile is enabled for organizations outside this key's".into(),
+            ),
+            AdminError::Store(e) => e.into(),
+            e => ApiError::Invalid(e.to_string()),
+        },
+    )?;
+    render_profile(conn, caller, public_url, changed)?
+        .ok_or_else(|| ApiError::NotFound("no such profile".into()))
+}
+
+/// A profile as the caller sees it; `None` when none of its organizations
+/// is the caller's.
+fn render_profile(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    public_url: &str,
+    p: profiles::Profile,
+) -> Result<Option<ProfileOut>, ApiError> {
+    let organizations: Vec<i64> = profiles::organizations_of(conn, p.id)?
+        .into_iter()
+        .filter(|o| caller.may_act_for(*o))
+        .collect();
+    if organizations.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ProfileOut {
+        scep_url: format!("{public_url}/scep/{}", p.profile_id),
+        id: p.profile_id,
+        name: p.name,
+        approval_mode: p.approval_mode,
+        enabled: p.enabled,
+        organizations,
+        certrep_includes_chain: p.certrep_includes_chain,
+        signer_key_must_match: p.signer_key_must_match,
+        auto_renew: p.auto_renew,
+        renewal_allows_identity_change: p.renewal_allows_identity_change,
+        revoke_on_replace: p.revoke_on_replace,
+        min_cipher: p.min_cipher,
+    }))
 }
 
 fn render_request(conn: &mut PgConnection, r: EnrollmentRequest) -> Result<RequestOut, ApiError> {

@@ -169,3 +169,63 @@ fn the_api_lists_both_switches_of_each_profile() {
     assert_eq!(p["certrep_includes_chain"], true, "{p}");
     assert_eq!(p["signer_key_must_match"], false, "{p}");
 }
+
+/// The API sets the switches of a profile its key's organizations hold
+/// alone, through the same audited service; it cannot reach a profile
+/// shared with another organization, and refuses what it cannot read.
+#[test]
+fn the_api_sets_the_switches_of_its_organizations_profiles() {
+    let s = Scepd::start();
+    s.cli_ok(&["org", "create", "OrgA"]);
+    s.cli_ok(&["org", "create", "OrgB"]);
+    s.cli_ok(&["profile", "create", "mine", "--org", "OrgA"]);
+    s.cli_ok(&[
+        "profile", "create", "shared", "--org", "OrgA", "--org", "OrgB",
+    ]);
+    let key = s
+        .cli_ok(&["api-key", "create", "--name", "mdm-a", "--org", "OrgA"])
+        .trim()
+        .to_string();
+    let api = format!("{}/api/v1/profiles", s.url);
+    let patch = |id: &str, body: serde_json::Value| {
+        crate::api::call("PATCH", &format!("{api}/{id}"), Some(&key), Some(body))
+    };
+    let updated = audit_count(&s, "profile.updated");
+    let before = profile(&s, "mine").revision;
+
+    let r = patch(
+        "mine",
+        serde_json::json!({ "signer_key_must_match": true, "min_cipher": "des3" }),
+    );
+    assert_eq!(r.0, 200, "{}", r.1);
+    assert_eq!(r.1["signer_key_must_match"], true, "{}", r.1);
+    assert_eq!(r.1["min_cipher"], "des3", "{}", r.1);
+    assert_eq!(r.1["certrep_includes_chain"], false, "{}", r.1);
+    let p = profile(&s, "mine");
+    assert!(p.signer_key_must_match);
+    assert!(p.revision > before);
+    assert_eq!(audit_count(&s, "profile.updated"), updated + 1);
+
+    // Shared with an organization the key does not hold.
+    let r = patch(
+        "shared",
+        serde_json::json!({ "signer_key_must_match": true }),
+    );
+    assert_eq!(r.0, 403, "{}", r.1);
+    assert!(!profile(&s, "shared").signer_key_must_match);
+    // Unknown profile, empty change, bad value, unknown field.
+    assert_eq!(
+        patch("nope", serde_json::json!({ "auto_renew": true })).0,
+        404
+    );
+    for bad in [
+        serde_json::json!({}),
+        serde_json::json!({ "min_cipher": "rc2" }),
+        serde_json::json!({ "enabled": false }),
+    ] {
+        let r = patch("mine", bad.clone());
+        assert_eq!(r.0, 400, "{bad}: {}", r.1);
+    }
+    assert_eq!(profile(&s, "mine").min_cipher, "des3");
+    assert_eq!(audit_count(&s, "profile.updated"), updated + 1);
+}
