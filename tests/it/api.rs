@@ -334,3 +334,19 @@ fn errors_are_json_with_stable_codes_and_openapi_is_served() {
     assert_eq!(doc["openapi"], "3.0.3");
     assert!(doc["paths"]["/challenges"]["post"].is_object());
 }
+
+/// The profile `id` as `GET /api/v1/profiles` lists it for `token`.
+pub(crate) fn listed_profile(s: &Scepd, token: &str, id: &str) -> Value {
+    let (status, body) = call(
+        "GET",
+        &format!("{}/api/v1/profiles", s.url),
+        Some(token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    body["profiles"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["id"] == id))
+        .cloned()
+        .unwrap_or_else(|| panic!("{id} not listed: {body}"))
+}

@@ -174,6 +174,21 @@ pub fn acme_with_sales_drao(s: &Scepd, approval: &str) {
 }
 
 /// The value of the first hidden `csrf` field on a page.
+/// An RAO of the organization `org`, with the console password `ADMIN_PW`.
+pub fn create_rao(s: &Scepd, name: &str, org: &str) {
+    s.cli_ok(&[
+        "admin",
+        "create",
+        name,
+        "--role",
+        "rao",
+        "--org",
+        org,
+        "--password-env",
+        "SCEPD_ADMIN_PASSWORD",
+    ]);
+}
+
 pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("page has a CSRF field") + marker.len();

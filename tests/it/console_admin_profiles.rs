@@ -340,17 +340,7 @@ fn an_rao_manages_only_profiles_enabled_only_for_its_organizations() {
         "profile", "create", "shared", "--org", "Acme", "--org", "Beta",
     ]);
     s.cli_ok(&["profile", "create", "beta-only", "--org", "Beta"]);
-    s.cli_ok(&[
-        "admin",
-        "create",
-        "acme-rao",
-        "--role",
-        "rao",
-        "--org",
-        "Acme",
-        "--password-env",
-        "SCEPD_ADMIN_PASSWORD",
-    ]);
+    crate::console::create_rao(&s, "acme-rao", "Acme");
     let (acme, beta) = (org_id(&s, "Acme"), org_id(&s, "Beta"));
     let mut r = Client::new(&s);
     assert_eq!(r.login("acme-rao", ADMIN_PW).status, 303);

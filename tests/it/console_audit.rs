@@ -53,17 +53,7 @@ fn world() -> World {
         "--org",
         "Globex",
     ]);
-    s.cli_ok(&[
-        "admin",
-        "create",
-        "acme-rao",
-        "--role",
-        "rao",
-        "--org",
-        "Acme",
-        "--password-env",
-        "SCEPD_ADMIN_PASSWORD",
-    ]);
+    crate::console::create_rao(&s, "acme-rao", "Acme");
     let pending = |cn: &str, profile: &str, org: &str, dept: Option<&str>| {
         let mut args = vec!["challenge", "mint", "--profile", profile, "--org", org];
         if let Some(d) = dept {

@@ -153,19 +153,7 @@ fn the_api_lists_both_switches_of_each_profile() {
         .cli_ok(&["api-key", "create", "--name", "mdm", "--org", "Default"])
         .trim()
         .to_string();
-    let text = ureq::get(&format!("{}/api/v1/profiles", s.url))
-        .set("Authorization", &format!("Bearer {key}"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let p = body["profiles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == "default")
-        .unwrap_or_else(|| panic!("{body}"));
+    let p = crate::api::listed_profile(&s, &key, "default");
     assert_eq!(p["certrep_includes_chain"], true, "{p}");
     assert_eq!(p["signer_key_must_match"], false, "{p}");
 }

@@ -13,17 +13,7 @@ use crate::support::Scepd;
 /// Acme with the RAO `acme-rao`; the officer's logged-in client.
 fn acme_rao(s: &Scepd) -> Client {
     acme_with_sales_drao(s, "auto");
-    s.cli_ok(&[
-        "admin",
-        "create",
-        "acme-rao",
-        "--role",
-        "rao",
-        "--org",
-        "Acme",
-        "--password-env",
-        "SCEPD_ADMIN_PASSWORD",
-    ]);
+    crate::console::create_rao(s, "acme-rao", "Acme");
     let mut c = Client::new(s);
     assert_eq!(c.login("acme-rao", ADMIN_PW).status, 303);
     c
