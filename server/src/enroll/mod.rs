@@ -130,6 +130,9 @@ struct Signatures {
     ra: std::sync::atomic::AtomicU64,
 }
 
+/// Why a CertRep sent as a request is refused.
+const CERTREP_IS_NO_REQUEST: &str = "CertRep is not a request";
+
 /// Group-commit writers. One: the next batch gathers while the current one
 /// is in the database, so batches grow with the load (two writers took
 /// about two enrollments each at c16, paying a plan start and a commit per
@@ -283,7 +286,7 @@ impl Enroll {
         // A CertRep is an answer, never a request: refused before the
         // envelope is opened.
         if header.message_type == MessageType::CertRep {
-            let reason = "CertRep is not a request";
+            let reason = CERTREP_IS_NO_REQUEST;
             self.audit_unopened(&header, reason, client_ip);
             return self.reply(
                 &header,
@@ -326,8 +329,9 @@ impl Enroll {
                 Some(refused) => refused,
                 None => self.get_crl(&msg)?,
             },
+            // Refused before the envelope was opened (above).
             MessageType::CertRep => {
-                Answer::Fail(FailInfo::BadRequest, "CertRep is not a request".into())
+                Answer::Fail(FailInfo::BadRequest, CERTREP_IS_NO_REQUEST.into())
             }
         };
         if let Answer::Fail(info, reason) = &answer {
