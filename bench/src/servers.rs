@@ -232,12 +232,14 @@ impl Server {
         let pid_file = self.dir.path().join("postgres/pgdata/postmaster.pid");
         let text = std::fs::read_to_string(&pid_file)
             .map_err(|e| format!("{}: {e}", pid_file.display()))?;
-        let port = text
-            .lines()
-            .nth(3)
-            .map(str::trim)
-            .ok_or("postmaster.pid without a port")?;
-        Ok(format!("postgres://scepd@127.0.0.1:{port}/scepd"))
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let port = lines.get(3).ok_or("postmaster.pid without a port")?;
+        // Line 5: the socket directory (private clusters listen there
+        // only); empty for a build whose cluster listened on 127.0.0.1.
+        match lines.get(4).filter(|d| !d.is_empty()) {
+            Some(dir) => Ok(format!("postgresql://scepd@/scepd?host={dir}&port={port}")),
+            None => Ok(format!("postgres://scepd@127.0.0.1:{port}/scepd")),
+        }
     }
 
     /// Peak and current resident set of the server process, in KiB.

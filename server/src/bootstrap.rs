@@ -296,28 +296,14 @@ pub fn database(cfg: &Config, data: &Path) -> Result<Database, BootstrapError> {
     }
     let dir = data.join("postgres");
     // A `serve` already runs the cluster: share it rather than fail on its lock.
-    if let Some(port) = running_cluster_port(&dir) {
-        return Ok(Database {
-            url: format!("postgres://scepd@127.0.0.1:{port}/scepd"),
-            cluster: None,
-        });
+    if let Some(url) = PgCluster::running_url(&dir, "scepd") {
+        return Ok(Database { url, cluster: None });
     }
     let cluster = PgCluster::start(&dir, ClusterOptions::default())?;
     Ok(Database {
         url: cluster.database_url("scepd"),
         cluster: Some(cluster),
     })
-}
-
-/// The port of a live postmaster of the cluster in `dir`, read from its
-/// `postmaster.pid` (line 1: pid, line 4: port).
-fn running_cluster_port(dir: &Path) -> Option<u16> {
-    let text = fs::read_to_string(dir.join("pgdata").join("postmaster.pid")).ok()?;
-    let mut lines = text.lines();
-    let pid: i32 = lines.next()?.trim().parse().ok()?;
-    let port: u16 = lines.nth(2)?.trim().parse().ok()?;
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).ok()?;
-    Some(port)
 }
 
 /// Hash an officer password (argon2id, random salt).

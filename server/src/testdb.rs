@@ -367,7 +367,7 @@ mod tests {
         ));
         let cluster = PgCluster::start(&dir, ClusterOptions::ephemeral()).unwrap();
         let server = Server {
-            base_url: cluster.database_url("scepd") + "?sslmode=disable",
+            base_url: cluster.database_url("scepd") + "&sslmode=disable",
             _cluster: None,
         };
         check_isolation(&server);

@@ -1,10 +1,9 @@
 //! What the private cluster needs from the host: the PostgreSQL server
 //! binaries, the account to run them as, file ownership, stale lock files,
-//! a free port and the tail of the log.
+//! the private socket directory and the tail of the log.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
 use std::os::unix::fs::{chown, MetadataExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -215,18 +214,18 @@ pub(super) fn wait_for_previous(pgdata: &Path, patience: Duration) -> Result<(),
     Ok(())
 }
 
-/// A port on 127.0.0.1 that was free a moment ago; the caller retries with
-/// another if PostgreSQL loses the race for it.
-pub(super) fn free_port() -> Result<u16, PgClusterError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| PgClusterError::Io {
-        context: "finding a free port on 127.0.0.1".into(),
-        source: e,
-    })?;
-    let port = listener.local_addr().map(|a| a.port());
-    port.map_err(|e| PgClusterError::Io {
-        context: "finding a free port on 127.0.0.1".into(),
-        source: e,
-    })
+/// Creates `dir` (if missing) with mode 0700, and makes an existing one
+/// 0700: it holds the server's socket, and whoever can open it can connect.
+pub(super) fn create_private_dir(dir: &Path) -> Result<(), PgClusterError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.is_dir() {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| io_err(dir, "creating", e))?;
+    }
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| io_err(dir, "securing", e))
 }
 
 /// The last few lines of a log file, for error messages.

@@ -2,9 +2,12 @@
 //! `scepd serve` (and the test suite) work without any database set up.
 //!
 //! Layout under the directory given to [`PgCluster::start`]:
-//! `pgdata/` (the cluster) and `postgres.log` (the server's output).
-//! The server listens only on 127.0.0.1 on a port picked at start, with
-//! trust authentication for the superuser `scepd` and no unix socket.
+//! `pgdata/` (the cluster), `socket/` (mode 0700) and `postgres.log` (the
+//! server's output). The server listens on no TCP address at all, only on
+//! a unix socket in `socket/`: trust authentication for the superuser
+//! `scepd` then admits exactly the accounts that can open that directory
+//! (its owner and root), so no other local user can connect, read the
+//! tables or run `COPY ... TO PROGRAM`.
 //!
 //! The postmaster runs under a small `sh` watchdog whose stdin is a pipe
 //! from us: when our process dies, however it dies, the pipe closes and the
@@ -36,8 +39,14 @@ const DEFAULT_DB: &str = "scepd";
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a fast shutdown may take before it is forced.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Attempts with a fresh port when another process takes ours first.
-const PORT_ATTEMPTS: usize = 4;
+/// The port in the socket's name (`.s.PGSQL.<port>`). Nothing listens on
+/// TCP, and the socket lives in the cluster's own directory, so clusters
+/// cannot collide on it.
+const DEFAULT_PORT: u16 = 5432;
+/// The socket directory, inside the cluster directory.
+const SOCKET_DIR: &str = "socket";
+/// `sun_path` holds 108 bytes with the terminating NUL.
+const MAX_SOCKET_PATH: usize = 107;
 
 /// Runs the postmaster ($3...) in the background, signals it (SIGINT: fast
 /// shutdown) when our stdin reaches end of file, and removes the cluster
@@ -72,6 +81,11 @@ pub enum PgClusterError {
          make every parent directory traversable (chmod o+x) or choose another data directory"
     )]
     NotAccessible { dir: PathBuf, user: String },
+    #[error(
+        "the private PostgreSQL's socket {path} would be longer than the {MAX_SOCKET_PATH} bytes \
+         a unix socket path may have: choose a data directory with a shorter path"
+    )]
+    SocketPathTooLong { path: PathBuf },
     #[error("another PostgreSQL (pid {pid}) is still running on {dir}")]
     AlreadyRunning { pid: i32, dir: PathBuf },
     #[error("{context}: {source}")]
@@ -108,8 +122,7 @@ pub struct ClusterOptions {
     /// Remove the whole cluster directory once the server has stopped,
     /// including after our process was killed (test clusters).
     pub remove_on_exit: bool,
-    /// Listen on this port instead of a free one picked at start: a test
-    /// that stops and restarts the cluster keeps its clients' URL valid.
+    /// The port in the socket's name instead of 5432.
     pub port: Option<u16>,
 }
 
@@ -163,6 +176,13 @@ impl PgCluster {
         let dir = fs::canonicalize(dir).map_err(|e| host::io_err(dir, "resolving", e))?;
         let pgdata = dir.join("pgdata");
         let log = dir.join("postgres.log");
+        let port = opts.port.unwrap_or(DEFAULT_PORT);
+        let socket_dir = dir.join(SOCKET_DIR);
+        let socket = socket_dir.join(format!(".s.PGSQL.{port}"));
+        if socket.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(PgClusterError::SocketPathTooLong { path: socket });
+        }
+        host::create_private_dir(&socket_dir)?;
         let version = fs::read_to_string(pgdata.join("PG_VERSION")).ok();
         let bindir = host::find_bindir(
             "pg_config",
@@ -179,56 +199,48 @@ impl PgCluster {
         }
         host::wait_for_previous(&pgdata, Duration::from_secs(15))?;
 
-        let mut last = None;
-        // A fixed port gets one attempt: retrying it would only fail again.
-        let attempts = if opts.port.is_some() {
-            1
-        } else {
-            PORT_ATTEMPTS
+        let mut cluster = PgCluster {
+            dir: dir.clone(),
+            pgdata,
+            bindir,
+            port,
+            child: None,
+            pipe: None,
         };
-        for _ in 0..attempts {
-            let port = match opts.port {
-                Some(p) => p,
-                None => host::free_port()?,
-            };
-            let mut cluster = PgCluster {
-                dir: dir.clone(),
-                pgdata: pgdata.clone(),
-                bindir: bindir.clone(),
-                port,
-                child: None,
-                pipe: None,
-            };
-            cluster.spawn(who.as_ref(), opts, &log)?;
-            match cluster.wait_ready(&log) {
-                Ok(()) => {
-                    cluster.ensure_database(DEFAULT_DB)?;
-                    tracing::info!(port, dir = %dir.display(), "private PostgreSQL started");
-                    return Ok(cluster);
-                }
-                // Someone else took the port between our probe and postgres.
-                Err(PgClusterError::Start { tail, .. })
-                    if tail.contains("could not bind")
-                        || tail.contains("could not create any TCP/IP sockets") =>
-                {
-                    last = Some(tail);
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(PgClusterError::Start {
-            reason: "no free port could be bound".into(),
-            log,
-            tail: last.unwrap_or_default(),
-        })
+        cluster.spawn(who.as_ref(), opts, &log)?;
+        cluster.wait_ready(&log)?;
+        cluster.ensure_database(DEFAULT_DB)?;
+        tracing::info!(socket = %socket_dir.display(), "private PostgreSQL started");
+        Ok(cluster)
     }
 
     /// A URL for database `db` on this cluster.
     pub fn database_url(&self, db: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{db}", self.port)
+        socket_url(&self.socket_dir().to_string_lossy(), self.port, db)
     }
 
-    /// The port the server listens on (127.0.0.1 only).
+    /// The URL of database `db` on a cluster in `dir` that another process
+    /// runs, read from its `postmaster.pid` (line 1: pid, 4: port, 5: socket
+    /// directory); `None` when no live server runs there.
+    pub fn running_url(dir: &Path, db: &str) -> Option<String> {
+        let text = fs::read_to_string(dir.join("pgdata").join("postmaster.pid")).ok()?;
+        let lines: Vec<&str> = text.lines().collect();
+        let pid: i32 = lines.first()?.trim().parse().ok()?;
+        let port: u16 = lines.get(3)?.trim().parse().ok()?;
+        let socket_dir = lines.get(4)?.trim();
+        if socket_dir.is_empty() {
+            return None;
+        }
+        kill(Pid::from_raw(pid), None).ok()?;
+        Some(socket_url(socket_dir, port, db))
+    }
+
+    /// The directory holding the server's unix socket (mode 0700).
+    pub fn socket_dir(&self) -> PathBuf {
+        self.dir.join(SOCKET_DIR)
+    }
+
+    /// The port in the socket's name.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -269,7 +281,7 @@ impl PgCluster {
             .arg(&self.pgdata)
             .arg("-p")
             .arg(self.port.to_string());
-        for setting in server_settings(opts) {
+        for setting in server_settings(opts, &self.socket_dir()) {
             cmd.arg("-c").arg(setting);
         }
         cmd.current_dir(&self.dir)
@@ -313,8 +325,8 @@ impl PgCluster {
             if Instant::now() >= deadline {
                 return Err(PgClusterError::Start {
                     reason: format!(
-                        "no connection on 127.0.0.1:{} within {}s",
-                        self.port,
+                        "no connection on {} within {}s",
+                        self.socket_dir().display(),
                         START_TIMEOUT.as_secs()
                     ),
                     log: log.to_path_buf(),
@@ -385,12 +397,14 @@ impl Drop for PgCluster {
     }
 }
 
-/// `-c` settings: loopback TCP only, no unix socket (so no dependency on
-/// /var/run/postgresql), and the speed-over-safety trio for tests.
-fn server_settings(opts: ClusterOptions) -> Vec<String> {
+/// `-c` settings: no TCP, the unix socket in our own directory only (so
+/// no dependency on /var/run/postgresql) and reachable by its owner alone,
+/// and the speed-over-safety trio for tests.
+fn server_settings(opts: ClusterOptions, socket_dir: &Path) -> Vec<String> {
     let mut s = vec![
-        "listen_addresses=127.0.0.1".to_string(),
-        "unix_socket_directories=".to_string(),
+        "listen_addresses=".to_string(),
+        format!("unix_socket_directories={}", socket_dir.display()),
+        "unix_socket_permissions=0700".to_string(),
         // Parallel tests each hold a pool; the default 100 runs out.
         "max_connections=300".to_string(),
     ];
@@ -467,6 +481,28 @@ fn open_log(log: &Path) -> Result<fs::File, PgClusterError> {
         .append(true)
         .open(log)
         .map_err(|e| host::io_err(log, "opening", e))
+}
+
+/// A libpq URI for database `db` over the socket in `socket_dir`.
+fn socket_url(socket_dir: &str, port: u16, db: &str) -> String {
+    format!(
+        "postgresql://{SUPERUSER}@/{db}?host={}&port={port}",
+        percent_encode(socket_dir)
+    )
+}
+
+/// A libpq URI component: everything but unreserved characters and `/`
+/// percent-encoded (a data directory may hold spaces, `&` or `#`).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Double-quotes an SQL identifier.

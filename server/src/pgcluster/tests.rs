@@ -43,8 +43,8 @@ fn starts_creates_scepd_database_and_keeps_data_across_restarts() {
     let dir = scratch("restart");
     let c = PgCluster::start(&dir, quick()).unwrap();
     let url = c.database_url("scepd");
-    assert!(url.starts_with("postgres://scepd@127.0.0.1:"));
-    assert!(url.ends_with(&format!(":{}/scepd", c.port())));
+    assert!(url.starts_with("postgresql://scepd@/scepd?host=/"), "{url}");
+    assert!(url.ends_with(&format!("&port={}", c.port())), "{url}");
     let mut conn = PgConnection::establish(&url).unwrap();
     conn.batch_execute("CREATE TABLE kept (v BIGINT); INSERT INTO kept VALUES (7)")
         .unwrap();
@@ -64,13 +64,13 @@ fn starts_creates_scepd_database_and_keeps_data_across_restarts() {
         .get_result(&mut conn)
         .unwrap();
     assert_eq!(got.n, 7);
-    // Nothing but loopback TCP: no unix socket file anywhere in the cluster.
-    let sockets = fs::read_dir(dir.join("pgdata"))
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(".s.PGSQL"))
-        .count();
-    assert_eq!(sockets, 0);
+    // The socket, and only the socket: nothing listens on TCP, and the
+    // socket is where scepd put it.
+    assert!(dir.join("socket").join(".s.PGSQL.5432").exists());
+    let pid_file = fs::read_to_string(dir.join("pgdata").join("postmaster.pid")).unwrap();
+    let lines: Vec<&str> = pid_file.lines().collect();
+    assert_eq!(lines[4], dir.join("socket").to_string_lossy(), "{pid_file}");
+    assert_eq!(lines[5].trim(), "", "a TCP listen address: {pid_file}");
     drop(conn);
     drop(c);
     fs::remove_dir_all(&dir).unwrap();
@@ -78,13 +78,64 @@ fn starts_creates_scepd_database_and_keeps_data_across_restarts() {
 
 #[test]
 fn test_settings_are_applied_only_when_not_durable() {
-    let fast = server_settings(quick());
+    let fast = server_settings(quick(), Path::new("/d/socket"));
     assert!(fast.iter().any(|s| s == "fsync=off"));
     assert!(fast.iter().any(|s| s == "full_page_writes=off"));
-    let safe = server_settings(ClusterOptions::default());
+    let safe = server_settings(ClusterOptions::default(), Path::new("/d/socket"));
     assert!(!safe.iter().any(|s| s.contains("fsync")));
-    assert!(safe.iter().any(|s| s == "listen_addresses=127.0.0.1"));
-    assert!(safe.iter().any(|s| s == "unix_socket_directories="));
+    assert!(safe.iter().any(|s| s == "listen_addresses="));
+    assert!(safe
+        .iter()
+        .any(|s| s == "unix_socket_directories=/d/socket"));
+    assert!(safe.iter().any(|s| s == "unix_socket_permissions=0700"));
+}
+
+/// The private cluster admits only the accounts that can open its socket
+/// directory: another local user cannot connect, whatever it knows.
+#[test]
+fn another_local_user_cannot_connect() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("closed");
+    let c = PgCluster::start(&dir, quick()).unwrap();
+    let socket_dir = c.socket_dir();
+    let mode = fs::metadata(&socket_dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "socket directory mode {mode:o}");
+    assert!(PgConnection::establish(&c.database_url("scepd")).is_ok());
+    if nix::unistd::geteuid().is_root() {
+        // As root the test can be the other user: `nobody`, with psql.
+        let psql = c.bindir().join("psql");
+        let out = Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(&psql)
+            .arg(c.database_url("scepd"))
+            .args(["-c", "SELECT 1"])
+            .current_dir("/")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "nobody connected: {err}");
+        assert!(err.contains("Permission denied"), "{err}");
+    } else {
+        // Not root: the socket directory belongs to us alone.
+        use std::os::unix::fs::MetadataExt;
+        let owner = fs::metadata(&socket_dir).unwrap().uid();
+        assert_eq!(owner, nix::unistd::geteuid().as_raw());
+    }
+    drop(c);
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_data_directory_too_deep_for_a_socket_is_refused_clearly() {
+    let dir = std::env::temp_dir().join("d".repeat(100));
+    let err = PgCluster::start(&dir, quick()).unwrap_err();
+    assert!(
+        matches!(err, PgClusterError::SocketPathTooLong { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("shorter path"), "{err}");
+    assert!(!dir.join("pgdata").exists(), "initdb ran anyway");
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -104,9 +155,9 @@ fn stale_postmaster_pid_does_not_block_start() {
 }
 
 #[test]
-fn fixed_port_survives_a_restart_so_clients_reconnect_to_the_same_url() {
+fn a_restart_keeps_the_url_so_clients_reconnect_to_it() {
     let dir = scratch("fixed-port");
-    let port = host::free_port().unwrap();
+    let port = 6543;
     let opts = ClusterOptions {
         port: Some(port),
         ..quick()
