@@ -86,7 +86,7 @@ impl IdentityFiles {
 
     fn load(&self) -> Result<CaIdentity, BootstrapError> {
         let cert = fs::read(&self.cert).map_err(io(&self.cert))?;
-        let key = fs::read(&self.key).map_err(io(&self.key))?;
+        let key = crate::fsutil::read_private(&self.key).map_err(io(&self.key))?;
         Ok(CaIdentity::from_pem(&cert, &key)?)
     }
 

@@ -117,7 +117,7 @@ pub fn ensure_signer(data: &Path, ca: &CaIdentity) -> Result<ProfileSigner, Mobi
     let extra = load_chain(&files.chain)?;
     if files.cert.exists() && files.key.exists() {
         let cert = fs::read(&files.cert).map_err(io(&files.cert))?;
-        let key = fs::read(&files.key).map_err(io(&files.key))?;
+        let key = crate::fsutil::read_private(&files.key).map_err(io(&files.key))?;
         let id = CaIdentity::from_pem(&cert, &key)?;
         let fresh = id.not_after() > Utc::now() + Duration::days(30);
         let ca_key = ca.public_key()?;

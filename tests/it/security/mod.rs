@@ -8,6 +8,7 @@ mod device_cap_scope;
 mod eku_allow_list;
 mod export_and_input_safety;
 mod forwarded_headers;
+mod key_file_modes;
 mod officer_credentials;
 mod one_answer_after_unwrap;
 mod renewal_identity;
