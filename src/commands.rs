@@ -328,11 +328,28 @@ pub fn with_db<T>(
     res
 }
 
-pub fn init(cfg: &Config, import_ca: Option<PathBuf>, import_key: Option<PathBuf>) -> CmdResult {
+pub fn init(
+    cfg: &Config,
+    import_ca: Option<PathBuf>,
+    import_key: Option<PathBuf>,
+    import_key_passphrase: Option<PathBuf>,
+) -> CmdResult {
+    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
     let import = match (import_ca, import_key) {
         (Some(c), Some(k)) => Some(bootstrap::ImportCa {
-            cert_pem: std::fs::read(&c).map_err(|e| format!("{}: {e}", c.display()))?,
-            key_pem: std::fs::read(&k).map_err(|e| format!("{}: {e}", k.display()))?,
+            cert_pem: read(&c)?,
+            key_pem: read(&k)?,
+            key_passphrase: import_key_passphrase
+                .as_ref()
+                .map(|p| {
+                    read(p).map(|mut t| {
+                        while matches!(t.last(), Some(b'\n' | b'\r')) {
+                            t.pop();
+                        }
+                        t
+                    })
+                })
+                .transpose()?,
         }),
         _ => None,
     };

@@ -125,8 +125,12 @@ pub fn export(running: &Running, conn: &mut PgConnection, a: ExportArgs) -> Resu
         None
     } else {
         Some(
-            mobileconfig::ensure_signer(&running.data, &running.enroll.authority().ca)
-                .map_err(err)?,
+            mobileconfig::ensure_signer(
+                &running.data,
+                &running.enroll.authority().ca,
+                &running.key_passphrase,
+            )
+            .map_err(err)?,
         )
     };
     let exported = mobileconfig::export_mobileconfig(

@@ -39,9 +39,13 @@ enum Command {
         /// (each must have issued the one before it).
         #[arg(long, requires = "import_ca_key")]
         import_ca: Option<std::path::PathBuf>,
-        /// PEM private key (unencrypted, PKCS#8 or traditional) of that CA.
+        /// PEM private key of that CA (PKCS#8 or traditional, encrypted or not).
         #[arg(long, requires = "import_ca")]
         import_ca_key: Option<std::path::PathBuf>,
+        /// File holding the passphrase of an encrypted --import-ca-key (a
+        /// file keeps it out of the process list and shell history).
+        #[arg(long, requires = "import_ca_key")]
+        import_ca_key_passphrase_file: Option<std::path::PathBuf>,
     },
     /// One-time challenge passwords.
     #[command(subcommand)]
@@ -90,7 +94,13 @@ fn main() -> ExitCode {
         Command::Init {
             import_ca,
             import_ca_key,
-        } => commands::init(&cfg, import_ca, import_ca_key),
+            import_ca_key_passphrase_file,
+        } => commands::init(
+            &cfg,
+            import_ca,
+            import_ca_key,
+            import_ca_key_passphrase_file,
+        ),
         Command::Challenge(c) => commands::challenge(&cfg, c),
         Command::Request(c) => commands::request(&cfg, c),
         Command::Cert(c) => commands::cert(&cfg, c),

@@ -31,12 +31,15 @@ pub struct Running {
     pub enroll: Enroll,
     pub db: Database,
     pub data: std::path::PathBuf,
+    /// What the keys in `<data>/ca` are encrypted with.
+    pub key_passphrase: server::ca::key_file::Passphrase,
 }
 
 /// Bootstrap the data directory, identities and database.
 pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Running, String> {
     let data = bootstrap::data_dir(cfg).map_err(|e| e.to_string())?;
     let auth = bootstrap::authority(cfg, &data, import).map_err(|e| e.to_string())?;
+    let key_passphrase = server::key_store::passphrase(cfg, &data).map_err(|e| e.to_string())?;
     let db = bootstrap::database(cfg, &data).map_err(|e| e.to_string())?;
     let pool = store::pool(&db.url, cfg.db_pool_size).map_err(|e| e.to_string())?;
     let mut conn = pool
@@ -61,6 +64,7 @@ pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Runnin
             )),
         db,
         data,
+        key_passphrase,
     })
 }
 
@@ -73,10 +77,16 @@ pub fn run(cfg: Config) -> Result<(), String> {
     };
     let console = ::web::ConsoleSettings::new(cfg.console_idle_seconds, &cfg.public_url);
     let signing = aweb::Data::new(::web::ProfileSigning(
-        server::mobileconfig::ensure_signer(&running.data, &enroll.authority().ca)
-            .map(std::sync::Arc::new)
-            .map_err(|e| tracing::warn!(error = %e, "no profile signer; console profile downloads are off"))
-            .ok(),
+        server::mobileconfig::ensure_signer(
+            &running.data,
+            &enroll.authority().ca,
+            &running.key_passphrase,
+        )
+        .map(std::sync::Arc::new)
+        .map_err(
+            |e| tracing::warn!(error = %e, "no profile signer; console profile downloads are off"),
+        )
+        .ok(),
     ));
     tracing::info!(
         listen = %cfg.listen,

@@ -17,6 +17,7 @@ use openssl::x509::X509;
 use crate::ca::{self, CaError, CaIdentity};
 use crate::config::Config;
 use crate::enroll::{Authority, NextAuthority};
+use crate::key_store::{self, IdentityFiles, KeyStoreError};
 use crate::pgcluster::{ClusterOptions, PgCluster, PgClusterError};
 use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::{self, admins, orgs, profiles, StoreError};
@@ -31,6 +32,8 @@ pub enum BootstrapError {
     },
     #[error(transparent)]
     Ca(#[from] CaError),
+    #[error(transparent)]
+    KeyStore(#[from] KeyStoreError),
     #[error(transparent)]
     Cluster(#[from] PgClusterError),
     #[error(transparent)]
@@ -66,40 +69,6 @@ pub fn data_dir(cfg: &Config) -> Result<PathBuf, BootstrapError> {
     Ok(dir)
 }
 
-/// Files of one identity under `<data>/ca/`.
-struct IdentityFiles {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl IdentityFiles {
-    fn new(data: &Path, name: &str) -> Self {
-        Self {
-            cert: data.join("ca").join(format!("{name}.crt")),
-            key: data.join("ca").join(format!("{name}.key")),
-        }
-    }
-
-    fn exists(&self) -> bool {
-        self.cert.exists() && self.key.exists()
-    }
-
-    fn load(&self) -> Result<CaIdentity, BootstrapError> {
-        let cert = fs::read(&self.cert).map_err(io(&self.cert))?;
-        let key = crate::fsutil::read_private(&self.key).map_err(io(&self.key))?;
-        Ok(CaIdentity::from_pem(&cert, &key)?)
-    }
-
-    fn save(&self, id: &CaIdentity) -> Result<(), BootstrapError> {
-        write_private(&self.key, &id.key_pem()?)?;
-        write_file(&self.cert, &id.cert_pem()?, 0o644)
-    }
-}
-
-fn write_private(path: &Path, data: &[u8]) -> Result<(), BootstrapError> {
-    write_file(path, data, 0o600)
-}
-
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), BootstrapError> {
     crate::fsutil::write_atomic(path, data, mode).map_err(io(path))
 }
@@ -128,6 +97,8 @@ pub struct ImportCa {
     /// first) when it is an intermediate.
     pub cert_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+    /// The passphrase of an encrypted key.
+    pub key_passphrase: Option<Vec<u8>>,
 }
 
 /// Load the CA, RA and any next CA from `<data>/ca`, creating what is missing.
@@ -137,9 +108,10 @@ pub fn authority(
     import: Option<ImportCa>,
 ) -> Result<Authority, BootstrapError> {
     let _lock = lock(data)?;
-    let ca_files = IdentityFiles::new(data, "ca");
-    let ra_files = IdentityFiles::new(data, "ra");
-    let ra_enc_files = IdentityFiles::new(data, "ra-enc");
+    let pass = key_store::passphrase(cfg, data)?;
+    let ca_files = IdentityFiles::new(data, "ca", &pass);
+    let ra_files = IdentityFiles::new(data, "ra", &pass);
+    let ra_enc_files = IdentityFiles::new(data, "ra-enc", &pass);
     let ca = match (ca_files.exists(), import) {
         (true, Some(_)) => {
             return Err(BootstrapError::Invalid(format!(
@@ -149,7 +121,8 @@ pub fn authority(
         }
         (true, None) => ca_files.load()?,
         (false, Some(imp)) => {
-            let (ca, issuers) = ca::import_ca_chain(&imp.cert_pem, &imp.key_pem)?;
+            let (ca, issuers) =
+                ca::import_ca_chain(&imp.cert_pem, &imp.key_pem, imp.key_passphrase.as_deref())?;
             // The chain first: a CA saved without it would start without it.
             save_chain(data, &issuers)?;
             ca_files.save(&ca)?;
@@ -187,13 +160,13 @@ pub fn authority(
     };
     let ra_enc = ra_encryption(cfg, &ra_enc_files, &ca)?;
     // The signer of exported .mobileconfig files, issued by this CA.
-    crate::mobileconfig::ensure_signer(data, &ca)
+    crate::mobileconfig::ensure_signer(data, &ca, &pass)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    let next_ca = IdentityFiles::new(data, "next-ca");
-    let next_ra = IdentityFiles::new(data, "next-ra");
+    let next_ca = IdentityFiles::new(data, "next-ca", &pass);
+    let next_ra = IdentityFiles::new(data, "next-ra", &pass);
     let next = if next_ca.exists() && next_ra.exists() {
         let ca = next_ca.load()?;
-        let ra_enc = ra_encryption(cfg, &IdentityFiles::new(data, "next-ra-enc"), &ca)?;
+        let ra_enc = ra_encryption(cfg, &IdentityFiles::new(data, "next-ra-enc", &pass), &ca)?;
         Some(NextAuthority {
             ca,
             ra: ra_identity(next_ra.load()?)?,
@@ -251,7 +224,7 @@ fn ra_encryption(
     ca: &CaIdentity,
 ) -> Result<CaIdentity, BootstrapError> {
     if files.exists() {
-        return files.load();
+        return Ok(files.load()?);
     }
     let key = ca::generate_key(cfg.ra_key_type)?;
     let cn = format!("{} RA encryption", cfg.ca_common_name);
@@ -264,11 +237,12 @@ fn ra_encryption(
 /// Create the rollover CA and RA (RFC 8894 §3.5.2 GetNextCACert).
 pub fn rollover(cfg: &Config, data: &Path, common_name: &str) -> Result<String, BootstrapError> {
     let _lock = lock(data)?;
-    let next_ca = IdentityFiles::new(data, "next-ca");
+    let pass = key_store::passphrase(cfg, data)?;
+    let next_ca = IdentityFiles::new(data, "next-ca", &pass);
     if next_ca.exists() {
         return Err(BootstrapError::Invalid("a next CA already exists".into()));
     }
-    let current = IdentityFiles::new(data, "ca").load()?;
+    let current = IdentityFiles::new(data, "ca", &pass).load()?;
     let (ca, ra) = ca::rollover(
         &current,
         cfg.ca_key_type,
@@ -276,7 +250,7 @@ pub fn rollover(cfg: &Config, data: &Path, common_name: &str) -> Result<String, 
         &cfg.ca_organization,
         cfg.ca_validity_days,
     )?;
-    IdentityFiles::new(data, "next-ra").save(&ra)?;
+    IdentityFiles::new(data, "next-ra", &pass).save(&ra)?;
     next_ca.save(&ca)?;
     Ok(ca.fingerprint().to_string())
 }

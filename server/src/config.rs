@@ -155,6 +155,19 @@ pub struct Settings {
     /// kept in memory.
     #[arg(long, env = "SCEPD_METRICS_TOKEN", global = true)]
     pub metrics_token: Option<String>,
+    /// Passphrase that encrypts the private keys in <data>/ca (prefer
+    /// --key-passphrase-file or the systemd credential scepd-key-passphrase)
+    /// [default: generated into <data>/key-passphrase].
+    #[arg(
+        long,
+        env = "SCEPD_KEY_PASSPHRASE",
+        global = true,
+        hide_env_values = true
+    )]
+    pub key_passphrase: Option<String>,
+    /// File holding the passphrase that encrypts the private keys.
+    #[arg(long, env = "SCEPD_KEY_PASSPHRASE_FILE", global = true)]
+    pub key_passphrase_file: Option<PathBuf>,
     /// Reverse proxies whose X-Forwarded-For is believed, comma-separated
     /// addresses and networks (127.0.0.1,10.0.0.0/8,::1); unset, the TCP
     /// peer is the client for the challenge lockout, login throttling and
@@ -194,6 +207,9 @@ pub struct Config {
     pub mail: crate::notify::MailSettings,
     /// Proxies whose X-Forwarded-For names the client (empty: none).
     pub trusted_proxies: crate::http::TrustedProxies,
+    /// The keys' passphrase itself, or the file holding it (`key_store`).
+    pub key_passphrase: Option<String>,
+    pub key_passphrase_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -222,6 +238,11 @@ impl std::fmt::Debug for Config {
                 "metrics_token",
                 &self.metrics_token_sha256.map(|_| "<redacted>"),
             )
+            .field(
+                "key_passphrase",
+                &self.key_passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .field("key_passphrase_file", &self.key_passphrase_file)
             .finish_non_exhaustive()
     }
 }
@@ -344,6 +365,8 @@ impl Settings {
                 .map(|t| openssl::sha::sha256(t.as_bytes())),
             mail,
             trusted_proxies,
+            key_passphrase: s.key_passphrase.filter(|p| !p.is_empty()),
+            key_passphrase_file: s.key_passphrase_file,
         })
     }
 
@@ -405,6 +428,8 @@ impl Settings {
             expiry_reminder_days: self.expiry_reminder_days.or(o.expiry_reminder_days),
             metrics_token: self.metrics_token.or(o.metrics_token),
             trusted_proxies: self.trusted_proxies.or(o.trusted_proxies),
+            key_passphrase: self.key_passphrase.or(o.key_passphrase),
+            key_passphrase_file: self.key_passphrase_file.or(o.key_passphrase_file),
         }
     }
 }

@@ -19,12 +19,13 @@ pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<X509>, CaError> {
 pub fn import_ca_chain(
     chain_pem: &[u8],
     key_pem: &[u8],
+    key_passphrase: Option<&[u8]>,
 ) -> Result<(CaIdentity, Vec<X509>), CaError> {
     let mut certs = certs_from_pem(chain_pem)?.into_iter();
     let Some(first) = certs.next() else {
         return Err(CaError::BadCertificate("no PEM certificate found".into()));
     };
-    let ca = import_ca(&first.to_pem()?, key_pem)?;
+    let ca = import_ca(&first.to_pem()?, key_pem, key_passphrase)?;
     let issuers: Vec<X509> = certs.collect();
     check_chain(ca.cert(), &issuers)?;
     Ok((ca, issuers))

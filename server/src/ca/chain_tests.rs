@@ -84,6 +84,7 @@ fn a_chain_file_yields_the_ca_and_its_issuers_nearest_first() {
     let (ca, issuers) = import_ca_chain(
         &pem(&[&c.ca, &c.mid, &c.root]),
         &c.ca_key.private_key_to_pem_pkcs8().unwrap(),
+        None,
     )
     .unwrap();
     assert_eq!(ca.cert().to_der().unwrap(), c.ca.to_der().unwrap());
@@ -103,6 +104,7 @@ fn a_single_certificate_is_a_ca_without_issuers() {
     let (_, issuers) = import_ca_chain(
         &c.ca.to_pem().unwrap(),
         &c.ca_key.private_key_to_pem_pkcs8().unwrap(),
+        None,
     )
     .unwrap();
     assert!(issuers.is_empty());
@@ -114,6 +116,7 @@ fn issuers_out_of_order_are_refused_naming_both_certificates() {
     let err = import_ca_chain(
         &pem(&[&c.ca, &c.root, &c.mid]),
         &c.ca_key.private_key_to_pem_pkcs8().unwrap(),
+        None,
     )
     .unwrap_err();
     assert!(matches!(err, CaError::BrokenChain(_)), "{err}");
@@ -148,7 +151,11 @@ fn an_issuer_that_is_not_a_ca_is_refused() {
 #[test]
 fn a_file_without_certificates_is_refused_clearly() {
     let c = chain();
-    let err =
-        import_ca_chain(b"not pem", &c.ca_key.private_key_to_pem_pkcs8().unwrap()).unwrap_err();
+    let err = import_ca_chain(
+        b"not pem",
+        &c.ca_key.private_key_to_pem_pkcs8().unwrap(),
+        None,
+    )
+    .unwrap_err();
     assert!(matches!(err, CaError::BadCertificate(_)), "{err}");
 }

@@ -356,8 +356,24 @@ fn ra_cert(
 /// Imports an existing CA from PEM and checks it can act as our issuer:
 /// key matches, basicConstraints CA:TRUE, keyUsage (if present) includes
 /// keyCertSign, and it has not expired.
-pub fn import_ca(cert_pem: &[u8], key_pem: &[u8]) -> Result<CaIdentity, CaError> {
-    let id = CaIdentity::from_pem(cert_pem, key_pem)?;
+pub fn import_ca(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    key_passphrase: Option<&[u8]>,
+) -> Result<CaIdentity, CaError> {
+    let id = match key_passphrase {
+        Some(pass) => {
+            let cert =
+                X509::from_pem(cert_pem).map_err(|e| CaError::BadCertificate(e.to_string()))?;
+            // OpenSSL reads every encrypted form a CA is exported in:
+            // PKCS#8 with PBKDF2 or scrypt, and the traditional PEM one.
+            let key = PKey::private_key_from_pem_passphrase(key_pem, pass)
+                .map_err(|_| CaError::WrongPassphrase("the import's passphrase file".into()))?;
+            CaIdentity::new(cert, key)?
+        }
+        None if super::key_file::is_encrypted(key_pem) => return Err(CaError::KeyNeedsPassphrase),
+        None => CaIdentity::from_pem(cert_pem, key_pem)?,
+    };
     let der = id.cert_der()?;
     let parsed = Certificate::from_der(&der).map_err(|e| CaError::BadCertificate(e.to_string()))?;
     let is_ca = matches!(

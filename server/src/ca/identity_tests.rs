@@ -131,7 +131,7 @@ fn pem_round_trip_and_import_accepts_a_ca() {
     let ca = make_ca(KeySpec::EcP256);
     let key_pem = ca.key_pem().unwrap();
     assert!(String::from_utf8_lossy(&key_pem).contains("BEGIN PRIVATE KEY"));
-    let back = import_ca(&ca.cert_pem().unwrap(), &key_pem).unwrap();
+    let back = import_ca(&ca.cert_pem().unwrap(), &key_pem, None).unwrap();
     assert_eq!(back.fingerprint(), ca.fingerprint());
     assert_eq!(back.key_id(), ca.key_id());
     assert_eq!(back.subject_der(), ca.subject_der());
@@ -144,6 +144,7 @@ fn import_rejects_mismatched_key() {
     let err = import_ca(
         &ca.cert_pem().unwrap(),
         &other.private_key_to_pem_pkcs8().unwrap(),
+        None,
     )
     .unwrap_err();
     assert!(matches!(err, CaError::KeyMismatch));
@@ -154,7 +155,7 @@ fn import_rejects_mismatched_key() {
 fn import_rejects_non_ca_certificate() {
     let ca = make_ca(KeySpec::EcP256);
     let ra = make_ra(&ca);
-    let err = import_ca(&ra.cert_pem().unwrap(), &ra.key_pem().unwrap()).unwrap_err();
+    let err = import_ca(&ra.cert_pem().unwrap(), &ra.key_pem().unwrap(), None).unwrap_err();
     assert!(matches!(err, CaError::NotACa), "{err}");
 }
 
@@ -180,6 +181,7 @@ fn import_rejects_ca_without_key_cert_sign() {
     let err = import_ca(
         &cert.to_pem().unwrap(),
         &key.private_key_to_pem_pkcs8().unwrap(),
+        None,
     )
     .unwrap_err();
     assert!(matches!(err, CaError::CannotSignCertificates), "{err}");
@@ -188,7 +190,7 @@ fn import_rejects_ca_without_key_cert_sign() {
 #[test]
 fn import_rejects_garbage_key_without_echoing_it() {
     let ca = make_ca(KeySpec::EcP256);
-    let err = import_ca(&ca.cert_pem().unwrap(), b"not a key hunter2").unwrap_err();
+    let err = import_ca(&ca.cert_pem().unwrap(), b"not a key hunter2", None).unwrap_err();
     assert!(matches!(err, CaError::BadKey));
     assert!(!err.to_string().contains("hunter2"));
 }
@@ -225,4 +227,20 @@ fn rollover_uses_given_names() {
     let (next_ca, _) = rollover(&current, KeySpec::Rsa(2048), "Root G2", "Acme2", 30).unwrap();
     assert_eq!(first_entry(next_ca.cert(), Nid::COMMONNAME), "Root G2");
     assert_eq!(first_entry(next_ca.cert(), Nid::ORGANIZATIONNAME), "Acme2");
+}
+
+#[test]
+fn an_encrypted_ca_key_imports_with_its_passphrase_only() {
+    let ca = make_ca(KeySpec::EcP256);
+    let encrypted = ca
+        .key()
+        .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"export pw")
+        .unwrap();
+    let back = import_ca(&ca.cert_pem().unwrap(), &encrypted, Some(b"export pw")).unwrap();
+    assert_eq!(back.fingerprint(), ca.fingerprint());
+    let err = import_ca(&ca.cert_pem().unwrap(), &encrypted, None).unwrap_err();
+    assert!(matches!(err, CaError::KeyNeedsPassphrase), "{err}");
+    assert!(err.to_string().contains("--import-ca-key-passphrase-file"));
+    let err = import_ca(&ca.cert_pem().unwrap(), &encrypted, Some(b"wrong")).unwrap_err();
+    assert!(matches!(err, CaError::WrongPassphrase(_)), "{err}");
 }

@@ -14,6 +14,7 @@ mod crl;
 mod der_ext;
 mod identity;
 mod issue;
+pub mod key_file;
 mod profile;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -53,8 +54,17 @@ pub enum CaError {
     NotACa,
     #[error("CA certificate's keyUsage does not allow signing certificates (keyCertSign)")]
     CannotSignCertificates,
-    #[error("could not parse private key (expected an unencrypted PEM key)")]
+    #[error(
+        "could not parse the private key (expected PEM; an encrypted key needs its passphrase)"
+    )]
     BadKey,
+    #[error(
+        "cannot decrypt the private key with the passphrase from {0}: the passphrase is wrong \
+         or the file is damaged"
+    )]
+    WrongPassphrase(String),
+    #[error("the private key is encrypted: give its passphrase (--import-ca-key-passphrase-file)")]
+    KeyNeedsPassphrase,
     #[error("invalid name: {0}")]
     InvalidName(String),
     #[error("CA certificate has expired")]

@@ -38,6 +38,8 @@ pub enum MobileconfigError {
     #[error(transparent)]
     Ca(#[from] CaError),
     #[error(transparent)]
+    KeyStore(#[from] crate::key_store::KeyStoreError),
+    #[error(transparent)]
     Challenge(#[from] ChallengeError),
     #[error(transparent)]
     Store(#[from] StoreError),

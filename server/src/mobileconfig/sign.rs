@@ -19,7 +19,9 @@ use openssl::stack::Stack;
 use openssl::x509::{X509Name, X509};
 
 use super::MobileconfigError;
+use crate::ca::key_file::Passphrase;
 use crate::ca::{self, CaIdentity, Eku, IssueParams, KeySpec, KeyUsage};
+use crate::key_store::IdentityFiles;
 
 /// Certificate, key and chain (without the signer) used to sign profiles.
 pub struct ProfileSigner {
@@ -36,25 +38,9 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> MobileconfigError + '_ {
     }
 }
 
-struct Files {
-    cert: PathBuf,
-    key: PathBuf,
-    chain: PathBuf,
-}
-
-impl Files {
-    fn new(data: &Path) -> Self {
-        let dir = data.join("ca");
-        Self {
-            cert: dir.join("profile-signer.crt"),
-            key: dir.join("profile-signer.key"),
-            chain: dir.join("profile-signer-chain.pem"),
-        }
-    }
-}
-
-fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), MobileconfigError> {
-    crate::fsutil::write_atomic(path, data, mode).map_err(io(path))
+/// The signer's intermediates, when an imported signer has any.
+fn chain_path(data: &Path) -> PathBuf {
+    data.join("ca").join("profile-signer-chain.pem")
 }
 
 /// Issue a new signing certificate from `ca`.
@@ -112,13 +98,16 @@ fn load_chain(path: &Path) -> Result<Vec<X509>, MobileconfigError> {
 /// Load the signer from `<data>/ca`, or issue one from `ca` when it is
 /// missing, expires within 30 days, or (without an imported chain) was not
 /// issued by the current CA.
-pub fn ensure_signer(data: &Path, ca: &CaIdentity) -> Result<ProfileSigner, MobileconfigError> {
-    let files = Files::new(data);
-    let extra = load_chain(&files.chain)?;
-    if files.cert.exists() && files.key.exists() {
-        let cert = fs::read(&files.cert).map_err(io(&files.cert))?;
-        let key = crate::fsutil::read_private(&files.key).map_err(io(&files.key))?;
-        let id = CaIdentity::from_pem(&cert, &key)?;
+pub fn ensure_signer(
+    data: &Path,
+    ca: &CaIdentity,
+    pass: &Passphrase,
+) -> Result<ProfileSigner, MobileconfigError> {
+    let files = IdentityFiles::new(data, "profile-signer", pass);
+    let chain_file = chain_path(data);
+    let extra = load_chain(&chain_file)?;
+    if files.exists() {
+        let id = files.load()?;
         let fresh = id.not_after() > Utc::now() + Duration::days(30);
         let ca_key = ca.public_key()?;
         let ours = !extra.is_empty() || id.cert().verify(&ca_key)?;
@@ -133,11 +122,10 @@ pub fn ensure_signer(data: &Path, ca: &CaIdentity) -> Result<ProfileSigner, Mobi
         tracing::info!("replacing the profile-signing certificate");
     }
     let id = issue_signer(ca)?;
-    write_file(&files.key, &id.key_pem()?, 0o600)?;
-    write_file(&files.cert, &id.cert_pem()?, 0o644)?;
+    files.save(&id)?;
     // An imported chain belonged to the replaced signer.
-    if files.chain.exists() {
-        fs::remove_file(&files.chain).map_err(io(&files.chain))?;
+    if chain_file.exists() {
+        fs::remove_file(&chain_file).map_err(io(&chain_file))?;
     }
     Ok(ProfileSigner {
         identity: id,

@@ -11,6 +11,10 @@ use super::*;
 use crate::ca::test_support::{make_ca, Scratch};
 use crate::ca::KeySpec;
 
+fn test_passphrase() -> crate::ca::key_file::Passphrase {
+    crate::ca::key_file::Passphrase::generated(b"0123456789abcdef0123456789abcdef".to_vec(), "test")
+}
+
 fn subject() -> Vec<(String, String)> {
     vec![
         ("CN".to_string(), "dev-1".to_string()),
@@ -456,8 +460,8 @@ mod signature {
         let scratch = Scratch::new();
         std::fs::create_dir_all(scratch.0.join("ca")).unwrap();
         let ca = make_ca(KeySpec::Rsa(2048));
-        let signer = ensure_signer(&scratch.0, &ca).unwrap();
-        let again = ensure_signer(&scratch.0, &ca).unwrap();
+        let signer = ensure_signer(&scratch.0, &ca, &test_passphrase()).unwrap();
+        let again = ensure_signer(&scratch.0, &ca, &test_passphrase()).unwrap();
         assert_eq!(
             signer.identity.fingerprint(),
             again.identity.fingerprint(),
@@ -490,9 +494,10 @@ mod signature {
     fn a_signer_from_another_ca_is_replaced() {
         let scratch = Scratch::new();
         std::fs::create_dir_all(scratch.0.join("ca")).unwrap();
-        let old = ensure_signer(&scratch.0, &make_ca(KeySpec::Rsa(2048))).unwrap();
+        let old =
+            ensure_signer(&scratch.0, &make_ca(KeySpec::Rsa(2048)), &test_passphrase()).unwrap();
         let ca = make_ca(KeySpec::Rsa(2048));
-        let new = ensure_signer(&scratch.0, &ca).unwrap();
+        let new = ensure_signer(&scratch.0, &ca, &test_passphrase()).unwrap();
         assert_ne!(old.identity.fingerprint(), new.identity.fingerprint());
         assert!(new
             .identity

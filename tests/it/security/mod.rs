@@ -9,6 +9,7 @@ mod eku_allow_list;
 mod export_and_input_safety;
 mod forwarded_headers;
 mod key_file_modes;
+mod keys_at_rest;
 mod officer_credentials;
 mod one_answer_after_unwrap;
 mod renewal_identity;
