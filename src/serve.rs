@@ -49,10 +49,18 @@ pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Runnin
     drop(conn);
     if let Some(user) = &seeded.created_admin {
         match &seeded.admin_password {
-            Some(pw) => eprintln!(
-                "\n  First MRAO created: username {user:?}, password {pw}\n  (shown once; set SCEPD_ADMIN_PASSWORD to choose it)\n"
-            ),
-            None => eprintln!("First MRAO created: username {user:?} (password from configuration)"),
+            Some(pw) => {
+                let path =
+                    bootstrap::write_initial_password(&data, pw).map_err(|e| e.to_string())?;
+                eprintln!(
+                    "\n  First MRAO created: username {user:?}; its password is in {}\n  \
+                     (readable by this account only; the console asks for a new one at first login)\n",
+                    path.display()
+                );
+            }
+            None => {
+                eprintln!("First MRAO created: username {user:?} (password from configuration)")
+            }
         }
     }
     Ok(Running {

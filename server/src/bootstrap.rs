@@ -3,7 +3,8 @@
 //! intermediate CA's issuers in `ca-chain.crt`), the database (given,
 //! or a private cluster under `<data>/postgres`), migrations, and the seed
 //! rows a new installation needs: a default organization and profile and a
-//! first MRAO whose password is shown once.
+//! first MRAO, whose generated password goes to a 0600 file and must be
+//! changed at its first login.
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
@@ -280,6 +281,14 @@ pub fn database(cfg: &Config, data: &Path) -> Result<Database, BootstrapError> {
     })
 }
 
+/// Where the first MRAO's generated password is written (0600), instead
+/// of a terminal or a container log.
+pub fn write_initial_password(data: &Path, password: &str) -> Result<PathBuf, BootstrapError> {
+    let path = data.join("initial-admin-password");
+    write_file(&path, format!("{password}\n").as_bytes(), 0o600)?;
+    Ok(path)
+}
+
 /// Hash an officer password (argon2id, random salt).
 pub fn hash_password(password: &str) -> Result<String, BootstrapError> {
     let salt = SaltString::generate(&mut OsRng);
@@ -340,7 +349,10 @@ pub fn seed(conn: &mut PgConnection, cfg: &Config) -> Result<Seeded, BootstrapEr
                 ),
             };
             let hash = hash_password(&password)?;
-            admins::create(conn, &cfg.admin_username, &hash, admins::Role::Mrao, None)?;
+            let admin = admins::create(conn, &cfg.admin_username, &hash, admins::Role::Mrao, None)?;
+            // A generated password has been on disk: it is for the first
+            // login only.
+            admins::set_must_change_password(conn, admin.id, generated)?;
             audit::record(
                 conn,
                 &AuditEvent {

@@ -15,6 +15,10 @@ pub enum WebError {
     /// No (live) session: answered with a redirect to the login page.
     #[error("login required")]
     LoginRequired,
+    /// The officer logs in with a generated password: only its change (on
+    /// the officer's own page, whose id this is) and logout are open.
+    #[error("password change required")]
+    PasswordChangeRequired(i64),
     /// A state-changing request without the session's CSRF token.
     #[error("missing or wrong CSRF token")]
     Csrf,
@@ -124,7 +128,7 @@ struct ErrorView<'a> {
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::LoginRequired => StatusCode::SEE_OTHER,
+            Self::LoginRequired | Self::PasswordChangeRequired(_) => StatusCode::SEE_OTHER,
             Self::Csrf | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -141,6 +145,14 @@ impl ResponseError for WebError {
                 .insert_header((header::LOCATION, "/login"))
                 .finish();
         }
+        if let Self::PasswordChangeRequired(id) = self {
+            return HttpResponse::SeeOther()
+                .insert_header((
+                    header::LOCATION,
+                    format!("/officers/{id}?msg=change-password"),
+                ))
+                .finish();
+        }
         let status = self.status_code();
         let message = match self {
             Self::Internal(cause) => {
@@ -153,6 +165,7 @@ impl ResponseError for WebError {
             Self::NotFound => "Not found.",
             Self::BadRequest(m) | Self::Conflict(m) | Self::TooManyAttempts(m) => m.as_str(),
             Self::LoginRequired => "Login required.",
+            Self::PasswordChangeRequired(_) => "Change your password first.",
         };
         let page = ErrorView {
             nav: None,

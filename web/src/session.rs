@@ -45,6 +45,8 @@ pub struct Officer {
     pub scope: Scope,
     pub csrf: String,
     pub session_hash: Vec<u8>,
+    /// Logged in with the generated first password: see [`allowed_before_change`].
+    pub must_change_password: bool,
 }
 
 impl FromRequest for Officer {
@@ -138,6 +140,7 @@ async fn resolve(req: &ServiceRequest, cfg: &ConsoleSettings) -> Result<Option<O
             scope,
             csrf: session.csrf_token,
             session_hash: hash,
+            must_change_password: admin.must_change_password,
         }))
     })
     .await??;
@@ -178,9 +181,23 @@ async fn check(req: &mut ServiceRequest, cfg: &ConsoleSettings) -> Result<(), Er
         }
     }
     if let Some(o) = officer {
+        if o.must_change_password && !allowed_before_change(req.method(), req.path(), o.id) {
+            return Err(WebError::PasswordChangeRequired(o.id).into());
+        }
         req.extensions_mut().insert(o);
     }
     Ok(())
+}
+
+/// What an officer whose password must change may reach: its own page,
+/// the change itself, and logout.
+fn allowed_before_change(method: &Method, path: &str, officer_id: i64) -> bool {
+    let own = format!("/officers/{officer_id}");
+    match *method {
+        Method::GET | Method::HEAD => path == own,
+        Method::POST => path == "/logout" || path == format!("{own}/password"),
+        _ => false,
+    }
 }
 
 /// The middleware: session, CSRF, then security headers on every answer.

@@ -399,6 +399,7 @@ pub fn change_own_password(
             ));
         }
         admins::set_password_hash(conn, officer_id, &hash)?;
+        admins::set_must_change_password(conn, officer_id, false)?;
         let ended = sessions::delete_for_admin_except(conn, officer_id, keep_session)?;
         record(
             conn,

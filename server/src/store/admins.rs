@@ -49,6 +49,9 @@ pub struct Admin {
     pub email: Option<String>,
     pub enabled: bool,
     pub created_at: DateTime<Utc>,
+    /// The password was generated at bootstrap: the console accepts only
+    /// its change until it is changed.
+    pub must_change_password: bool,
 }
 
 impl std::fmt::Debug for Admin {
@@ -185,6 +188,18 @@ pub fn set_password_hash(
 ) -> Result<(), StoreError> {
     diesel::update(admins::table.find(id))
         .set(admins::password_hash.eq(password_hash))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Whether the officer must change its password before anything else.
+pub fn set_must_change_password(
+    conn: &mut PgConnection,
+    id: i64,
+    must: bool,
+) -> Result<(), StoreError> {
+    diesel::update(admins::table.find(id))
+        .set(admins::must_change_password.eq(must))
         .execute(conn)?;
     Ok(())
 }

@@ -34,6 +34,7 @@ diesel::table! {
         enabled -> Bool,
         created_at -> Timestamptz,
         notify_email -> Bool,
+        must_change_password -> Bool,
     }
 }
 

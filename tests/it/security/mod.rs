@@ -7,6 +7,7 @@ mod challenge_binding;
 mod device_cap_scope;
 mod eku_allow_list;
 mod export_and_input_safety;
+mod first_mrao_password;
 mod forwarded_headers;
 mod key_file_modes;
 mod keys_at_rest;

@@ -94,6 +94,11 @@ fn flash(msg: Option<&str>) -> Option<&'static str> {
         "disabled" => "Officer disabled: they can no longer log in and their sessions have ended.",
         "enabled" => "Officer enabled.",
         "password" => "Password changed.",
+        "change-password" => {
+            "Choose your own password now: the one you logged in with was generated at \
+             installation and written to a file, and the console does nothing else until it \
+             is replaced."
+        }
         _ => return None,
     })
 }
@@ -226,7 +231,9 @@ pub async fn edit(
     q: web::Query<MsgQuery>,
 ) -> Result<HttpResponse, WebError> {
     let mut page = form_view(&officer, &enroll, Some(path.into_inner()), None).await?;
-    page.flash = flash(q.msg.as_deref());
+    // The only page such an officer can reach says why, however it came.
+    let must = officer.must_change_password.then_some("change-password");
+    page.flash = flash(q.msg.as_deref().or(must));
     html(&page)
 }
 
