@@ -21,6 +21,15 @@ pub enum ApiKeyCmd {
         /// Organizations (ID or name) the key may act for; repeatable.
         #[arg(long = "org", required = true)]
         orgs: Vec<String>,
+        /// Profiles (their IDs) the key may use; repeatable [default: all].
+        #[arg(long = "profile")]
+        profiles: Vec<String>,
+        /// Days until the key expires [default: never].
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        /// Requests per minute, across every scepd process [default: 0, no limit].
+        #[arg(long, default_value_t = 0)]
+        requests_per_minute: u32,
         #[arg(long, default_value = "cli")]
         actor: String,
     },
@@ -77,12 +86,25 @@ fn err(e: impl std::fmt::Display) -> String {
 
 pub fn api_key(cfg: &Config, cmd: ApiKeyCmd) -> Result<(), String> {
     with_db(cfg, |_, conn| match cmd {
-        ApiKeyCmd::Create { name, orgs, actor } => {
+        ApiKeyCmd::Create {
+            name,
+            orgs,
+            profiles,
+            expires_in_days,
+            requests_per_minute,
+            actor,
+        } => {
             let ids = orgs
                 .iter()
                 .map(|o| org_id(conn, o))
                 .collect::<Result<Vec<_>, _>>()?;
-            let created = keys::create(conn, &name, &ids, &actor).map_err(err)?;
+            let limits = keys::KeyLimits {
+                expires_at: expires_in_days
+                    .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d))),
+                profiles,
+                requests_per_minute,
+            };
+            let created = keys::create(conn, &name, &ids, &limits, &actor).map_err(err)?;
             eprintln!(
                 "API key {} created; the token is shown once:",
                 created.key.id
@@ -94,8 +116,12 @@ pub fn api_key(cfg: &Config, cmd: ApiKeyCmd) -> Result<(), String> {
             for k in store::api_keys::list(conn).map_err(err)? {
                 let scopes = store::api_keys::scopes(conn, k.id).map_err(err)?;
                 let scopes: Vec<String> = scopes.iter().map(i64::to_string).collect();
+                let at = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                    t.map_or_else(|| "never".to_string(), |t| t.to_rfc3339())
+                };
+                // id, name, organizations, state, expires, requests/min, last used
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     k.id,
                     k.name,
                     scopes.join(","),
@@ -103,7 +129,10 @@ pub fn api_key(cfg: &Config, cmd: ApiKeyCmd) -> Result<(), String> {
                         "revoked"
                     } else {
                         "active"
-                    }
+                    },
+                    at(k.expires_at),
+                    k.requests_per_minute,
+                    at(k.last_used_at),
                 );
             }
             Ok(())

@@ -2,6 +2,7 @@
 //! clients (micromdm `scepclient` and the project's own client code).
 
 mod api;
+mod api_key_limits;
 mod ca_certs;
 mod challenges;
 mod console;

@@ -7,7 +7,7 @@ use diesel::pg::PgConnection;
 
 use super::rules::{self, Actor};
 use super::{check_places, AdminError, Refusals};
-use crate::api::keys::{self, Created};
+use crate::api::keys::{self, Created, KeyLimits};
 use crate::api::ApiError;
 use crate::store::api_keys::{self as store, ApiKey};
 
@@ -16,6 +16,8 @@ use crate::store::api_keys::{self as store, ApiKey};
 pub struct Listed {
     pub key: ApiKey,
     pub organizations: Vec<i64>,
+    /// The profiles it is limited to (`device_profiles.id`; empty: all).
+    pub profiles: Vec<i64>,
     /// Whether this officer may revoke it.
     pub manageable: bool,
 }
@@ -32,6 +34,7 @@ pub fn listing(conn: &mut PgConnection, who: &Actor<'_>) -> Result<Vec<Listed>, 
         {
             out.push(Listed {
                 manageable: rules::may_manage_keys_for(who, &organizations),
+                profiles: store::profiles(conn, key.id)?,
                 key,
                 organizations,
             });
@@ -50,6 +53,7 @@ pub fn create(
     who: &Actor<'_>,
     name: &str,
     organizations: &[i64],
+    limits: &KeyLimits,
 ) -> Result<Created, AdminError> {
     if !rules::may_manage_keys_for(who, organizations) {
         return Err(AdminError::Forbidden);
@@ -63,8 +67,11 @@ pub fn create(
     }
     let places: Vec<_> = organizations.iter().map(|o| (*o, None)).collect();
     check_places(conn, &places, "organizations", &mut refusals)?;
+    if let Err((field, message)) = keys::resolve_limits(conn, limits)? {
+        refusals.add(field, message);
+    }
     refusals.finish()?;
-    keys::create(conn, name, organizations, who.username).map_err(from_api)
+    keys::create(conn, name, organizations, limits, who.username).map_err(from_api)
 }
 
 /// Revoke: the key answers 401 from its next request on.

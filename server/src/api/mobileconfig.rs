@@ -61,6 +61,7 @@ pub async fn export(
                 body.organization_id
             )));
         }
+        super::service::require_profile(conn, caller, &body.profile)?;
         let ttl = body.ttl_minutes.unwrap_or(DEFAULT_TTL_MINUTES);
         if ttl == 0 {
             return Err(ApiError::Invalid("ttl_minutes must be positive".into()));

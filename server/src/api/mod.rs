@@ -76,6 +76,9 @@ pub enum ApiError {
     ProfileNotEnabled(String),
     #[error("{0}")]
     LimitReached(String),
+    /// The key's requests per minute are spent.
+    #[error("this API key is limited to {limit} requests per minute; retry in {retry_after} s")]
+    RateLimited { limit: i32, retry_after: u64 },
     #[error("service unavailable, retry later")]
     Unavailable,
     #[error("internal error")]
@@ -93,6 +96,7 @@ impl ApiError {
             Self::OutOfRange(_) => "out_of_range",
             Self::ProfileNotEnabled(_) => "profile_not_enabled",
             Self::LimitReached(_) => "limit_reached",
+            Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -156,7 +160,7 @@ impl ResponseError for ApiError {
             Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::OutOfRange(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::ProfileNotEnabled(_) => StatusCode::CONFLICT,
-            Self::LimitReached(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::LimitReached(_) | Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -170,6 +174,9 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable => {
                 r.insert_header((header::RETRY_AFTER, "5"));
+            }
+            Self::RateLimited { retry_after, .. } => {
+                r.insert_header((header::RETRY_AFTER, retry_after.to_string()));
             }
             _ => {}
         }

@@ -30,8 +30,15 @@ fn array_of(name: &str, field: &str) -> Value {
 fn common_errors(mut responses: serde_json::Map<String, Value>) -> Value {
     responses.insert(
         "401".into(),
-        error_response("Missing, unknown or revoked API key (`unauthorized`)."),
+        error_response("Missing, unknown, revoked or expired API key (`unauthorized`)."),
     );
+    // An endpoint's own 429 (limit_reached) is kept; the key's rate limit
+    // answers 429 too, with Retry-After.
+    responses.entry("429").or_insert_with(|| {
+        error_response(
+            "The key's requests per minute are spent; retry after Retry-After seconds (`rate_limited`).",
+        )
+    });
     responses.insert(
         "503".into(),
         error_response("Database unavailable; retry (`unavailable`)."),
@@ -54,11 +61,11 @@ pub fn document() -> Value {
     let time = json!({ "type": "string", "format": "date-time" });
     let mint_errors = [
         ("400", error_response("Malformed body or parameters (`invalid_request`).")),
-        ("403", error_response("The key may not act for this organization (`forbidden`).")),
+        ("403", error_response("The key may not act for this organization, or may not use this profile (`forbidden`).")),
         ("404", error_response("Unknown profile or organization (`not_found`).")),
         ("422", error_response("`ttl_minutes` beyond 30 days (`out_of_range`).")),
         ("409", error_response("The profile is not enabled for the organization or department (`profile_not_enabled`).")),
-        ("429", error_response("Too many unused challenges for this profile and organization (`limit_reached`).")),
+        ("429", error_response("Too many unused challenges for this profile and organization (`limit_reached`), or the key's requests per minute are spent (`rate_limited`, with Retry-After).")),
     ];
     let mut single = mint_errors.to_vec();
     single.push((
@@ -81,7 +88,7 @@ pub fn document() -> Value {
         "info": {
             "title": "scepd API",
             "version": "1",
-            "description": "Mint one-time SCEP challenges (RFC 8894 challengePassword) and follow enrollments. Authenticate with `Authorization: Bearer scepd_...`; a key acts only for its organizations. Errors are `{\"error\": {\"code\", \"message\"}}` with codes unauthorized, forbidden, not_found, invalid_request, out_of_range, profile_not_enabled, limit_reached, unavailable, internal."
+            "description": "Mint one-time SCEP challenges (RFC 8894 challengePassword) and follow enrollments. Authenticate with `Authorization: Bearer scepd_...`; a key acts only for its organizations, and for the profiles it is limited to if any; it may expire and be limited in requests per minute. Errors are `{\"error\": {\"code\", \"message\"}}` with codes unauthorized, forbidden, not_found, invalid_request, out_of_range, profile_not_enabled, limit_reached, rate_limited, unavailable, internal."
         },
         "servers": [{ "url": "/api/v1" }],
         "security": [{ "bearer": [] }],
@@ -189,7 +196,7 @@ pub fn document() -> Value {
                 "Error": {
                     "type": "object", "required": ["error"],
                     "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": {
-                        "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "invalid_request", "out_of_range", "profile_not_enabled", "limit_reached", "unavailable", "internal"] },
+                        "code": { "type": "string", "enum": ["unauthorized", "forbidden", "not_found", "invalid_request", "out_of_range", "profile_not_enabled", "limit_reached", "rate_limited", "unavailable", "internal"] },
                         "message": { "type": "string" }
                     }}}
                 },

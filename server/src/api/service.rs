@@ -141,6 +141,23 @@ fn require_scope(caller: &Caller, organization_id: i64) -> Result<(), ApiError> 
     }
 }
 
+/// A key limited to some profiles may use only those.
+pub(crate) fn require_profile(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    profile: &str,
+) -> Result<(), ApiError> {
+    if caller.profiles.is_empty() {
+        return Ok(());
+    }
+    match profiles::by_profile_id(conn, profile)? {
+        Some(p) if caller.may_use_profile(p.id) => Ok(()),
+        _ => Err(ApiError::Forbidden(format!(
+            "this API key may not use profile {profile:?}"
+        ))),
+    }
+}
+
 fn render(minted: Vec<Minted>, profile: &str) -> Vec<ChallengeOut> {
     minted
         .into_iter()
@@ -163,6 +180,7 @@ pub fn mint_one(
     max_unused: u32,
 ) -> Result<ChallengeOut, ApiError> {
     require_scope(caller, body.organization_id)?;
+    require_profile(conn, caller, &body.profile)?;
     let actor = caller.actor();
     let minted = challenge::mint_limited(
         conn,
@@ -189,6 +207,7 @@ pub fn mint_bulk(
     max_unused: u32,
 ) -> Result<Vec<ChallengeOut>, ApiError> {
     require_scope(caller, body.organization_id)?;
+    require_profile(conn, caller, &body.profile)?;
     let actor = caller.actor();
     let req = MintRequest {
         profile: &body.profile,
@@ -244,6 +263,7 @@ pub fn change_profile(
             "nothing to change: give at least one setting".into(),
         ));
     }
+    require_profile(conn, caller, profile_id)?;
     let scope = Scope::Limited {
         organizations: caller.organizations.clone(),
         departments: vec![],
@@ -276,6 +296,9 @@ fn render_profile(
     public_url: &str,
     p: profiles::Profile,
 ) -> Result<Option<ProfileOut>, ApiError> {
+    if !caller.may_use_profile(p.id) {
+        return Ok(None);
+    }
     let organizations: Vec<i64> = profiles::organizations_of(conn, p.id)?
         .into_iter()
         .filter(|o| caller.may_act_for(*o))
@@ -339,7 +362,11 @@ pub fn request_status(
         }
     };
     match found {
-        Some(r) if caller.may_act_for(r.organization_id) => render_request(conn, r),
+        Some(r)
+            if caller.may_act_for(r.organization_id) && caller.may_use_profile(r.profile_id) =>
+        {
+            render_request(conn, r)
+        }
         _ => Err(not_found_request()),
     }
 }
@@ -386,6 +413,7 @@ pub fn device_certificates(
 ) -> Result<Vec<CertificateOut>, ApiError> {
     certificates::by_common_name_in(conn, identity, &caller.organizations)?
         .into_iter()
+        .filter(|c| caller.may_use_profile(c.profile_id))
         .map(|c| render_certificate(conn, c))
         .collect()
 }

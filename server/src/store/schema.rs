@@ -39,6 +39,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_key_profiles (api_key_id, profile_id) {
+        api_key_id -> Int8,
+        profile_id -> Int8,
+    }
+}
+
+diesel::table! {
     api_key_scopes (api_key_id, organization_id) {
         api_key_id -> Int8,
         organization_id -> Int8,
@@ -53,6 +60,17 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        expires_at -> Nullable<Timestamptz>,
+        last_used_at -> Nullable<Timestamptz>,
+        requests_per_minute -> Int4,
+    }
+}
+
+diesel::table! {
+    api_key_usage (api_key_id, window_start) {
+        api_key_id -> Int8,
+        window_start -> Timestamptz,
+        count -> Int4,
     }
 }
 
@@ -297,8 +315,11 @@ diesel::joinable!(access_codes -> organizations (organization_id));
 diesel::joinable!(admin_scopes -> admins (admin_id));
 diesel::joinable!(admin_scopes -> departments (department_id));
 diesel::joinable!(admin_scopes -> organizations (organization_id));
+diesel::joinable!(api_key_profiles -> api_keys (api_key_id));
+diesel::joinable!(api_key_profiles -> device_profiles (profile_id));
 diesel::joinable!(api_key_scopes -> api_keys (api_key_id));
 diesel::joinable!(api_key_scopes -> organizations (organization_id));
+diesel::joinable!(api_key_usage -> api_keys (api_key_id));
 diesel::joinable!(audit_log -> admins (actor_officer_id));
 diesel::joinable!(audit_log -> departments (department_id));
 diesel::joinable!(audit_log -> organizations (organization_id));
@@ -327,7 +348,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     access_codes,
     admin_scopes,
     admins,
+    api_key_profiles,
     api_key_scopes,
+    api_key_usage,
     api_keys,
     audit_log,
     certificates,

@@ -9,8 +9,9 @@ use askama::Template;
 use serde::Deserialize;
 use server::admin::api_keys as keys;
 use server::admin::{rules, AdminError};
+use server::api::keys::KeyLimits;
 use server::enroll::Enroll;
-use server::store::{orgs, PgPooled};
+use server::store::{orgs, profiles, PgPooled};
 
 use super::form::{self, FormState};
 use super::{actor, blocking, see_other, when, Nav};
@@ -25,6 +26,15 @@ pub struct KeyRow {
     pub manageable: bool,
     pub created: String,
     pub created_by: String,
+    /// "never" or the date.
+    pub expires: String,
+    pub expired: bool,
+    /// "never" or when it last authenticated (to the minute).
+    pub last_used: String,
+    /// "no limit" or "N/min".
+    pub rate: String,
+    /// "all" or the profile IDs.
+    pub profiles: String,
 }
 
 /// A new key, shown on this response only.
@@ -42,6 +52,8 @@ pub struct ApiKeysView {
     pub may_create: bool,
     /// (id, name) of the organizations a key may be made for.
     pub organizations: Vec<(String, String)>,
+    /// (profile ID, name) of the profiles a key may be limited to.
+    pub profiles: Vec<(String, String)>,
     pub keys: Vec<KeyRow>,
     pub created: Option<Shown>,
 }
@@ -64,9 +76,33 @@ fn load(conn: &mut PgPooled, officer: &Officer, form: FormState) -> Result<ApiKe
             .find(|o| o.id == id)
             .map_or_else(|| id.to_string(), |o| o.name.clone())
     };
+    let all_profiles = profiles::list(conn)?;
+    let slug_of = |id: i64| {
+        all_profiles
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| id.to_string(), |p| p.profile_id.clone())
+    };
+    let now = chrono::Utc::now();
     let rows = keys::listing(conn, &who)?
         .into_iter()
         .map(|l| KeyRow {
+            expires: l.key.expires_at.map_or_else(|| "never".into(), when),
+            expired: l.key.expires_at.is_some_and(|t| t <= now),
+            last_used: l.key.last_used_at.map_or_else(|| "never".into(), when),
+            rate: match l.key.requests_per_minute {
+                0 => "no limit".into(),
+                n => format!("{n}/min"),
+            },
+            profiles: if l.profiles.is_empty() {
+                "all".into()
+            } else {
+                l.profiles
+                    .iter()
+                    .map(|p| slug_of(*p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
             id: l.key.id,
             organizations: l
                 .organizations
@@ -90,6 +126,10 @@ fn load(conn: &mut PgPooled, officer: &Officer, form: FormState) -> Result<ApiKe
             .iter()
             .filter(|o| rules::may_manage_keys_for(&who, &[o.id]))
             .map(|o| (o.id.to_string(), o.name.clone()))
+            .collect(),
+        profiles: all_profiles
+            .iter()
+            .map(|p| (p.profile_id.clone(), p.name.clone()))
             .collect(),
         keys: rows,
         created: None,
@@ -128,12 +168,42 @@ pub async fn create(
         .map(|o| o.parse::<i64>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| WebError::BadRequest("choose organizations from the list".into()))?;
+    let chosen_profiles: Vec<String> = form::all(&pairs, "profiles").map(str::to_string).collect();
+    let expires = form::one(&pairs, "expires_days").trim().to_string();
+    let rate = form::one(&pairs, "requests_per_minute").trim().to_string();
     let mut state = FormState::new();
     state
         .keep("name", name.as_str())
-        .keep("organizations", chosen.join(","));
+        .keep("organizations", chosen.join(","))
+        .keep("profiles", chosen_profiles.join(","))
+        .keep("expires_days", expires.as_str())
+        .keep("requests_per_minute", rate.as_str());
+    let mut limits = KeyLimits {
+        profiles: chosen_profiles,
+        ..KeyLimits::default()
+    };
+    if !expires.is_empty() {
+        match expires.parse::<i64>() {
+            Ok(d @ 1..=3650) => {
+                limits.expires_at = Some(chrono::Utc::now() + chrono::Duration::days(d))
+            }
+            _ => state.refuse(
+                "expires",
+                "give whole days from 1 to 3650, or leave it empty",
+            ),
+        }
+    }
+    if !rate.is_empty() {
+        match rate.parse::<u32>() {
+            Ok(n) => limits.requests_per_minute = n,
+            Err(_) => state.refuse("requests_per_minute", "give a whole number, 0 for no limit"),
+        }
+    }
     let (page, ok) = blocking(&enroll, move |conn| {
-        match keys::create(conn, &actor(&officer), &name, &ids) {
+        if state.is_refused() {
+            return Ok((load(conn, &officer, state)?, false));
+        }
+        match keys::create(conn, &actor(&officer), &name, &ids, &limits) {
             Ok(created) => {
                 let mut page = load(conn, &officer, FormState::new())?;
                 page.flash = Some("API key created. Copy the token now: it is shown only once.");
