@@ -83,7 +83,14 @@ pub fn run(cfg: Config) -> Result<(), String> {
         public_url: cfg.public_url.clone(),
         ca_fingerprint: enroll.authority().ca.fingerprint().to_string(),
     };
-    let console = ::web::ConsoleSettings::new(cfg.console_idle_seconds, &cfg.public_url);
+    let console = ::web::ConsoleSettings {
+        require_mrao_second_factor: cfg.require_mrao_second_factor,
+        ..::web::ConsoleSettings::new(cfg.console_idle_seconds, &cfg.public_url)
+    };
+    let second_factor_key = aweb::Data::new(
+        server::admin::second_factor::SecretBox::from_passphrase(&running.key_passphrase)
+            .map_err(|e| format!("deriving the second-factor key: {e}"))?,
+    );
     let signing = aweb::Data::new(::web::ProfileSigning(
         server::mobileconfig::ensure_signer(
             &running.data,
@@ -143,6 +150,7 @@ pub fn run(cfg: Config) -> Result<(), String> {
                 .app_data(metrics.clone())
                 .app_data(aweb::Data::new(site.clone()))
                 .app_data(aweb::Data::new(console.clone()))
+                .app_data(second_factor_key.clone())
                 .app_data(signing.clone())
                 .app_data(aweb::Data::new(cfg.mail.clone()))
                 .app_data(aweb::PayloadConfig::new(max_body))

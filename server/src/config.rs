@@ -155,6 +155,10 @@ pub struct Settings {
     /// kept in memory.
     #[arg(long, env = "SCEPD_METRICS_TOKEN", global = true)]
     pub metrics_token: Option<String>,
+    /// MRAOs must set up a TOTP second factor before the console lets them
+    /// do anything else [default: false].
+    #[arg(long, env = "SCEPD_REQUIRE_MRAO_SECOND_FACTOR", global = true)]
+    pub require_mrao_second_factor: Option<bool>,
     /// Passphrase that encrypts the private keys in <data>/ca (prefer
     /// --key-passphrase-file or the systemd credential scepd-key-passphrase)
     /// [default: generated into <data>/key-passphrase].
@@ -207,6 +211,8 @@ pub struct Config {
     pub mail: crate::notify::MailSettings,
     /// Proxies whose X-Forwarded-For names the client (empty: none).
     pub trusted_proxies: crate::http::TrustedProxies,
+    /// MRAOs need a second factor (`admin::second_factor`).
+    pub require_mrao_second_factor: bool,
     /// The keys' passphrase itself, or the file holding it (`key_store`).
     pub key_passphrase: Option<String>,
     pub key_passphrase_file: Option<PathBuf>,
@@ -365,6 +371,7 @@ impl Settings {
                 .map(|t| openssl::sha::sha256(t.as_bytes())),
             mail,
             trusted_proxies,
+            require_mrao_second_factor: s.require_mrao_second_factor.unwrap_or(false),
             key_passphrase: s.key_passphrase.filter(|p| !p.is_empty()),
             key_passphrase_file: s.key_passphrase_file,
         })
@@ -428,6 +435,9 @@ impl Settings {
             expiry_reminder_days: self.expiry_reminder_days.or(o.expiry_reminder_days),
             metrics_token: self.metrics_token.or(o.metrics_token),
             trusted_proxies: self.trusted_proxies.or(o.trusted_proxies),
+            require_mrao_second_factor: self
+                .require_mrao_second_factor
+                .or(o.require_mrao_second_factor),
             key_passphrase: self.key_passphrase.or(o.key_passphrase),
             key_passphrase_file: self.key_passphrase_file.or(o.key_passphrase_file),
         }

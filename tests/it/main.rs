@@ -14,6 +14,7 @@ mod console_bulk;
 mod console_pages;
 mod console_profiles;
 mod console_search;
+mod console_second_factor;
 mod device;
 mod enroll_paths;
 mod faults;

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Argon2, PasswordVerifier};
 use chrono::{Duration, Utc};
+use server::admin::second_factor;
 use server::store::audit::{self, AuditEvent, AuditKind};
 use server::store::{admins, sessions, PgPool, StoreError};
 
@@ -31,6 +32,8 @@ pub enum LoginOutcome {
     /// The new session's id (for the cookie only; stored hashed).
     Success {
         session_id: String,
+        /// The session waits for the officer's TOTP code.
+        second_factor: bool,
     },
     Invalid,
     Throttled,
@@ -125,17 +128,28 @@ pub fn login(
     };
     let session_id = random_token(32)?;
     let csrf = random_token(32)?;
-    sessions::create(&mut conn, &hash_id(&session_id), admin.id, &csrf, idle)?;
+    let second_factor = admin.has_second_factor();
+    sessions::create(
+        &mut conn,
+        &hash_id(&session_id),
+        admin.id,
+        &csrf,
+        idle,
+        second_factor,
+    )?;
     sessions::forgive_attempt(&mut conn, attempt, &admin.username, ip, Utc::now() - WINDOW)?;
     sessions::purge_expired(&mut conn)?;
     record(
         &mut conn,
         &admin.username,
         AuditKind::ConsoleLogin,
-        serde_json::json!({ "role": admin.role }),
+        serde_json::json!({ "role": admin.role, "second_factor": if second_factor { "pending" } else { "none" } }),
         ip,
     )?;
-    Ok(LoginOutcome::Success { session_id })
+    Ok(LoginOutcome::Success {
+        session_id,
+        second_factor,
+    })
 }
 
 /// End a session: its row is deleted, so the cookie is worthless even if
@@ -156,4 +170,105 @@ pub fn logout(
         ip,
     )?;
     Ok(())
+}
+
+/// Wrong codes a session may send before it is ended.
+pub const MAX_CODE_FAILURES: i32 = 5;
+
+pub enum CodeOutcome {
+    Accepted,
+    Refused,
+    /// Too many wrong codes: the session is gone.
+    Ended,
+}
+
+/// The second step of a login (or of a re-authentication): the officer's
+/// TOTP code or a recovery code. Audited either way; after
+/// [`MAX_CODE_FAILURES`] wrong codes the session is ended.
+pub fn second_factor(
+    pool: &PgPool,
+    officer: &crate::session::Officer,
+    code: &str,
+    sealer: &second_factor::SecretBox,
+    ip: &str,
+) -> Result<CodeOutcome, WebError> {
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let accepted = second_factor::check(&mut conn, officer.id, code, sealer)
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    match accepted {
+        Some(how) => {
+            sessions::mark_authenticated(&mut conn, &officer.session_hash)?;
+            let detail = match how {
+                second_factor::Accepted::Totp => serde_json::json!({ "second_factor": "totp" }),
+                second_factor::Accepted::RecoveryCode { left } => {
+                    serde_json::json!({ "second_factor": "recovery_code", "recovery_codes_left": left })
+                }
+            };
+            let kind = if officer.second_factor_pending {
+                AuditKind::ConsoleLogin
+            } else {
+                AuditKind::ConsoleReauthenticated
+            };
+            record(&mut conn, &officer.username, kind, detail, ip)?;
+            Ok(CodeOutcome::Accepted)
+        }
+        None => {
+            let failures = sessions::count_second_factor_failure(&mut conn, &officer.session_hash)?;
+            record(
+                &mut conn,
+                &officer.username,
+                AuditKind::ConsoleSecondFactorFailed,
+                serde_json::json!({ "failures": failures }),
+                ip,
+            )?;
+            if failures >= MAX_CODE_FAILURES {
+                sessions::delete(&mut conn, &officer.session_hash)?;
+                return Ok(CodeOutcome::Ended);
+            }
+            Ok(CodeOutcome::Refused)
+        }
+    }
+}
+
+/// Re-authentication before a credential change: the password, and the
+/// second factor when the officer has one. `false`: refused (counted like
+/// wrong codes).
+pub fn reauthenticate(
+    pool: &PgPool,
+    officer: &crate::session::Officer,
+    password: &str,
+    code: &str,
+    sealer: &second_factor::SecretBox,
+    ip: &str,
+) -> Result<CodeOutcome, WebError> {
+    let mut conn = pool.get().map_err(StoreError::from)?;
+    let admin = admins::by_id(&mut conn, officer.id)?;
+    if !verify(password, &admin.password_hash) {
+        let failures = sessions::count_second_factor_failure(&mut conn, &officer.session_hash)?;
+        record(
+            &mut conn,
+            &officer.username,
+            AuditKind::ConsoleLoginFailed,
+            serde_json::json!({ "reason": "re-authentication: bad password", "failures": failures }),
+            ip,
+        )?;
+        if failures >= MAX_CODE_FAILURES {
+            sessions::delete(&mut conn, &officer.session_hash)?;
+            return Ok(CodeOutcome::Ended);
+        }
+        return Ok(CodeOutcome::Refused);
+    }
+    if admin.has_second_factor() {
+        drop(conn);
+        return second_factor(pool, officer, code, sealer, ip);
+    }
+    sessions::mark_authenticated(&mut conn, &officer.session_hash)?;
+    record(
+        &mut conn,
+        &officer.username,
+        AuditKind::ConsoleReauthenticated,
+        serde_json::json!({ "second_factor": "none" }),
+        ip,
+    )?;
+    Ok(CodeOutcome::Accepted)
 }

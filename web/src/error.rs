@@ -15,10 +15,10 @@ pub enum WebError {
     /// No (live) session: answered with a redirect to the login page.
     #[error("login required")]
     LoginRequired,
-    /// The officer logs in with a generated password: only its change (on
-    /// the officer's own page, whose id this is) and logout are open.
-    #[error("password change required")]
-    PasswordChangeRequired(i64),
+    /// Something must happen first (a password change, the second factor,
+    /// its set-up, re-authentication): answered with a redirect there.
+    #[error("first: {0}")]
+    Detour(String),
     /// A state-changing request without the session's CSRF token.
     #[error("missing or wrong CSRF token")]
     Csrf,
@@ -128,7 +128,7 @@ struct ErrorView<'a> {
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::LoginRequired | Self::PasswordChangeRequired(_) => StatusCode::SEE_OTHER,
+            Self::LoginRequired | Self::Detour(_) => StatusCode::SEE_OTHER,
             Self::Csrf | Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -145,12 +145,9 @@ impl ResponseError for WebError {
                 .insert_header((header::LOCATION, "/login"))
                 .finish();
         }
-        if let Self::PasswordChangeRequired(id) = self {
+        if let Self::Detour(to) = self {
             return HttpResponse::SeeOther()
-                .insert_header((
-                    header::LOCATION,
-                    format!("/officers/{id}?msg=change-password"),
-                ))
+                .insert_header((header::LOCATION, to.as_str()))
                 .finish();
         }
         let status = self.status_code();
@@ -165,7 +162,7 @@ impl ResponseError for WebError {
             Self::NotFound => "Not found.",
             Self::BadRequest(m) | Self::Conflict(m) | Self::TooManyAttempts(m) => m.as_str(),
             Self::LoginRequired => "Login required.",
-            Self::PasswordChangeRequired(_) => "Change your password first.",
+            Self::Detour(_) => "Another step comes first.",
         };
         let page = ErrorView {
             nav: None,

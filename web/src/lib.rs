@@ -24,6 +24,8 @@ pub struct ConsoleSettings {
     pub max_age: std::time::Duration,
     /// Mark cookies `Secure` (the public URL is https).
     pub secure_cookies: bool,
+    /// MRAOs must set up a second factor before anything else.
+    pub require_mrao_second_factor: bool,
 }
 
 impl Default for ConsoleSettings {
@@ -32,6 +34,7 @@ impl Default for ConsoleSettings {
             idle: std::time::Duration::from_secs(30 * 60),
             max_age: std::time::Duration::from_secs(12 * 3600),
             secure_cookies: false,
+            require_mrao_second_factor: false,
         }
     }
 }
@@ -67,6 +70,39 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/login", web::get().to(views::login::form))
             .route("/login", web::post().to(views::login::submit))
             .route("/logout", web::post().to(views::login::logout))
+            .route(
+                "/login/second-factor",
+                web::get().to(views::second_factor::login_step),
+            )
+            .route(
+                "/login/second-factor",
+                web::post().to(views::second_factor::login_step_submit),
+            )
+            .route("/reauth", web::get().to(views::second_factor::reauth))
+            .route(
+                "/reauth",
+                web::post().to(views::second_factor::reauth_submit),
+            )
+            .route(
+                "/account/second-factor",
+                web::get().to(views::second_factor::page),
+            )
+            .route(
+                "/account/second-factor/begin",
+                web::post().to(views::second_factor::begin),
+            )
+            .route(
+                "/account/second-factor/qr.svg",
+                web::get().to(views::second_factor::qr),
+            )
+            .route(
+                "/account/second-factor/confirm",
+                web::post().to(views::second_factor::confirm),
+            )
+            .route(
+                "/account/second-factor/remove",
+                web::post().to(views::second_factor::remove),
+            )
             .route("/requests", web::get().to(views::requests::queue))
             .route("/requests/bulk", web::post().to(views::requests::bulk))
             .route("/requests/{id}", web::get().to(views::requests::detail))

@@ -45,8 +45,14 @@ pub struct Officer {
     pub scope: Scope,
     pub csrf: String,
     pub session_hash: Vec<u8>,
-    /// Logged in with the generated first password: see [`allowed_before_change`].
+    /// Logged in with the generated first password: see [`detour`].
     pub must_change_password: bool,
+    /// The password was right; the TOTP code is still to come.
+    pub second_factor_pending: bool,
+    /// The officer has a confirmed second factor.
+    pub has_second_factor: bool,
+    /// When the officer last proved who it is (login or re-authentication).
+    pub authenticated_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl FromRequest for Officer {
@@ -133,6 +139,7 @@ async fn resolve(req: &ServiceRequest, cfg: &ConsoleSettings) -> Result<Option<O
             return Ok(None);
         };
         let scope = queue::scope_of(&mut conn, &admin)?;
+        let has_second_factor = admin.has_second_factor();
         Ok(Some(Officer {
             id: admin.id,
             username: admin.username,
@@ -141,6 +148,9 @@ async fn resolve(req: &ServiceRequest, cfg: &ConsoleSettings) -> Result<Option<O
             csrf: session.csrf_token,
             session_hash: hash,
             must_change_password: admin.must_change_password,
+            second_factor_pending: session.second_factor_pending,
+            has_second_factor,
+            authenticated_at: session.authenticated_at,
         }))
     })
     .await??;
@@ -181,22 +191,72 @@ async fn check(req: &mut ServiceRequest, cfg: &ConsoleSettings) -> Result<(), Er
         }
     }
     if let Some(o) = officer {
-        if o.must_change_password && !allowed_before_change(req.method(), req.path(), o.id) {
-            return Err(WebError::PasswordChangeRequired(o.id).into());
+        if let Some(to) = detour(&o, cfg, req.method(), req.path(), chrono::Utc::now()) {
+            return Err(WebError::Detour(to).into());
         }
         req.extensions_mut().insert(o);
     }
     Ok(())
 }
 
-/// What an officer whose password must change may reach: its own page,
-/// the change itself, and logout.
-fn allowed_before_change(method: &Method, path: &str, officer_id: i64) -> bool {
-    let own = format!("/officers/{officer_id}");
-    match *method {
-        Method::GET | Method::HEAD => path == own,
-        Method::POST => path == "/logout" || path == format!("{own}/password"),
-        _ => false,
+/// How long a login or re-authentication counts for the changes that need
+/// a fresh one.
+pub const REAUTH_WINDOW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Where a logged-in officer must go before `method path`, if anywhere:
+/// the second factor of a login, the change of a generated password, the
+/// set-up of a second factor the installation requires, or proof of who it
+/// is before changing credentials (passwords, second factor, API keys).
+fn detour(
+    o: &Officer,
+    cfg: &ConsoleSettings,
+    method: &Method,
+    path: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<String> {
+    let get = matches!(*method, Method::GET | Method::HEAD);
+    let post = *method == Method::POST;
+    if post && path == "/logout" {
+        return None;
+    }
+    if o.second_factor_pending {
+        return (path != "/login/second-factor").then(|| "/login/second-factor".into());
+    }
+    if o.must_change_password {
+        let own = format!("/officers/{}", o.id);
+        let open = (get && path == own) || (post && path == format!("{own}/password"));
+        return (!open).then(|| format!("{own}?msg=change-password"));
+    }
+    if cfg.require_mrao_second_factor && o.role == Role::Mrao && !o.has_second_factor {
+        let open = path == "/account/second-factor"
+            || path.starts_with("/account/second-factor/")
+            || path == "/reauth";
+        if !open {
+            return Some("/account/second-factor?msg=required".into());
+        }
+    }
+    if post && changes_credentials(path) && now - o.authenticated_at > REAUTH_WINDOW {
+        return Some(format!("/reauth?next={}", page_of(path)));
+    }
+    None
+}
+
+/// POSTs that change how someone logs in or what an MDM may do.
+fn changes_credentials(path: &str) -> bool {
+    path.starts_with("/account/second-factor/")
+        || path == "/api-keys"
+        || (path.starts_with("/api-keys/") && path.ends_with("/revoke"))
+        || (path.starts_with("/officers/") && path.ends_with("/password"))
+}
+
+/// The page a credential form was on, to return to after re-authenticating.
+fn page_of(path: &str) -> &str {
+    if path.starts_with("/api-keys") {
+        "/api-keys"
+    } else if path.starts_with("/account/second-factor") {
+        "/account/second-factor"
+    } else {
+        path.strip_suffix("/password").unwrap_or("/")
     }
 }
 

@@ -30,6 +30,7 @@ pub mod orgs;
 pub mod profile_settings;
 pub mod profiles;
 pub mod rules;
+pub mod second_factor;
 
 pub use rules::Actor;
 

@@ -60,6 +60,22 @@ impl Passphrase {
         &self.origin
     }
 
+    /// A 256-bit key for `purpose` (e.g. sealing officers' TOTP secrets),
+    /// derived with scrypt at the passphrase's cost, so a database copy
+    /// alone opens nothing and guessing the passphrase stays slow.
+    pub fn derive_key(&self, purpose: &str) -> Result<Zeroizing<[u8; 32]>, CaError> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let salt = format!("scepd key derivation: {purpose}");
+        scrypt::scrypt(
+            self.secret.as_slice(),
+            salt.as_bytes(),
+            &self.scrypt_params()?,
+            out.as_mut_slice(),
+        )
+        .map_err(|e| CaError::Der(e.to_string()))?;
+        Ok(out)
+    }
+
     fn scrypt_params(&self) -> Result<scrypt::Params, CaError> {
         let (log_n, r, p) = if self.generated {
             (10, 8, 1)

@@ -52,6 +52,18 @@ pub struct Admin {
     /// The password was generated at bootstrap: the console accepts only
     /// its change until it is changed.
     pub must_change_password: bool,
+    /// The sealed TOTP secret (`admin::second_factor`).
+    pub totp_secret: Option<Vec<u8>>,
+    /// Set once the officer confirmed the secret with a code.
+    pub totp_enabled_at: Option<DateTime<Utc>>,
+    /// The last accepted TOTP time step (a code is accepted once).
+    pub totp_last_step: Option<i64>,
+}
+
+impl Admin {
+    pub fn has_second_factor(&self) -> bool {
+        self.totp_enabled_at.is_some()
+    }
 }
 
 impl std::fmt::Debug for Admin {

@@ -70,6 +70,10 @@ pub enum AuditKind {
     CrlIssued,
     ConsoleLogin,
     ConsoleLoginFailed,
+    ConsoleSecondFactorFailed,
+    ConsoleReauthenticated,
+    OfficerSecondFactorEnabled,
+    OfficerSecondFactorDisabled,
     ConsoleLogout,
     OfficerPreference,
     TestMailSent,
@@ -120,6 +124,10 @@ impl AuditKind {
             Self::CrlIssued => "crl.issued",
             Self::ConsoleLogin => "console.login",
             Self::ConsoleLoginFailed => "console.login_failed",
+            Self::ConsoleSecondFactorFailed => "console.second_factor_failed",
+            Self::ConsoleReauthenticated => "console.reauthenticated",
+            Self::OfficerSecondFactorEnabled => "officer.second_factor_enabled",
+            Self::OfficerSecondFactorDisabled => "officer.second_factor_disabled",
             Self::ConsoleLogout => "console.logout",
         }
     }

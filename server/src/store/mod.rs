@@ -32,6 +32,7 @@ pub mod queue;
 pub mod requests;
 #[rustfmt::skip]
 pub mod schema;
+pub mod second_factor;
 pub mod sessions;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");

@@ -35,6 +35,18 @@ diesel::table! {
         created_at -> Timestamptz,
         notify_email -> Bool,
         must_change_password -> Bool,
+        totp_secret -> Nullable<Bytea>,
+        totp_enabled_at -> Nullable<Timestamptz>,
+        totp_last_step -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    admin_recovery_codes (id) {
+        id -> Int8,
+        admin_id -> Int8,
+        code_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -144,6 +156,9 @@ diesel::table! {
         created_at -> Timestamptz,
         last_seen -> Timestamptz,
         expires_at -> Timestamptz,
+        second_factor_pending -> Bool,
+        second_factor_failures -> Int4,
+        authenticated_at -> Timestamptz,
     }
 }
 
@@ -312,6 +327,7 @@ diesel::table! {
 diesel::joinable!(access_codes -> departments (department_id));
 diesel::joinable!(access_codes -> device_profiles (profile_id));
 diesel::joinable!(access_codes -> organizations (organization_id));
+diesel::joinable!(admin_recovery_codes -> admins (admin_id));
 diesel::joinable!(admin_scopes -> admins (admin_id));
 diesel::joinable!(admin_scopes -> departments (department_id));
 diesel::joinable!(admin_scopes -> organizations (organization_id));
@@ -346,6 +362,7 @@ diesel::joinable!(revocations -> certificates (certificate_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_codes,
+    admin_recovery_codes,
     admin_scopes,
     admins,
     api_key_profiles,

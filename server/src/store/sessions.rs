@@ -21,6 +21,11 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The password was right; the TOTP code is still to come.
+    pub second_factor_pending: bool,
+    pub second_factor_failures: i32,
+    /// When the officer last proved who it is (login or re-authentication).
+    pub authenticated_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for Session {
@@ -34,13 +39,15 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Store a new session for `admin_id`.
+/// Store a new session for `admin_id`; `second_factor_pending` when the
+/// officer still has to give its TOTP code.
 pub fn create(
     conn: &mut PgConnection,
     id_hash: &[u8],
     admin_id: i64,
     csrf_token: &str,
     idle: Duration,
+    second_factor_pending: bool,
 ) -> Result<Session, StoreError> {
     let now = Utc::now();
     Ok(diesel::insert_into(console_sessions::table)
@@ -51,6 +58,8 @@ pub fn create(
             console_sessions::created_at.eq(now),
             console_sessions::last_seen.eq(now),
             console_sessions::expires_at.eq(now + idle),
+            console_sessions::second_factor_pending.eq(second_factor_pending),
+            console_sessions::authenticated_at.eq(now),
         ))
         .returning(Session::as_returning())
         .get_result(conn)?)
@@ -209,4 +218,33 @@ pub fn delete_for_admin(conn: &mut PgConnection, admin_id: i64) -> Result<usize,
         diesel::delete(console_sessions::table.filter(console_sessions::admin_id.eq(admin_id)))
             .execute(conn)?,
     )
+}
+
+/// The second factor was given (or the officer re-authenticated): the
+/// session is whole and freshly authenticated.
+pub fn mark_authenticated(conn: &mut PgConnection, id_hash: &[u8]) -> Result<(), StoreError> {
+    diesel::update(console_sessions::table.find(id_hash))
+        .set((
+            console_sessions::second_factor_pending.eq(false),
+            console_sessions::second_factor_failures.eq(0),
+            console_sessions::authenticated_at.eq(Utc::now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Count a wrong code on the session and return the failures so far.
+pub fn count_second_factor_failure(
+    conn: &mut PgConnection,
+    id_hash: &[u8],
+) -> Result<i32, StoreError> {
+    Ok(diesel::update(console_sessions::table.find(id_hash))
+        .set(
+            console_sessions::second_factor_failures
+                .eq(console_sessions::second_factor_failures + 1),
+        )
+        .returning(console_sessions::second_factor_failures)
+        .get_result::<i32>(conn)
+        .optional()?
+        .unwrap_or(i32::MAX))
 }

@@ -86,8 +86,18 @@ pub async fn submit(
     })
     .await??;
     match outcome {
-        LoginOutcome::Success { session_id } => Ok(HttpResponse::SeeOther()
-            .insert_header((actix_web::http::header::LOCATION, "/"))
+        LoginOutcome::Success {
+            session_id,
+            second_factor,
+        } => Ok(HttpResponse::SeeOther()
+            .insert_header((
+                actix_web::http::header::LOCATION,
+                if second_factor {
+                    "/login/second-factor"
+                } else {
+                    "/"
+                },
+            ))
             .cookie(cookie(SESSION_COOKIE, session_id, cfg.secure_cookies))
             .cookie(removal(LOGIN_CSRF_COOKIE, cfg.secure_cookies))
             .finish()),

@@ -21,6 +21,7 @@ pub mod organizations;
 pub mod profile_form;
 pub mod profiles;
 pub mod requests;
+pub mod second_factor;
 
 /// Facts every page shows.
 #[derive(Debug, Clone)]

@@ -1,0 +1,9 @@
+ALTER TABLE console_sessions
+    DROP COLUMN authenticated_at,
+    DROP COLUMN second_factor_failures,
+    DROP COLUMN second_factor_pending;
+DROP TABLE admin_recovery_codes;
+ALTER TABLE admins
+    DROP COLUMN totp_last_step,
+    DROP COLUMN totp_enabled_at,
+    DROP COLUMN totp_secret;
