@@ -3,6 +3,7 @@
 
 mod api;
 mod ca_certs;
+mod ca_identity;
 mod challenges;
 mod console;
 mod console_admin;
