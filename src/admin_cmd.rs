@@ -71,7 +71,7 @@ pub fn admin(cfg: &Config, cmd: AdminCmd) -> Result<(), String> {
     }
     let password = std::env::var(&password_env)
         .map_err(|_| format!("environment variable {password_env} is not set"))?;
-    let running = start(cfg, None)?;
+    let running = start(cfg, server::bootstrap::IdentityOptions::default())?;
     let res = (|| {
         let mut conn = running.enroll.pool().get().map_err(|e| e.to_string())?;
         // Names resolved to the places a console form would send; the

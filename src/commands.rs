@@ -79,19 +79,6 @@ pub enum CertCmd {
 }
 
 #[derive(Subcommand)]
-pub enum CaCmd {
-    /// Print the CA and RA fingerprints and the SCEP URL.
-    Show,
-    /// Create the next CA (served by GetNextCACert until it is promoted).
-    Rollover {
-        #[arg(long, default_value = "")]
-        common_name: String,
-    },
-    /// Write the current CRL (DER) to a file.
-    Crl { out: PathBuf },
-}
-
-#[derive(Subcommand)]
 pub enum OrgCmd {
     /// Create an organization; prints its ID.
     Create { name: String },
@@ -306,7 +293,7 @@ pub enum ProfileCmd {
 
 type CmdResult = Result<(), String>;
 
-fn err(e: impl std::fmt::Display) -> String {
+pub(crate) fn err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }
 
@@ -315,7 +302,7 @@ pub fn with_db<T>(
     cfg: &Config,
     f: impl FnOnce(&Running, &mut PgConnection) -> Result<T, String>,
 ) -> Result<T, String> {
-    let running = start(cfg, None)?;
+    let running = start(cfg, bootstrap::IdentityOptions::default())?;
     let res = {
         let mut conn = running.enroll.pool().get().map_err(err)?;
         f(&running, &mut conn)
@@ -353,7 +340,13 @@ pub fn init(
         }),
         _ => None,
     };
-    let running = start(cfg, import)?;
+    let running = start(
+        cfg,
+        bootstrap::IdentityOptions {
+            import,
+            adopt_foreign: false,
+        },
+    )?;
     let auth = running.enroll.authority();
     println!("CA fingerprint (SHA-256): {}", auth.ca.fingerprint());
     if !auth.issuers().is_empty() {
@@ -472,42 +465,6 @@ pub fn cert(cfg: &Config, cmd: CertCmd) -> CmdResult {
         );
         Ok(())
     })
-}
-
-pub fn ca(cfg: &Config, cmd: CaCmd) -> CmdResult {
-    match cmd {
-        CaCmd::Rollover { common_name } => {
-            let data = bootstrap::data_dir(cfg).map_err(err)?;
-            let fp = bootstrap::rollover(cfg, &data, &common_name).map_err(err)?;
-            println!("next CA fingerprint (SHA-256): {fp}");
-            eprintln!("restart scepd to advertise GetNextCACert");
-            Ok(())
-        }
-        CaCmd::Show => with_db(cfg, |running, _| {
-            let a = running.enroll.authority();
-            println!("CA  {}", a.ca.fingerprint());
-            // An intermediate CA's issuers, nearest first.
-            for c in a.issuers() {
-                println!(
-                    "issuer {} {}",
-                    server::ca::sha256_fingerprint(c).map_err(err)?,
-                    server::enroll::name_text(c.subject_name())
-                );
-            }
-            println!("SCEP URL: {}/scep", cfg.public_url);
-            if let Some(n) = &a.next {
-                println!("next CA {}", n.ca.fingerprint());
-            }
-            Ok(())
-        }),
-        CaCmd::Crl { out } => with_db(cfg, |running, _| {
-            let crl = running
-                .enroll
-                .crl_for(&running.enroll.authority().ca)
-                .map_err(err)?;
-            std::fs::write(&out, crl).map_err(|e| format!("{}: {e}", out.display()))
-        }),
-    }
 }
 
 pub fn org(cfg: &Config, cmd: OrgCmd) -> CmdResult {

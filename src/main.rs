@@ -9,6 +9,7 @@ use server::config::Settings;
 
 mod admin_cmd;
 mod api_cmd;
+mod ca_cmd;
 mod commands;
 mod export;
 mod notify_cmd;
@@ -56,9 +57,10 @@ enum Command {
     /// Issued certificates.
     #[command(subcommand)]
     Cert(commands::CertCmd),
-    /// The CA: show it, create the rollover CA, print the CRL.
+    /// The CA: show what the database records, create the rollover CA,
+    /// adopt an older database, print the CRL.
     #[command(subcommand)]
-    Ca(commands::CaCmd),
+    Ca(ca_cmd::CaCmd),
     /// Organizations and departments.
     #[command(subcommand)]
     Org(commands::OrgCmd),
@@ -104,7 +106,7 @@ fn main() -> ExitCode {
         Command::Challenge(c) => commands::challenge(&cfg, c),
         Command::Request(c) => commands::request(&cfg, c),
         Command::Cert(c) => commands::cert(&cfg, c),
-        Command::Ca(c) => commands::ca(&cfg, c),
+        Command::Ca(c) => ca_cmd::ca(&cfg, c),
         Command::Org(c) => commands::org(&cfg, c),
         Command::Profile(c) => commands::profile(&cfg, c),
         Command::ApiKey(c) => api_cmd::api_key(&cfg, c),

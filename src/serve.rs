@@ -35,16 +35,19 @@ pub struct Running {
     pub key_passphrase: server::ca::key_file::Passphrase,
 }
 
-/// Bootstrap the data directory, identities and database.
-pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Running, String> {
+/// Bootstrap the data directory, database, identities and seed rows. The
+/// database comes first: the identity it records decides whether this node
+/// may create one (see `bootstrap::authority`).
+pub fn start(cfg: &Config, identity: bootstrap::IdentityOptions) -> Result<Running, String> {
     let data = bootstrap::data_dir(cfg).map_err(|e| e.to_string())?;
-    let auth = bootstrap::authority(cfg, &data, import).map_err(|e| e.to_string())?;
-    let key_passphrase = server::key_store::passphrase(cfg, &data).map_err(|e| e.to_string())?;
     let db = bootstrap::database(cfg, &data).map_err(|e| e.to_string())?;
     let pool = store::pool(&db.url, cfg.db_pool_size).map_err(|e| e.to_string())?;
     let mut conn = pool
         .get()
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
+    store::run_migrations(&mut conn).map_err(|e| e.to_string())?;
+    let auth = bootstrap::authority(cfg, &data, identity, &mut conn).map_err(|e| e.to_string())?;
+    let key_passphrase = server::key_store::passphrase(cfg, &data).map_err(|e| e.to_string())?;
     let seeded = bootstrap::seed(&mut conn, cfg).map_err(|e| e.to_string())?;
     drop(conn);
     if let Some(user) = &seeded.created_admin {
@@ -77,7 +80,7 @@ pub fn start(cfg: &Config, import: Option<bootstrap::ImportCa>) -> Result<Runnin
 }
 
 pub fn run(cfg: Config) -> Result<(), String> {
-    let running = start(&cfg, None)?;
+    let running = start(&cfg, bootstrap::IdentityOptions::default())?;
     let enroll = running.enroll.clone();
     let site = ::web::SiteInfo {
         public_url: cfg.public_url.clone(),

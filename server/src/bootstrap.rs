@@ -24,6 +24,8 @@ use crate::store::audit::{self, AuditEvent, AuditKind};
 use crate::store::{self, admins, orgs, profiles, StoreError};
 use crate::wire::RaIdentity;
 
+pub mod pin;
+
 #[derive(Debug, thiserror::Error)]
 pub enum BootstrapError {
     #[error("data directory {path}: {source}")]
@@ -41,6 +43,10 @@ pub enum BootstrapError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
+    /// This node's `<data>/ca/` differs from the identity the database
+    /// records; the message says what differs and what to copy where.
+    #[error("{0}")]
+    IdentityMismatch(String),
 }
 
 impl From<diesel::result::Error> for BootstrapError {
@@ -102,18 +108,61 @@ pub struct ImportCa {
     pub key_passphrase: Option<Vec<u8>>,
 }
 
-/// Load the CA, RA and any next CA from `<data>/ca`, creating what is missing.
+/// How a start treats the identity: an import, or adopting this node's CA
+/// over an older database's certificates of other CAs (`scepd ca adopt`).
+#[derive(Default)]
+pub struct IdentityOptions {
+    pub import: Option<ImportCa>,
+    pub adopt_foreign: bool,
+}
+
+/// The CA, RA and any next CA of this node, checked against the identity
+/// the database records (`pin`). On the database's first start they are
+/// loaded from `<data>/ca` or created there, and recorded in the same
+/// transaction; once recorded, nothing is created: a node whose
+/// certificates differ refuses to start. An advisory lock makes nodes
+/// bootstrapping one empty database together agree on one CA (the first
+/// records it; the others find it recorded).
 pub fn authority(
     cfg: &Config,
     data: &Path,
-    import: Option<ImportCa>,
+    opts: IdentityOptions,
+    conn: &mut PgConnection,
 ) -> Result<Authority, BootstrapError> {
     let _lock = lock(data)?;
+    conn.transaction(|conn| {
+        store::ca_identity::lock(conn)?;
+        match store::ca_identity::get(conn)? {
+            Some(recorded) => {
+                pin::refuse_change(&recorded, &opts)?;
+                pin::check(&recorded, &pin::LocalCerts::read(data)?, data)?;
+                load_authority(cfg, data, None, false)
+            }
+            None => {
+                if !opts.adopt_foreign {
+                    pin::check_issued(conn, data, opts.import.as_ref())?;
+                }
+                let auth = load_authority(cfg, data, opts.import, true)?;
+                pin::record(conn, &auth, &load_chain(data)?, opts.adopt_foreign)?;
+                Ok(auth)
+            }
+        }
+    })
+}
+
+/// Load the CA, RA and any next CA from `<data>/ca`; with `create`, make
+/// what is missing (a new CA, or an imported one, with new RAs).
+fn load_authority(
+    cfg: &Config,
+    data: &Path,
+    import: Option<ImportCa>,
+    create: bool,
+) -> Result<Authority, BootstrapError> {
     let pass = key_store::passphrase(cfg, data)?;
     let ca_files = IdentityFiles::new(data, "ca", &pass);
     let ra_files = IdentityFiles::new(data, "ra", &pass);
     let ra_enc_files = IdentityFiles::new(data, "ra-enc", &pass);
-    let ca = match (ca_files.exists(), import) {
+    let ca = match (ca_files.exists() || !create, import) {
         (true, Some(_)) => {
             return Err(BootstrapError::Invalid(format!(
                 "a CA already exists in {}; refusing to replace it",
@@ -149,7 +198,7 @@ pub fn authority(
             ca
         }
     };
-    let ra = if ra_files.exists() {
+    let ra = if ra_files.exists() || !create {
         ra_files.load()?
     } else {
         let key = ca::generate_key(cfg.ra_key_type)?;
@@ -159,15 +208,17 @@ pub fn authority(
         ra_files.save(&ra)?;
         ra
     };
-    let ra_enc = ra_encryption(cfg, &ra_enc_files, &ca)?;
-    // The signer of exported .mobileconfig files, issued by this CA.
+    let ra_enc = ra_encryption(cfg, &ra_enc_files, &ca, create)?;
+    // The signer of exported .mobileconfig files, issued by this CA; each
+    // node's own, so not part of the recorded identity.
     crate::mobileconfig::ensure_signer(data, &ca, &pass)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
     let next_ca = IdentityFiles::new(data, "next-ca", &pass);
     let next_ra = IdentityFiles::new(data, "next-ra", &pass);
     let next = if next_ca.exists() && next_ra.exists() {
         let ca = next_ca.load()?;
-        let ra_enc = ra_encryption(cfg, &IdentityFiles::new(data, "next-ra-enc", &pass), &ca)?;
+        let files = IdentityFiles::new(data, "next-ra-enc", &pass);
+        let ra_enc = ra_encryption(cfg, &files, &ca, create)?;
         Some(NextAuthority {
             ca,
             ra: ra_identity(next_ra.load()?)?,
@@ -217,43 +268,89 @@ fn load_chain(data: &Path) -> Result<Vec<X509>, BootstrapError> {
 }
 
 /// The RA's encryption identity under `ca` (see
-/// `ca::new_ra_encryption_cert`), created on first start and for data
-/// directories made before it existed.
+/// `ca::new_ra_encryption_cert`), created (with `create`) on first start
+/// and for data directories made before it existed.
 fn ra_encryption(
     cfg: &Config,
     files: &IdentityFiles,
     ca: &CaIdentity,
+    create: bool,
 ) -> Result<CaIdentity, BootstrapError> {
-    if files.exists() {
+    if files.exists() || !create {
         return Ok(files.load()?);
     }
-    let key = ca::generate_key(cfg.ra_key_type)?;
-    let cn = format!("{} RA encryption", cfg.ca_common_name);
-    let cert = ca::new_ra_encryption_cert(ca, &key, &cn, cfg.ra_validity_days)?;
-    let id = CaIdentity::new(cert, key)?;
+    let id = new_ra_encryption(cfg, ca)?;
     files.save(&id)?;
     Ok(id)
 }
 
-/// Create the rollover CA and RA (RFC 8894 §3.5.2 GetNextCACert).
-pub fn rollover(cfg: &Config, data: &Path, common_name: &str) -> Result<String, BootstrapError> {
+fn new_ra_encryption(cfg: &Config, ca: &CaIdentity) -> Result<CaIdentity, BootstrapError> {
+    let key = ca::generate_key(cfg.ra_key_type)?;
+    let cn = format!("{} RA encryption", cfg.ca_common_name);
+    let cert = ca::new_ra_encryption_cert(ca, &key, &cn, cfg.ra_validity_days)?;
+    Ok(CaIdentity::new(cert, key)?)
+}
+
+/// The rollover files, `next-ca` last: its presence marks a rollover.
+const NEXT_FILES: [&str; 3] = ["next-ra-enc", "next-ra", "next-ca"];
+
+/// Create the rollover CA and its RAs (RFC 8894 §3.5.2 GetNextCACert) in
+/// `<data>/ca` and record them in the database in one transaction, which
+/// first checks that this node holds the recorded identity and that no
+/// rollover is recorded yet. Files written for a transaction that then
+/// fails are removed again.
+pub fn rollover(
+    cfg: &Config,
+    data: &Path,
+    common_name: &str,
+    conn: &mut PgConnection,
+) -> Result<String, BootstrapError> {
     let _lock = lock(data)?;
     let pass = key_store::passphrase(cfg, data)?;
-    let next_ca = IdentityFiles::new(data, "next-ca", &pass);
-    if next_ca.exists() {
-        return Err(BootstrapError::Invalid("a next CA already exists".into()));
+    let mut written = false;
+    let res = conn.transaction(|conn| {
+        store::ca_identity::lock(conn)?;
+        let recorded = store::ca_identity::get(conn)?.ok_or_else(|| {
+            BootstrapError::Invalid("the database records no CA yet; start scepd first".into())
+        })?;
+        if let Some(next) = &recorded.next_ca_sha256 {
+            return Err(BootstrapError::Invalid(format!(
+                "a next CA is already recorded in the database: {}",
+                hex::encode_upper(next)
+            )));
+        }
+        pin::check(&recorded, &pin::LocalCerts::read(data)?, data)?;
+        let current = IdentityFiles::new(data, "ca", &pass).load()?;
+        let (ca, ra) = ca::rollover(
+            &current,
+            cfg.ca_key_type,
+            common_name,
+            &cfg.ca_organization,
+            cfg.ca_validity_days,
+        )?;
+        let ra_enc = new_ra_encryption(cfg, &ca)?;
+        let (ca_der, ra_der, ra_enc_der) = (ca.cert_der()?, ra.cert_der()?, ra_enc.cert_der()?);
+        written = true;
+        for (name, id) in NEXT_FILES.iter().zip([&ra_enc, &ra, &ca]) {
+            IdentityFiles::new(data, name, &pass).save(id)?;
+        }
+        let next = store::ca_identity::NextIdentity {
+            ca: &ca_der,
+            ra: &ra_der,
+            ra_enc: &ra_enc_der,
+        };
+        store::ca_identity::set_next(conn, &next)?;
+        pin::audit_rollover(conn, &current, &ca)?;
+        Ok(ca.fingerprint().to_string())
+    });
+    if res.is_err() && written {
+        for name in NEXT_FILES.iter().rev() {
+            let files = IdentityFiles::new(data, name, &pass);
+            let _ = fs::remove_file(&files.cert);
+            let _ = fs::remove_file(&files.key);
+        }
     }
-    let current = IdentityFiles::new(data, "ca", &pass).load()?;
-    let (ca, ra) = ca::rollover(
-        &current,
-        cfg.ca_key_type,
-        common_name,
-        &cfg.ca_organization,
-        cfg.ca_validity_days,
-    )?;
-    IdentityFiles::new(data, "next-ra", &pass).save(&ra)?;
-    next_ca.save(&ca)?;
-    Ok(ca.fingerprint().to_string())
+    res
 }
 
 /// Where the database is: the configured URL, or a private cluster.
@@ -307,10 +404,10 @@ pub struct Seeded {
     pub created_admin: Option<String>,
 }
 
-/// Migrate and create the default organization, profile and first MRAO if
-/// the database is new. Safe to run from several processes at once.
+/// Create the default organization, profile and first MRAO if the database
+/// is new (after `store::run_migrations`). Safe to run from several
+/// processes at once.
 pub fn seed(conn: &mut PgConnection, cfg: &Config) -> Result<Seeded, BootstrapError> {
-    store::run_migrations(conn)?;
     conn.transaction(|conn| {
         use diesel::RunQueryDsl;
         // Serialise seeding between processes starting together.

@@ -4,6 +4,7 @@
 mod api;
 mod api_key_limits;
 mod ca_certs;
+mod ca_identity;
 mod challenges;
 mod console;
 mod console_admin;

@@ -70,11 +70,18 @@ impl Scepd {
 
     /// A second process on the same database and data directory.
     pub fn second(&self) -> Scepd2 {
+        self.second_in(self.dir.path())
+    }
+
+    /// A second process on the same database with the data directory
+    /// `dir` (another node of the installation when it holds a copy of
+    /// `<data>/ca/`, see [`Scepd::copy_ca_dir`]).
+    pub fn second_in(&self, dir: &Path) -> Scepd2 {
         let port = free_port();
-        let log = self.dir.path().join(format!("scepd-{port}.log"));
+        let log = dir.join(format!("scepd-{port}.log"));
         let child = Command::new(BIN)
             .arg("serve")
-            .envs(base_env(self.db_url(), self.dir.path(), port))
+            .envs(base_env(self.db_url(), dir, port))
             .stdout(Stdio::null())
             .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
             .spawn()
@@ -85,6 +92,61 @@ impl Scepd {
         };
         wait_ready(&s.url, || std::fs::read_to_string(&log).unwrap_or_default());
         s
+    }
+
+    /// `scepd serve` on this server's database with the data directory
+    /// `dir`, which must refuse to start: its exit status and stderr.
+    pub fn serve_refused(&self, dir: &Path) -> (std::process::ExitStatus, String) {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .envs(base_env(self.db_url(), dir, free_port()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "scepd started on {}: {}",
+                    dir.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// A CLI command on this server's database with the data directory `dir`.
+    pub fn cli_in(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .envs(base_env(self.db_url(), dir, self.port))
+            .output()
+            .expect("run scepd cli")
+    }
+
+    /// Copy this server's `<data>/ca/` into `to` (created), modes kept,
+    /// and the passphrase its keys are encrypted with: what an operator
+    /// does to add a node to the installation.
+    pub fn copy_ca_dir(&self, to: &Path) {
+        let (from, ca) = (self.dir.path().join("ca"), to.join("ca"));
+        std::fs::create_dir_all(&ca).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, ca.join(path.file_name().unwrap())).unwrap();
+        }
+        let pass = self.dir.path().join("key-passphrase");
+        if pass.exists() {
+            std::fs::copy(&pass, to.join("key-passphrase")).unwrap();
+        }
     }
 
     fn db_url(&self) -> Option<&str> {

@@ -67,6 +67,10 @@ pub enum AuditKind {
     AccessCodeDisabled,
     AccessCodeEnabled,
     CaCreated,
+    /// The installation's CA identity recorded in the database.
+    CaRecorded,
+    /// A rollover CA created and recorded (`scepd ca rollover`).
+    CaRolloverPrepared,
     CrlIssued,
     ConsoleLogin,
     ConsoleLoginFailed,
@@ -121,6 +125,8 @@ impl AuditKind {
             Self::AccessCodeDisabled => "access_code.disabled",
             Self::AccessCodeEnabled => "access_code.enabled",
             Self::CaCreated => "ca.created",
+            Self::CaRecorded => "ca.recorded",
+            Self::CaRolloverPrepared => "ca.rollover",
             Self::CrlIssued => "crl.issued",
             Self::ConsoleLogin => "console.login",
             Self::ConsoleLoginFailed => "console.login_failed",

@@ -203,3 +203,13 @@ pub fn active_for_device(
         .for_update()
         .load(conn)?)
 }
+
+/// SHA-256 of each CA that issued stored certificates, with how many.
+pub fn issuers(conn: &mut PgConnection) -> Result<Vec<(Vec<u8>, i64)>, StoreError> {
+    use diesel::dsl::count_star;
+    Ok(certificates::table
+        .group_by(certificates::issuer_sha256)
+        .select((certificates::issuer_sha256, count_star()))
+        .order_by(certificates::issuer_sha256)
+        .load(conn)?)
+}

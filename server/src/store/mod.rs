@@ -16,6 +16,7 @@ pub mod apple_payloads;
 pub mod attempts;
 pub mod audit;
 pub mod batcher;
+pub mod ca_identity;
 pub mod certificates;
 pub mod challenges;
 mod conn_pool;

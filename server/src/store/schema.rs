@@ -102,6 +102,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    ca_identity (id) {
+        id -> Int2,
+        ca_cert -> Bytea,
+        ca_sha256 -> Bytea,
+        ca_chain_pem -> Text,
+        ra_cert -> Bytea,
+        ra_sha256 -> Bytea,
+        ra_enc_cert -> Bytea,
+        ra_enc_sha256 -> Bytea,
+        next_ca_cert -> Nullable<Bytea>,
+        next_ca_sha256 -> Nullable<Bytea>,
+        next_ra_cert -> Nullable<Bytea>,
+        next_ra_sha256 -> Nullable<Bytea>,
+        next_ra_enc_cert -> Nullable<Bytea>,
+        next_ra_enc_sha256 -> Nullable<Bytea>,
+        recorded_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     certificates (id) {
         id -> Int8,
         serial -> Text,
@@ -370,6 +391,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_key_usage,
     api_keys,
     audit_log,
+    ca_identity,
     certificates,
     challenge_failures,
     challenges,

@@ -21,7 +21,7 @@ use crate::session::Officer;
 const PAGE_SIZE: i64 = 100;
 
 /// Event kinds offered in the filter (`AuditKind::as_str`).
-pub const KINDS: [&str; 31] = [
+pub const KINDS: [&str; 33] = [
     "certificate.issued",
     "certificate.revoked",
     "request.pending",
@@ -47,6 +47,8 @@ pub const KINDS: [&str; 31] = [
     "profile.disabled",
     "profile.enabled",
     "ca.created",
+    "ca.recorded",
+    "ca.rollover",
     "crl.issued",
     "console.login",
     "console.login_failed",
