@@ -21,7 +21,7 @@ use crate::session::Officer;
 const PAGE_SIZE: i64 = 100;
 
 /// Event kinds offered in the filter (`AuditKind::as_str`).
-pub const KINDS: [&str; 31] = [
+pub const KINDS: [&str; 32] = [
     "certificate.issued",
     "certificate.revoked",
     "request.pending",
@@ -53,6 +53,7 @@ pub const KINDS: [&str; 31] = [
     "console.logout",
     "officer.preference",
     "mail.test",
+    "tls.certificate_issued",
 ];
 
 #[derive(Deserialize)]
