@@ -10,6 +10,7 @@ use server::config::Settings;
 mod admin_cmd;
 mod api_cmd;
 mod commands;
+mod console_tls;
 mod export;
 mod notify_cmd;
 mod serve;
