@@ -30,3 +30,4 @@ mod protocol;
 mod scepclient;
 mod security;
 mod support;
+mod tls;
