@@ -225,8 +225,11 @@ fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
             .names
             .iter()
             .find_map(|n| n.strip_prefix("DNS:").filter(|d| !d.starts_with('*')))
-            .map_or_else(|| shown(addr).ip().to_string(), str::to_string);
-        announce(cfg, &data, &format!("https://{host}:{}/", addr.port()));
+            .map_or_else(
+                || shown(addr).to_string(),
+                |d| format!("{d}:{}", addr.port()),
+            );
+        announce(cfg, &data, &format!("https://{host}/"));
         futures_util::future::try_join(plain, secure)
             .await
             .map(|_| ())
