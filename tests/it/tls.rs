@@ -234,6 +234,10 @@ fn curl_logs_in_over_https_with_host_prefixed_secure_cookies_and_hsts() {
         .call()
         .unwrap();
     assert_eq!(ca_cert.status(), 200);
+    // A device enrolls over plain HTTP as before.
+    let dev = crate::device::Device::new("tls-split-device", 2048);
+    let rep = dev.pkcs_req(&s, "default", Some(&s.mint("default")));
+    assert_eq!(rep.status, server::wire::PkiStatus::Success, "{rep:?}");
 }
 
 #[test]
