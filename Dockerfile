@@ -26,9 +26,12 @@ RUN groupadd --system --gid 10001 scepd \
 COPY --from=builder /out/scepd /usr/local/bin/scepd
 USER scepd:scepd
 VOLUME ["/data"]
+# SCEP over plain HTTP on 8080; the console and API only over HTTPS on 8443
+# (a plain-HTTP console on a non-loopback address is refused).
 ENV SCEPD_DATA_DIR=/data \
-    SCEPD_LISTEN=0.0.0.0:8080
-EXPOSE 8080
+    SCEPD_LISTEN=0.0.0.0:8080 \
+    SCEPD_CONSOLE_LISTEN=0.0.0.0:8443
+EXPOSE 8080 8443
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
 ENTRYPOINT ["scepd"]

@@ -11,6 +11,7 @@ mod admin_cmd;
 mod api_cmd;
 mod ca_cmd;
 mod commands;
+mod console_tls;
 mod export;
 mod notify_cmd;
 mod serve;

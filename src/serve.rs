@@ -10,6 +10,8 @@ use server::config::Config;
 use server::enroll::Enroll;
 use server::store;
 
+use crate::console_tls::{self, ConsoleCert};
+
 pub fn init_logging(cfg: &Config, serving: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if serving { "info" } else { "warn" };
@@ -80,13 +82,35 @@ pub fn start(cfg: &Config, identity: bootstrap::IdentityOptions) -> Result<Runni
 }
 
 pub fn run(cfg: Config) -> Result<(), String> {
+    if let Some(why) = cfg.plain_console_refusal() {
+        return Err(why);
+    }
+    // The operator's certificate is checked before anything starts, so a
+    // bad file stops start-up with nothing to undo.
+    if let Some(server::tls::ConsoleTls {
+        source: server::tls::TlsSource::Files { cert, key },
+        ..
+    }) = &cfg.console_tls
+    {
+        server::tls::load_files(cert, key).map_err(|e| format!("console TLS: {e}"))?;
+    }
     let running = start(&cfg, bootstrap::IdentityOptions::default())?;
+    let result = serve(&cfg, &running);
+    if let Some(cluster) = running.db.cluster {
+        if let Err(e) = cluster.stop() {
+            tracing::warn!(error = %e, "stopping the private PostgreSQL cluster");
+        }
+    }
+    result
+}
+
+fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
     let enroll = running.enroll.clone();
     let site = ::web::SiteInfo {
         public_url: cfg.public_url.clone(),
         ca_fingerprint: enroll.authority().ca.fingerprint().to_string(),
     };
-    let console = ::web::ConsoleSettings {
+    let console_settings = ::web::ConsoleSettings {
         require_mrao_second_factor: cfg.require_mrao_second_factor,
         ..::web::ConsoleSettings::new(cfg.console_idle_seconds, &cfg.public_url)
     };
@@ -106,8 +130,19 @@ pub fn run(cfg: Config) -> Result<(), String> {
         )
         .ok(),
     ));
+    let tls = match &cfg.console_tls {
+        Some(t) => {
+            let (cert, first) =
+                ConsoleCert::load(t.source.clone(), running.data.clone(), enroll.clone())?;
+            let rustls =
+                server::tls::server_config(cert.store.clone()).map_err(|e| e.to_string())?;
+            Some((t.listen, Arc::new(cert), rustls, first))
+        }
+        None => None,
+    };
     tracing::info!(
         listen = %cfg.listen,
+        console_listen = %cfg.console_tls.as_ref().map_or_else(|| "-".into(), |t| t.listen.to_string()),
         scep_url = %format!("{}/scep", cfg.public_url),
         data_dir = %running.data.display(),
         "scepd starting"
@@ -144,18 +179,33 @@ pub fn run(cfg: Config) -> Result<(), String> {
     ));
     let purge_every =
         std::time::Duration::from_secs(u64::from(cfg.challenge_purge_interval_seconds));
-    let result = actix_web::rt::System::new().block_on(async move {
-        actix_web::rt::spawn(purge_challenges(api.pool.clone(), purge_every));
-        HttpServer::new(move || {
+    let mail = cfg.mail.clone();
+    let pool = api.pool.clone();
+    // The App of one listener: SCEP, CRL, health and metrics always; the
+    // API and the console only where `console` says.
+    let app = move |console: bool| {
+        let second_factor_key = second_factor_key.clone();
+        let (enroll, metrics, site, console_cfg, signing, mail, api, code_gate, trusted_proxies) = (
+            enroll.clone(),
+            metrics.clone(),
+            site.clone(),
+            console_settings.clone(),
+            signing.clone(),
+            mail.clone(),
+            api.clone(),
+            code_gate.clone(),
+            trusted_proxies.clone(),
+        );
+        move || {
             let trusted = trusted_proxies.clone();
             App::new()
                 .app_data(aweb::Data::new(enroll.clone()))
                 .app_data(metrics.clone())
                 .app_data(aweb::Data::new(site.clone()))
-                .app_data(aweb::Data::new(console.clone()))
+                .app_data(aweb::Data::new(console_cfg.clone()))
                 .app_data(second_factor_key.clone())
                 .app_data(signing.clone())
-                .app_data(aweb::Data::new(cfg.mail.clone()))
+                .app_data(aweb::Data::new(mail.clone()))
                 .app_data(aweb::PayloadConfig::new(max_body))
                 .app_data(aweb::Data::new(api.clone()))
                 .app_data(code_gate.clone())
@@ -169,25 +219,83 @@ pub fn run(cfg: Config) -> Result<(), String> {
                         .log_target("scepd::http"),
                 )
                 .configure(server::http::configure)
-                .configure(server::api::configure)
-                .configure(::web::configure)
-        })
-        .workers(cfg.workers)
-        // Enrollment work (RSA, diesel) runs on blocking threads; more of
-        // them than database connections only queues on the pool.
-        .worker_max_blocking_threads(blocking_threads)
-        .bind(cfg.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?
-        .run()
-        .await
-        .map_err(|e| e.to_string())
-    });
-    if let Some(cluster) = running.db.cluster {
-        if let Err(e) = cluster.stop() {
-            tracing::warn!(error = %e, "stopping the private PostgreSQL cluster");
+                .configure(move |c| {
+                    if console {
+                        server::api::configure(c);
+                        ::web::configure(c);
+                    }
+                })
         }
+    };
+    let (workers, listen, data) = (cfg.workers, cfg.listen, running.data.clone());
+    actix_web::rt::System::new().block_on(async move {
+        actix_web::rt::spawn(purge_challenges(pool, purge_every));
+        let plain = HttpServer::new(app(tls.is_none()))
+            .workers(workers)
+            // Enrollment work (RSA, diesel) runs on blocking threads; more of
+            // them than database connections only queues on the pool.
+            .worker_max_blocking_threads(blocking_threads)
+            .bind(listen)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?
+            .run();
+        let Some((addr, cert, rustls, first)) = tls else {
+            actix_web::rt::spawn(console_tls::on_sighup(None));
+            announce(cfg, &data, &format!("http://{}/", shown(listen)));
+            return plain.await.map_err(|e| e.to_string());
+        };
+        let secure = HttpServer::new(app(true))
+            .workers(workers)
+            .worker_max_blocking_threads(blocking_threads)
+            .bind_rustls_0_23(addr, rustls)
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?
+            .run();
+        actix_web::rt::spawn(console_tls::on_sighup(Some(cert.clone())));
+        actix_web::rt::spawn(console_tls::renew_self_issued(cert));
+        let host = first
+            .names
+            .iter()
+            .find_map(|n| n.strip_prefix("DNS:").filter(|d| !d.starts_with('*')))
+            .map_or_else(
+                || shown(addr).to_string(),
+                |d| format!("{d}:{}", addr.port()),
+            );
+        announce(cfg, &data, &format!("https://{host}/"));
+        futures_util::future::try_join(plain, secure)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A wildcard listen address as a browser would be pointed at it.
+fn shown(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            (std::net::Ipv4Addr::LOCALHOST, addr.port()).into()
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            (std::net::Ipv6Addr::LOCALHOST, addr.port()).into()
+        }
+        _ => addr,
     }
-    result
+}
+
+/// Where the console is and how to log in, once the listeners are open.
+fn announce(cfg: &Config, data: &std::path::Path, console_url: &str) {
+    let trust = match &cfg.console_tls {
+        Some(server::tls::ConsoleTls {
+            source: server::tls::TlsSource::SelfIssued { .. },
+            ..
+        }) => format!(
+            "\n  Its certificate is issued by scepd's CA: have browsers trust {}",
+            data.join("ca").join("ca.crt").display()
+        ),
+        _ => String::new(),
+    };
+    eprintln!(
+        "\n  RA console: {console_url}  (log in as an MRAO; the first one is {:?}){trust}\n  SCEP:       {}/scep\n",
+        cfg.admin_username, cfg.public_url
+    );
 }
 
 /// Delete expired, unused challenges now and then (audited by `gate::purge`).

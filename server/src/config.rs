@@ -33,9 +33,37 @@ pub struct Settings {
     #[arg(long, env = "SCEPD_CONFIG", global = true)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:8080].
+    /// Plain-HTTP address: SCEP, CRL, health and metrics, and the console
+    /// and API unless console_listen is set [default: 127.0.0.1:8080].
     #[arg(long, env = "SCEPD_LISTEN", global = true)]
     pub listen: Option<SocketAddr>,
+    /// HTTPS address of the console and the JSON API (SCEP too); the
+    /// listen address then serves only SCEP, CRL, health and metrics
+    /// [default: none].
+    #[arg(long, env = "SCEPD_CONSOLE_LISTEN", global = true)]
+    pub console_listen: Option<SocketAddr>,
+    /// PEM certificate of the HTTPS listener, followed by its chain;
+    /// reloaded on SIGHUP. Unset: scepd's CA issues one for tls_names.
+    #[arg(long, env = "SCEPD_TLS_CERT", global = true)]
+    pub tls_cert: Option<PathBuf>,
+    /// Unencrypted PEM private key of tls_cert; reloaded on SIGHUP.
+    #[arg(long, env = "SCEPD_TLS_KEY", global = true)]
+    pub tls_key: Option<PathBuf>,
+    /// DNS names and IP addresses of the self-issued HTTPS certificate,
+    /// comma-separated [default: localhost,127.0.0.1,::1, the
+    /// console_listen address and the public URL's host].
+    #[arg(long, env = "SCEPD_TLS_NAMES", global = true)]
+    pub tls_names: Option<String>,
+    /// Serve the console and API over plain HTTP although listen is not a
+    /// loopback address (only behind a TLS-terminating proxy) [default: false].
+    #[arg(
+        long,
+        env = "SCEPD_CONSOLE_INSECURE_HTTP",
+        global = true,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub console_insecure_http: Option<bool>,
     /// Data directory: CA/RA keys, and the private PostgreSQL cluster when
     /// no database URL is given [default: ./scepd-data].
     #[arg(long, env = "SCEPD_DATA_DIR", global = true)]
@@ -184,6 +212,10 @@ pub struct Settings {
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The console's HTTPS listener, when there is one.
+    pub console_tls: Option<crate::tls::ConsoleTls>,
+    /// The operator accepts a plain-HTTP console on a non-loopback address.
+    pub console_insecure_http: bool,
     pub data_dir: PathBuf,
     pub database_url: Option<String>,
     pub db_pool_size: u32,
@@ -223,6 +255,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("console_tls", &self.console_tls)
             .field("data_dir", &self.data_dir)
             .field(
                 "database_url",
@@ -279,6 +312,17 @@ impl Settings {
         let listen = s
             .listen
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = s
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: "must start with http:// or https://".into(),
+            });
+        }
+        let console_tls = console_tls(&s, listen, &public_url)?;
         let key = |k: &'static str, v: Option<String>, d: &str| -> Result<KeySpec, ConfigError> {
             v.as_deref()
                 .unwrap_or(d)
@@ -293,13 +337,6 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "ra_key_type",
                 message: "the RA key must be RSA (SCEP key transport)".into(),
-            });
-        }
-        let public_url = s.public_url.unwrap_or_else(|| format!("http://{listen}"));
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(ConfigError::Invalid {
-                key: "public_url",
-                message: "must start with http:// or https://".into(),
             });
         }
         let log_json = match s.log_format.as_deref().unwrap_or("text") {
@@ -337,6 +374,8 @@ impl Settings {
             })?;
         Ok(Config {
             listen,
+            console_tls,
+            console_insecure_http: s.console_insecure_http.unwrap_or(false),
             data_dir: s.data_dir.unwrap_or_else(|| PathBuf::from("scepd-data")),
             database_url: s.database_url.filter(|u| !u.trim().is_empty()),
             db_pool_size: pool,
@@ -392,6 +431,11 @@ impl Settings {
         Settings {
             config: self.config,
             listen: self.listen.or(o.listen),
+            console_listen: self.console_listen.or(o.console_listen),
+            tls_cert: self.tls_cert.or(o.tls_cert),
+            tls_key: self.tls_key.or(o.tls_key),
+            tls_names: self.tls_names.or(o.tls_names),
+            console_insecure_http: self.console_insecure_http.or(o.console_insecure_http),
             data_dir: self.data_dir.or(o.data_dir),
             database_url: self.database_url.or(o.database_url),
             db_pool_size: self.db_pool_size.or(o.db_pool_size),
@@ -442,6 +486,95 @@ impl Settings {
             key_passphrase_file: self.key_passphrase_file.or(o.key_passphrase_file),
         }
     }
+}
+
+impl Config {
+    /// Why `serve` must not start as configured: the console and API (with
+    /// their passwords, cookies, API keys and enrollment challenges) would
+    /// be served over plain HTTP on an address other hosts reach. A
+    /// loopback address stays on the machine, so the zero-config default
+    /// (127.0.0.1:8080) is allowed.
+    pub fn plain_console_refusal(&self) -> Option<String> {
+        let ip = self.listen.ip().to_canonical();
+        if self.console_tls.is_some() || self.console_insecure_http || ip.is_loopback() {
+            return None;
+        }
+        let https = std::net::SocketAddr::new(self.listen.ip(), 8443);
+        Some(format!(
+            "refusing to serve the console and API over plain HTTP on {listen}, which is not a \
+             loopback address: officers' passwords, session cookies, API keys and the challenges \
+             in .mobileconfig downloads would cross the network unencrypted.\n\
+             Serve them over HTTPS with --console-listen {https} (SCEPD_CONSOLE_LISTEN; scepd's CA \
+             issues a certificate for --tls-names, or give your own with --tls-cert and --tls-key); \
+             SCEP stays on {listen}.\n\
+             Behind a TLS-terminating proxy, pass --console-insecure-http \
+             (SCEPD_CONSOLE_INSECURE_HTTP=true) instead.",
+            listen = self.listen,
+        ))
+    }
+}
+
+/// The console's HTTPS listener and its certificate source, validated.
+fn console_tls(
+    s: &Settings,
+    listen: SocketAddr,
+    public_url: &str,
+) -> Result<Option<crate::tls::ConsoleTls>, ConfigError> {
+    use crate::tls::{ConsoleTls, TlsSource};
+    if s.tls_cert.is_some() != s.tls_key.is_some() {
+        return Err(ConfigError::Invalid {
+            key: if s.tls_cert.is_some() {
+                "tls_key"
+            } else {
+                "tls_cert"
+            },
+            message: "tls_cert and tls_key go together: give both".into(),
+        });
+    }
+    let Some(addr) = s.console_listen else {
+        if s.tls_cert.is_some() || s.tls_names.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "console_listen",
+                message: "tls_cert, tls_key and tls_names are for the HTTPS listener: set \
+                          console_listen too (e.g. 0.0.0.0:8443); SCEP stays on listen"
+                    .into(),
+            });
+        }
+        return Ok(None);
+    };
+    if addr == listen {
+        return Err(ConfigError::Invalid {
+            key: "console_listen",
+            message: format!("{addr} is also the plain-HTTP listen address; choose another port"),
+        });
+    }
+    let source = match (&s.tls_cert, &s.tls_key, &s.tls_names) {
+        (Some(_), Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                key: "tls_names",
+                message: "names the self-issued certificate; with tls_cert the names are that \
+                          certificate's own"
+                    .into(),
+            })
+        }
+        (Some(cert), Some(key), None) => TlsSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        (_, _, Some(names)) => TlsSource::SelfIssued {
+            names: crate::tls::parse_names(names).map_err(|message| ConfigError::Invalid {
+                key: "tls_names",
+                message,
+            })?,
+        },
+        _ => TlsSource::SelfIssued {
+            names: crate::tls::default_names(addr, public_url),
+        },
+    };
+    Ok(Some(ConsoleTls {
+        listen: addr,
+        source,
+    }))
 }
 
 /// The notification settings, validated.
@@ -501,93 +634,5 @@ fn mail_settings(s: &Settings) -> Result<crate::notify::MailSettings, ConfigErro
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_apply_when_nothing_is_set() {
-        let c = Settings::default().resolve().unwrap();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.public_url, "http://127.0.0.1:8080");
-        assert!(matches!(c.ca_key_type, KeySpec::Rsa(3072)));
-        assert!(c.database_url.is_none());
-    }
-
-    #[test]
-    fn flags_win_over_file_and_unknown_file_keys_are_refused() {
-        let dir = std::env::temp_dir().join(format!("scepd-cfg-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join("a.toml");
-        std::fs::write(&f, "listen = \"127.0.0.1:9000\"\nworkers = 3\n").unwrap();
-        let s = Settings {
-            config: Some(f.clone()),
-            workers: Some(5),
-            ..Default::default()
-        };
-        let c = s.resolve().unwrap();
-        assert_eq!(c.listen.port(), 9000);
-        assert_eq!(c.workers, 5);
-        std::fs::write(&f, "lisen = \"x\"\n").unwrap();
-        let err = Settings {
-            config: Some(f),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap_err();
-        assert!(err.to_string().contains("lisen"), "{err}");
-    }
-
-    #[test]
-    fn ec_ra_key_is_refused() {
-        let s = Settings {
-            ra_key_type: Some("ec-p256".into()),
-            ..Default::default()
-        };
-        assert!(s.resolve().is_err());
-    }
-
-    #[test]
-    fn trusted_proxies_default_to_none_and_a_bad_entry_is_refused() {
-        assert!(Settings::default()
-            .resolve()
-            .unwrap()
-            .trusted_proxies
-            .is_empty());
-        let c = Settings {
-            trusted_proxies: Some("127.0.0.1,10.0.0.0/8,::1".into()),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap();
-        assert_eq!(
-            c.trusted_proxies,
-            "127.0.0.1/32, 10.0.0.0/8, ::1/128".parse().unwrap()
-        );
-        let err = Settings {
-            trusted_proxies: Some("127.0.0.1,10.0.0.0/40".into()),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap_err();
-        let text = err.to_string();
-        assert!(
-            text.contains("trusted_proxies") && text.contains("10.0.0.0/40"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn debug_redacts_secrets() {
-        let c = Settings {
-            database_url: Some("postgres://u:hunter2@h/db".into()),
-            admin_password: Some("sekret-pw".into()),
-            smtp_password: Some("smtp-hunter3".into()),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap();
-        let d = format!("{c:?}");
-        assert!(!d.contains("hunter2") && !d.contains("sekret-pw"), "{d}");
-        assert!(!d.contains("smtp-hunter3"), "{d}");
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -24,4 +24,5 @@ pub mod notify;
 pub mod pgcluster;
 pub mod store;
 pub mod testdb;
+pub mod tls;
 pub mod wire;

@@ -241,8 +241,13 @@ fn login_sets_a_strict_httponly_session_and_logout_ends_it() {
     assert!(session.contains("HttpOnly"), "{session}");
     assert!(session.contains("SameSite=Strict"), "{session}");
     assert!(session.contains("Path=/"), "{session}");
-    // http:// public URL: no Secure flag (the browser would drop it).
+    // http:// public URL: no Secure flag (the browser would drop it), no
+    // __Host- name (it needs Secure) and no HSTS (plain HTTP; docs/tls.md).
     assert!(!session.contains("Secure"), "{session}");
+    assert!(!r
+        .headers
+        .iter()
+        .any(|(h, _)| h.eq_ignore_ascii_case("strict-transport-security")));
     let first_id = c.cookies["scepd_session"].clone();
     assert_eq!(first_id.len(), 64, "256-bit id, hex");
 

@@ -20,13 +20,13 @@ use crate::device::Device;
 use crate::support::Scepd;
 
 /// A chromedriver we started, killed on drop.
-struct Chromedriver {
+pub(crate) struct Chromedriver {
     child: Child,
     url: String,
 }
 
 impl Chromedriver {
-    fn start() -> Chromedriver {
+    pub(crate) fn start() -> Chromedriver {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -68,6 +68,15 @@ fn screenshots() -> PathBuf {
 }
 
 async fn browser(cd: &Chromedriver, profile_dir: &std::path::Path) -> WebDriver {
+    browser_with(cd, profile_dir, &[]).await
+}
+
+/// Headless Chromium with the usual flags and `extra` ones.
+pub(crate) async fn browser_with(
+    cd: &Chromedriver,
+    profile_dir: &std::path::Path,
+    extra: &[String],
+) -> WebDriver {
     let mut caps = DesiredCapabilities::chrome();
     caps.set_binary("/usr/bin/chromium").unwrap();
     for arg in [
@@ -85,11 +94,19 @@ async fn browser(cd: &Chromedriver, profile_dir: &std::path::Path) -> WebDriver 
     }
     caps.add_arg(&format!("--user-data-dir={}", profile_dir.display()))
         .unwrap();
+    for arg in extra {
+        caps.add_arg(arg).unwrap();
+    }
     WebDriver::new(cd.url.as_str(), caps).await.unwrap()
 }
 
 async fn login(d: &WebDriver, s: &Scepd) {
-    d.goto(format!("{}/", s.url)).await.unwrap();
+    login_at(d, &s.url).await
+}
+
+/// Log in as the first MRAO at the console under `base` (no trailing /).
+pub(crate) async fn login_at(d: &WebDriver, base: &str) {
+    d.goto(format!("{base}/")).await.unwrap();
     // Not logged in: the console sends us to the login form.
     assert!(d.current_url().await.unwrap().path().ends_with("/login"));
     d.find(By::Id("username"))
@@ -116,7 +133,7 @@ async fn login(d: &WebDriver, s: &Scepd) {
 
 /// The page source once it contains `text` (a click's navigation may
 /// still be in flight when `click` returns).
-async fn wait_for(d: &WebDriver, text: &str) -> String {
+pub(crate) async fn wait_for(d: &WebDriver, text: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let src = d.source().await.unwrap();

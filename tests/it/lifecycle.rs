@@ -14,6 +14,10 @@ use crate::support::{openssl_verify, scepclient, Scepd, BIN};
 fn zero_config_serve_runs_its_own_postgres_and_enrolls_scepclient() {
     let dir = tempfile::tempdir().unwrap();
     let s = Scepd::start_private(dir);
+    // It says where the console is and who logs in.
+    let log = s.log();
+    assert!(log.contains(&format!("RA console: {}/", s.url)), "{log}");
+    assert!(log.contains("the first one is \"admin\""), "{log}");
     // The CLI shares the running private cluster.
     let challenge = s.mint("default");
     assert_eq!(challenge.len(), 32, "{challenge}");
@@ -81,6 +85,11 @@ fn help_documents_every_setting_with_its_environment_variable() {
         "SCEPD_ADMIN_PASSWORD",
         "SCEPD_CONFIG",
         "SCEPD_ALLOW_SINGLE_DES",
+        "SCEPD_CONSOLE_LISTEN",
+        "SCEPD_TLS_CERT",
+        "SCEPD_TLS_KEY",
+        "SCEPD_TLS_NAMES",
+        "SCEPD_CONSOLE_INSECURE_HTTP",
     ] {
         assert!(help.contains(var), "{var} missing from --help:\n{help}");
     }

@@ -33,3 +33,4 @@ mod protocol;
 mod scepclient;
 mod security;
 mod support;
+mod tls;

@@ -61,11 +61,16 @@ impl Scepd {
     }
 
     /// Stop this process and start another on the same database and data dir.
-    pub fn restart(mut self) -> Scepd {
+    pub fn restart(self) -> Scepd {
+        self.restart_with(&[])
+    }
+
+    /// As [`Scepd::restart`], with `extra_env` for the new process.
+    pub fn restart_with(mut self, extra_env: &[(&str, &str)]) -> Scepd {
         self.stop();
         let db = self.db.take();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::spawn_on(db, self.external_db.take(), dir, &[])
+        Self::spawn_on(db, self.external_db.take(), dir, extra_env)
     }
 
     /// A second process on the same database and data directory.

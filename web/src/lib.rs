@@ -22,7 +22,9 @@ pub struct ConsoleSettings {
     pub idle: std::time::Duration,
     /// A session is never older than this, however busy.
     pub max_age: std::time::Duration,
-    /// Mark cookies `Secure` (the public URL is https).
+    /// Treat every console request as HTTPS (the public URL is https, so
+    /// a TLS-terminating proxy is in front): `Secure`, `__Host-` cookies
+    /// and HSTS. Requests on the TLS listener are anyway.
     pub secure_cookies: bool,
     /// MRAOs must set up a second factor before anything else.
     pub require_mrao_second_factor: bool,

@@ -6,8 +6,12 @@
 //!
 //! The cookie holds a random 256-bit id; the database keeps its SHA-256.
 //! Being unguessable and checked server-side, the id needs no signature;
-//! `HttpOnly` keeps it from scripts, `SameSite=Strict` from other sites,
-//! and `Secure` is set whenever the public URL is https.
+//! `HttpOnly` keeps it from scripts, `SameSite=Strict` from other sites.
+//! When the browser reaches the console over HTTPS (this connection is
+//! TLS, or the public URL is https behind a TLS-terminating proxy) the
+//! cookies are `Secure` and named with the `__Host-` prefix, so that no
+//! plain-HTTP page and no other host can set or shadow them (RFC 6265bis
+//! §4.1.3.2), and every answer carries HSTS (RFC 6797).
 
 use std::future::{ready, Ready};
 
@@ -29,6 +33,9 @@ use crate::ConsoleSettings;
 pub const SESSION_COOKIE: &str = "scepd_session";
 /// Double-submit token for the login form, which has no session yet.
 pub const LOGIN_CSRF_COOKIE: &str = "scepd_login_csrf";
+/// A year: browsers keep to HTTPS for this host that long after a visit.
+/// No `includeSubDomains`: other services may share the domain.
+const HSTS: &str = "max-age=31536000";
 /// The form field every POST form carries.
 pub const CSRF_FIELD: &str = "csrf";
 
@@ -85,19 +92,46 @@ pub fn tokens_match(a: &str, b: &str) -> bool {
     a.len() == b.len() && !a.is_empty() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
 }
 
-/// A console cookie with the attributes every one of ours carries.
-pub fn cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build(name, value)
+/// Whether the browser sees this console over HTTPS: the connection is
+/// TLS (the console listener), or the public URL is https.
+pub fn over_https(req: &HttpRequest) -> bool {
+    req.app_config().secure()
+        || req
+            .app_data::<web::Data<ConsoleSettings>>()
+            .is_some_and(|s| s.secure_cookies)
+}
+
+/// The name `base` (one of the cookie constants above) goes by: with the
+/// `__Host-` prefix over HTTPS.
+pub fn cookie_name(base: &'static str, https: bool) -> &'static str {
+    match (base, https) {
+        (SESSION_COOKIE, true) => "__Host-scepd_session",
+        (LOGIN_CSRF_COOKIE, true) => "__Host-scepd_login_csrf",
+        _ => base,
+    }
+}
+
+/// The value of console cookie `base` in this request, under the name it
+/// has on this connection.
+pub fn read_cookie(req: &HttpRequest, base: &'static str) -> Option<String> {
+    req.cookie(cookie_name(base, over_https(req)))
+        .map(|c| c.value().to_string())
+}
+
+/// A console cookie with the attributes every one of ours carries; over
+/// HTTPS `Secure` and `__Host-` named (which needs `Path=/` and no domain).
+pub fn cookie(base: &'static str, value: String, https: bool) -> Cookie<'static> {
+    Cookie::build(cookie_name(base, https), value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(secure)
+        .secure(https)
         .finish()
 }
 
-/// A cookie that tells the browser to forget `name`.
-pub fn removal(name: &'static str, secure: bool) -> Cookie<'static> {
-    let mut c = cookie(name, String::new(), secure);
+/// A cookie that tells the browser to forget `base`.
+pub fn removal(base: &'static str, https: bool) -> Cookie<'static> {
+    let mut c = cookie(base, String::new(), https);
     c.make_removal();
     c
 }
@@ -119,7 +153,7 @@ fn settings(req: &ServiceRequest) -> ConsoleSettings {
 
 /// Resolve the session cookie (if any) to an officer and its scope.
 async fn resolve(req: &ServiceRequest, cfg: &ConsoleSettings) -> Result<Option<Officer>, WebError> {
-    let Some(id) = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string()) else {
+    let Some(id) = read_cookie(req.request(), SESSION_COOKIE) else {
         return Ok(None);
     };
     let Some(enroll) = req.app_data::<web::Data<Enroll>>().cloned() else {
@@ -179,7 +213,7 @@ async fn check(req: &mut ServiceRequest, cfg: &ConsoleSettings) -> Result<(), Er
         // The login form has no session yet: it proves its origin with a
         // double-submit cookie instead.
         let expected = if req.path() == "/login" {
-            req.cookie(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string())
+            read_cookie(req.request(), LOGIN_CSRF_COOKIE)
         } else {
             officer.as_ref().map(|o| o.csrf.clone())
         };
@@ -273,12 +307,19 @@ pub async fn gate(
         Ok(()) => next.call(req).await?.map_into_boxed_body(),
         Err(e) => req.error_response(e),
     };
-    secure_headers(&mut res, &request_id);
+    let https = over_https(res.request());
+    secure_headers(&mut res, &request_id, https);
     Ok(res)
 }
 
-fn secure_headers(res: &mut ServiceResponse<BoxBody>, request_id: &str) {
+fn secure_headers(res: &mut ServiceResponse<BoxBody>, request_id: &str, https: bool) {
     let h = res.headers_mut();
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            header::HeaderValue::from_static(HSTS),
+        );
+    }
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(CSP),

@@ -21,6 +21,7 @@ pub(crate) mod test_support;
 
 pub use chain::{certs_from_pem, certs_to_pem, check_chain, import_ca_chain};
 pub use crl::{sign_crl, RevocationReason, RevokedEntry};
+pub(crate) use identity::to_chrono;
 pub use identity::{
     import_ca, new_ra_cert, new_ra_encryption_cert, new_root_ca, rollover, CaIdentity,
 };

@@ -81,6 +81,7 @@ pub enum AuditKind {
     ConsoleLogout,
     OfficerPreference,
     TestMailSent,
+    TlsCertificateIssued,
 }
 
 impl AuditKind {
@@ -88,6 +89,7 @@ impl AuditKind {
         match self {
             Self::OfficerPreference => "officer.preference",
             Self::TestMailSent => "mail.test",
+            Self::TlsCertificateIssued => "tls.certificate_issued",
             Self::CertificateIssued => "certificate.issued",
             Self::RequestPending => "request.pending",
             Self::RequestRefused => "request.refused",

@@ -21,7 +21,7 @@ use crate::session::Officer;
 const PAGE_SIZE: i64 = 100;
 
 /// Event kinds offered in the filter (`AuditKind::as_str`).
-pub const KINDS: [&str; 33] = [
+pub const KINDS: [&str; 38] = [
     "certificate.issued",
     "certificate.revoked",
     "request.pending",
@@ -53,8 +53,13 @@ pub const KINDS: [&str; 33] = [
     "console.login",
     "console.login_failed",
     "console.logout",
+    "console.second_factor_failed",
+    "console.reauthenticated",
+    "officer.second_factor_enabled",
+    "officer.second_factor_disabled",
     "officer.preference",
     "mail.test",
+    "tls.certificate_issued",
 ];
 
 #[derive(Deserialize)]

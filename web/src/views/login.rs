@@ -27,7 +27,7 @@ fn settings(s: Option<web::Data<ConsoleSettings>>) -> ConsoleSettings {
 /// The login form, with a fresh double-submit CSRF cookie.
 fn login_page(
     site: &SiteInfo,
-    cfg: &ConsoleSettings,
+    https: bool,
     status: actix_web::http::StatusCode,
     error: Option<&'static str>,
 ) -> Result<HttpResponse, WebError> {
@@ -40,19 +40,20 @@ fn login_page(
     };
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
-        .cookie(cookie(LOGIN_CSRF_COOKIE, csrf, cfg.secure_cookies))
+        .cookie(cookie(LOGIN_CSRF_COOKIE, csrf, https))
         .body(page.render()?))
 }
 
 pub async fn form(
+    req: HttpRequest,
     site: web::Data<SiteInfo>,
-    cfg: Option<web::Data<ConsoleSettings>>,
     officer: Option<Officer>,
 ) -> Result<HttpResponse, WebError> {
     if officer.is_some() {
         return Ok(see_other("/"));
     }
-    login_page(&site, &settings(cfg), actix_web::http::StatusCode::OK, None)
+    let https = session::over_https(&req);
+    login_page(&site, https, actix_web::http::StatusCode::OK, None)
 }
 
 #[derive(Deserialize)]
@@ -69,10 +70,11 @@ pub async fn submit(
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, WebError> {
     let cfg = settings(cfg);
+    let https = session::over_https(&req);
     let ip = session::client_ip(&req);
     // A login always starts a new session; the one the browser had (if
     // any) is ended so an old cookie cannot ride along (session fixation).
-    let old = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+    let old = session::read_cookie(&req, SESSION_COOKIE);
     let LoginForm { username, password } = form.into_inner();
     let pool = enroll.pool().clone();
     let idle = cfg.idle_chrono();
@@ -98,18 +100,18 @@ pub async fn submit(
                     "/"
                 },
             ))
-            .cookie(cookie(SESSION_COOKIE, session_id, cfg.secure_cookies))
-            .cookie(removal(LOGIN_CSRF_COOKIE, cfg.secure_cookies))
+            .cookie(cookie(SESSION_COOKIE, session_id, https))
+            .cookie(removal(LOGIN_CSRF_COOKIE, https))
             .finish()),
         LoginOutcome::Invalid => login_page(
             &site,
-            &cfg,
+            https,
             actix_web::http::StatusCode::UNAUTHORIZED,
             Some("Wrong username or password."),
         ),
         LoginOutcome::Throttled => login_page(
             &site,
-            &cfg,
+            https,
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
             Some("Too many failed logins; try again in a few minutes."),
         ),
@@ -120,15 +122,14 @@ pub async fn logout(
     req: HttpRequest,
     officer: Officer,
     enroll: web::Data<Enroll>,
-    cfg: Option<web::Data<ConsoleSettings>>,
 ) -> Result<HttpResponse, WebError> {
-    let cfg = settings(cfg);
+    let https = session::over_https(&req);
     let ip = session::client_ip(&req);
     let pool = enroll.pool().clone();
     web::block(move || auth::logout(&pool, &officer.session_hash, &officer.username, &ip))
         .await??;
     Ok(HttpResponse::SeeOther()
         .insert_header((actix_web::http::header::LOCATION, "/login"))
-        .cookie(removal(SESSION_COOKIE, cfg.secure_cookies))
+        .cookie(removal(SESSION_COOKIE, https))
         .finish())
 }

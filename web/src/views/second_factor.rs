@@ -257,11 +257,12 @@ pub struct StepForm {
     next: String,
 }
 
-fn ended(cfg: Option<web::Data<ConsoleSettings>>) -> HttpResponse {
-    let secure = cfg.is_some_and(|c| c.secure_cookies);
+/// The session was ended (too many wrong codes): back to the login page,
+/// and the browser forgets the cookie.
+fn ended(req: &HttpRequest) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((actix_web::http::header::LOCATION, "/login"))
-        .cookie(removal(SESSION_COOKIE, secure))
+        .cookie(removal(SESSION_COOKIE, session::over_https(req)))
         .finish()
 }
 
@@ -270,7 +271,6 @@ pub async fn login_step_submit(
     req: HttpRequest,
     officer: Officer,
     enroll: web::Data<Enroll>,
-    cfg: Option<web::Data<ConsoleSettings>>,
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, WebError> {
     let key = sealer(&req)?;
@@ -284,7 +284,7 @@ pub async fn login_step_submit(
         CodeOutcome::Refused => {
             prompt(&officer, false, "/".into(), Some("That code is not valid."))
         }
-        CodeOutcome::Ended => Ok(ended(cfg)),
+        CodeOutcome::Ended => Ok(ended(&req)),
     }
 }
 
@@ -304,7 +304,6 @@ pub async fn reauth_submit(
     req: HttpRequest,
     officer: Officer,
     enroll: web::Data<Enroll>,
-    cfg: Option<web::Data<ConsoleSettings>>,
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, WebError> {
     let key = sealer(&req)?;
@@ -322,6 +321,6 @@ pub async fn reauth_submit(
     match outcome {
         CodeOutcome::Accepted => Ok(see_other(&next)),
         CodeOutcome::Refused => prompt(&officer, true, next, Some("Wrong password or code.")),
-        CodeOutcome::Ended => Ok(ended(cfg)),
+        CodeOutcome::Ended => Ok(ended(&req)),
     }
 }
