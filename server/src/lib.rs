@@ -20,6 +20,7 @@ pub mod http;
 pub mod input;
 pub mod mobileconfig;
 pub mod notify;
+pub mod ocsp;
 pub mod pgcluster;
 pub mod store;
 pub mod testdb;
