@@ -33,6 +33,7 @@ mod binding;
 mod decide;
 mod fast;
 mod issue;
+mod ocsp;
 pub mod policy;
 mod profile_cache;
 mod renewal;
@@ -122,6 +123,8 @@ pub struct Enroll {
     /// Private-key signatures made, for `/metrics` (and the tests that
     /// check an unauthenticated request costs none).
     signatures: Arc<Signatures>,
+    /// OCSP responders and the statuses read recently (`ocsp.rs`).
+    ocsp: Arc<ocsp::OcspState>,
 }
 
 #[derive(Default)]
@@ -153,6 +156,7 @@ impl Enroll {
             gate: Arc::default(),
             profiles: Arc::default(),
             signatures: Arc::default(),
+            ocsp: Arc::new(ocsp::OcspState::new(0)),
         }
     }
 
