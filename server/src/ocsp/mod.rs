@@ -7,6 +7,7 @@
 //! server, so those two appear here under their own names (`x509_cert02`);
 //! nothing of them leaves this module. docs/ocsp.md says why this crate.
 
+pub mod client;
 mod responder;
 
 pub use responder::Responder;

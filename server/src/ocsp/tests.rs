@@ -215,3 +215,31 @@ fn error_statuses_are_bare_responses() {
     assert_eq!(u.status(), SslStatus::UNAUTHORIZED);
     assert!(u.basic().is_err());
 }
+
+#[test]
+fn the_client_request_reads_back_with_its_nonce() {
+    let ca = make_ca(KeySpec::Rsa(2048));
+    let cert = leaf(&ca);
+    let der = client::request(ca.cert(), &cert, Some(&[9u8; 16])).unwrap();
+    let req = parse_request(&der).unwrap();
+    assert!(req.queries[0].is_issued_by(ca.subject_der(), &ca_key_bits(&ca)));
+    let responder = Responder::issue(&ca).unwrap();
+    let resp = basic_response(
+        &responder,
+        &req.queries,
+        &[answer(Status::Good, false)],
+        req.nonce.as_deref(),
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(client::response_nonce(&resp), Some(vec![9u8; 16]));
+    let bare = basic_response(
+        &responder,
+        &req.queries,
+        &[answer(Status::Good, false)],
+        None,
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(client::response_nonce(&bare), None);
+}
