@@ -501,6 +501,7 @@ pub fn ca(cfg: &Config, cmd: CaCmd) -> CmdResult {
                 );
             }
             println!("SCEP URL: {}/scep", cfg.public_url);
+            println!("OCSP URL: {}", a.ocsp_url());
             if let Some(n) = &a.next {
                 println!("next CA {}", n.ca.fingerprint());
             }

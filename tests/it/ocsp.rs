@@ -453,6 +453,11 @@ fn a_revocation_is_answered_once_the_cache_time_has_passed() {
 #[test]
 fn the_profile_chooses_aia_and_crl_dp() {
     let s = start("0");
+    let show = s.cli_ok(&["ca", "show"]);
+    assert!(
+        show.contains(&format!("OCSP URL: {}/ocsp", s.url)),
+        "{show}"
+    );
     let both = enrolled(&s, "both");
     assert_eq!(ocsp_url(&both), Some(format!("{}/ocsp", s.url)));
     assert!(both.crl_distribution_points().is_some());
