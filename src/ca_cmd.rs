@@ -134,6 +134,7 @@ fn print_recorded(cfg: &Config, data: &std::path::Path, conn: &mut PgConnection)
         recorded.updated_at.to_rfc3339()
     );
     println!("SCEP URL: {}/scep", cfg.public_url);
+    println!("OCSP URL: {}", server::enroll::ocsp_url(&cfg.public_url));
     let local = pin::LocalCerts::read(data).map_err(err)?;
     pin::check(&recorded, &local, data).map_err(err)?;
     println!(

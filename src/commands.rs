@@ -172,6 +172,14 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "des|des3|aes", default_value = "des",
           value_parser = clap::builder::PossibleValuesParser::new(MIN_CIPHERS))]
     min_cipher: String,
+    /// Issued certificates carry the CA's CRL distribution point.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = true)]
+    crl_dp: bool,
+    /// Issued certificates carry the OCSP responder's URL (authorityInfoAccess).
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = true)]
+    ocsp_url: bool,
 }
 
 /// Settings of an existing profile to change; those not given stay.
@@ -205,6 +213,14 @@ pub struct ProfileSetArgs {
     #[arg(long, value_name = "des|des3|aes",
           value_parser = clap::builder::PossibleValuesParser::new(MIN_CIPHERS))]
     min_cipher: Option<String>,
+    /// Issued certificates carry the CA's CRL distribution point.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    crl_dp: Option<bool>,
+    /// Issued certificates carry the OCSP responder's URL (authorityInfoAccess).
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    ocsp_url: Option<bool>,
 }
 
 /// Through `server::admin`, so the CLI and the console apply one set of
@@ -232,6 +248,8 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
     d.auto_renew = a.auto_renew;
     d.renewal_allows_identity_change = a.renewal_allows_identity_change;
     d.min_cipher = a.min_cipher.clone();
+    d.include_crl_dp = a.crl_dp;
+    d.include_ocsp_url = a.ocsp_url;
     d.places = a
         .orgs
         .iter()
@@ -252,6 +270,8 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
         renewal_allows_identity_change: a.renewal_allows_identity_change,
         revoke_on_replace: a.revoke_on_replace,
         min_cipher: a.min_cipher.clone(),
+        include_crl_dp: a.crl_dp,
+        include_ocsp_url: a.ocsp_url,
     };
     if patch.is_empty() {
         return Err("nothing to change: give at least one setting (see --help)".into());
@@ -264,14 +284,17 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
     )?;
     eprintln!(
         "{}: certrep_includes_chain={} signer_key_must_match={} auto_renew={} \
-         renewal_allows_identity_change={} revoke_on_replace={} min_cipher={}",
+         renewal_allows_identity_change={} revoke_on_replace={} min_cipher={} \
+         crl_dp={} ocsp_url={}",
         p.profile_id,
         p.certrep_includes_chain,
         p.signer_key_must_match,
         p.auto_renew,
         p.renewal_allows_identity_change,
         p.revoke_on_replace,
-        p.min_cipher
+        p.min_cipher,
+        p.include_crl_dp,
+        p.include_ocsp_url
     );
     Ok(())
 }

@@ -71,6 +71,7 @@ pub fn start(cfg: &Config, identity: bootstrap::IdentityOptions) -> Result<Runni
     Ok(Running {
         enroll: Enroll::new(pool, Arc::new(auth))
             .with_single_des(cfg.allow_single_des)
+            .with_ocsp_cache(cfg.ocsp_cache_seconds)
             .with_gate(Gate::new(
                 cfg.challenge_failure_limit,
                 chrono::Duration::seconds(i64::from(cfg.challenge_failure_window_seconds)),

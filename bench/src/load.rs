@@ -118,13 +118,17 @@ pub struct Outcome {
     pub answer: Result<Vec<u8>, String>,
 }
 
-/// Fire every prepared request at `url` with `concurrency` threads;
-/// outcomes in request order, and the wall time from first send to last
-/// answer.
-pub fn fire(url: &str, reqs: &[Prepared], concurrency: usize) -> (Vec<Outcome>, Duration) {
-    let url = format!("{url}?operation=PKIOperation");
+/// POST every body to `url` (the whole URL) as `content_type` with
+/// `concurrency` threads; outcomes in request order, and the wall time from
+/// first send to last answer.
+pub fn fire(
+    url: &str,
+    bodies: &[&[u8]],
+    content_type: &str,
+    concurrency: usize,
+) -> (Vec<Outcome>, Duration) {
     let next = AtomicUsize::new(0);
-    let slots: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..reqs.len()).map(|_| None).collect());
+    let slots: Mutex<Vec<Option<Outcome>>> = Mutex::new((0..bodies.len()).map(|_| None).collect());
     let start_line = Barrier::new(concurrency + 1);
     let mut started = Instant::now();
     let epoch = Instant::now();
@@ -139,11 +143,11 @@ pub fn fire(url: &str, reqs: &[Prepared], concurrency: usize) -> (Vec<Outcome>, 
                 start_line.wait();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= reqs.len() {
+                    if i >= bodies.len() {
                         break;
                     }
                     let t0 = Instant::now();
-                    let answer = post(&agent, &url, &reqs[i].body);
+                    let answer = post(&agent, url, content_type, bodies[i]);
                     mine.push((
                         i,
                         Outcome {
@@ -179,10 +183,15 @@ pub fn fire(url: &str, reqs: &[Prepared], concurrency: usize) -> (Vec<Outcome>, 
     (outcomes, elapsed)
 }
 
-fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+fn post(
+    agent: &ureq::Agent,
+    url: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Result<Vec<u8>, String> {
     match agent
         .post(url)
-        .set("Content-Type", "application/x-pki-message")
+        .set("Content-Type", content_type)
         .send_bytes(body)
     {
         Ok(r) => {

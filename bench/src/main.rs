@@ -3,7 +3,8 @@
 //! distinct RSA-2048 device keys before the clock starts, fires them with
 //! bounded concurrency, then verifies every CertRep, and prints
 //! enrollments/s and p50/p99 latency per concurrency, failures, scepd's
-//! peak RSS and the scepd/scepserver ratio. See docs/BENCHMARKS.md.
+//! peak RSS and the scepd/scepserver ratio. With `--ocsp-requests` it
+//! then measures scepd's OCSP answers/s (`ocsp.rs`). See docs/BENCHMARKS.md.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ mod cpu;
 mod device;
 mod keys;
 mod load;
+mod ocsp;
 mod rsa_floor;
 mod seed;
 mod servers;
@@ -105,6 +107,15 @@ struct Args {
     /// latency to this CSV, one line per request, tagged with the level.
     #[arg(long)]
     latency_log: Option<PathBuf>,
+    /// After scepd's enrollment levels, this many OCSP requests per
+    /// --ocsp-concurrency level about the certificates enrolled (0: none).
+    #[arg(long, default_value_t = 0)]
+    ocsp_requests: usize,
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    ocsp_concurrency: Vec<usize>,
+    /// scepd's SCEPD_OCSP_CACHE_SECONDS (0: every answer reads PostgreSQL).
+    #[arg(long, default_value_t = 0)]
+    ocsp_cache_seconds: u32,
 }
 
 /// The result of one level against one server.
@@ -121,6 +132,9 @@ struct Row {
     peak_rss_kib: u64,
     /// CPU ms per enrollment while firing.
     cpu: cpu::Snapshot,
+    /// RSA private-key operations one answer costs: 3 for an enrollment,
+    /// 1 for an OCSP answer (`rsa_floor.rs`).
+    ops: f64,
 }
 
 impl Row {
@@ -172,6 +186,10 @@ fn run(args: &Args) -> Result<(), String> {
                 &args.scepd_bin,
                 args.database_url.as_deref(),
                 &args.scepd_log,
+                &[(
+                    "SCEPD_OCSP_CACHE_SECONDS",
+                    &args.ocsp_cache_seconds.to_string(),
+                )],
             )?,
             Kind::Scepserver => Server::scepserver()?,
         };
@@ -184,6 +202,21 @@ fn run(args: &Args) -> Result<(), String> {
             let label = format!("c{} +{} rows", args.seed_concurrency, args.seed_rows);
             for _ in 0..args.seed_repeat.max(1) {
                 rows.push(level(args, &server, &keys, args.seed_concurrency, &label)?);
+            }
+        }
+        if kind == Kind::Scepd && args.ocsp_requests > 0 {
+            let (ca, _) = server.ca_and_ra()?;
+            let subjects = ocsp::subjects(&server)?;
+            let own_cluster = args.database_url.is_none();
+            for &c in &args.ocsp_concurrency {
+                rows.push(ocsp::level(
+                    &server,
+                    own_cluster,
+                    &ca,
+                    &subjects,
+                    args.ocsp_requests,
+                    c.max(1),
+                )?);
             }
         }
         if args.keep {
@@ -229,13 +262,18 @@ fn level(
     // scepd's private cluster runs under it: count only its processes.
     let own_cluster = server.kind == Kind::Scepd && args.database_url.is_none();
     let before = cpu::snapshot(server.pid(), own_cluster);
-    let (outcomes, elapsed) = load::fire(&server.scep_url, &prepared, c);
+    let bodies: Vec<&[u8]> = prepared.iter().map(|p| &p.body[..]).collect();
+    let (outcomes, elapsed) = load::fire(
+        &format!("{}?operation=PKIOperation", server.scep_url),
+        &bodies,
+        "application/x-pki-message",
+        c,
+    );
     let mut cpu = before.per_item_ms(&cpu::snapshot(server.pid(), own_cluster), prepared.len());
     if server.kind == Kind::Scepserver {
         // scepserver has no database: any postgres time is someone else's.
         cpu.postgres = f64::NAN;
     }
-    let (peak_rss_kib, _) = server.rss_kib();
     let mut failed = 0;
     let mut reasons: Vec<String> = vec![];
     let mut serials = std::collections::HashSet::new();
@@ -274,22 +312,7 @@ fn level(
     if let Some(path) = &args.latency_log {
         latency_log(path, server.kind, label, &outcomes)?;
     }
-    let mut lat: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
-    lat.sort();
-    let pct = |p: f64| lat[((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1];
-    let row = Row {
-        kind: server.kind,
-        label: label.to_string(),
-        concurrency: c,
-        requests: prepared.len(),
-        failed,
-        elapsed,
-        p50: pct(0.50),
-        p99: pct(0.99),
-        max: lat[lat.len() - 1],
-        peak_rss_kib,
-        cpu,
-    };
+    let row = row(server, label, c, failed, elapsed, &outcomes, cpu, 3.0);
     eprintln!(
         "  {:.0} enrollments/s, p50 {:.1} ms, p99 {:.1} ms, {} failed, peak RSS {} MiB, \
          CPU ms/enrollment: server {:.2}, postgres {}, client {:.2}",
@@ -303,6 +326,42 @@ fn level(
         cpu.bench
     );
     Ok(row)
+}
+
+/// The row of a level whose `outcomes` took `elapsed`, `failed` of them
+/// not verified; each answer costs `ops` RSA private-key operations.
+#[allow(clippy::too_many_arguments)]
+fn row(
+    server: &Server,
+    label: &str,
+    c: usize,
+    failed: usize,
+    elapsed: Duration,
+    outcomes: &[load::Outcome],
+    cpu: cpu::Snapshot,
+    ops: f64,
+) -> Row {
+    let mut lat: Vec<Duration> = outcomes.iter().map(|o| o.latency).collect();
+    lat.sort();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len().max(1)) - 1)
+            .copied()
+            .unwrap_or_default()
+    };
+    Row {
+        kind: server.kind,
+        label: label.to_string(),
+        concurrency: c,
+        requests: outcomes.len(),
+        failed,
+        elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: lat.last().copied().unwrap_or_default(),
+        peak_rss_kib: server.rss_kib().0,
+        cpu,
+        ops,
+    }
 }
 
 /// Appends one `server,level,sent_ms,latency_ms` line per request.
@@ -346,6 +405,7 @@ fn ms(d: Duration) -> f64 {
 
 fn report(rows: &[Row], speed: [rsa_floor::RsaSpeed; 2]) {
     let floor = (speed[0].floor() + speed[1].floor()) / 2.0;
+    let ops = (speed[0].ops_per_second() + speed[1].ops_per_second()) / 2.0;
     println!(
         "RSA-2048 private-key operations per core: {:.0}/s before, {:.0}/s after; \
          floor of {} cores at 3 per enrollment: {floor:.0} enrollments/s\n",
@@ -373,7 +433,7 @@ fn report(rows: &[Row], speed: [rsa_floor::RsaSpeed; 2]) {
             r.cpu.server,
             pg_cell(r.cpu.postgres),
             r.cpu.bench,
-            r.rate() / floor * 100.0
+            r.rate() / (ops / r.ops) * 100.0
         );
     }
     let lines = summary(rows);
@@ -382,6 +442,11 @@ fn report(rows: &[Row], speed: [rsa_floor::RsaSpeed; 2]) {
     }
     for line in lines {
         println!("{line}");
+    }
+    if rows.iter().any(|r| r.ops == 1.0) {
+        println!(
+            "OCSP rows: verified answers/s; their floor is one RSA-2048 signature per answer: {ops:.0}/s"
+        );
     }
 }
 
@@ -466,6 +531,7 @@ mod tests {
             max: Duration::ZERO,
             peak_rss_kib: 0,
             cpu: cpu::Snapshot::default(),
+            ops: 3.0,
         }
     }
 

@@ -56,7 +56,12 @@ fn log_file(dir: &Path, name: &str) -> R<Stdio> {
 
 impl Server {
     /// `scepd serve`; `database_url` None lets scepd run its private cluster.
-    pub fn scepd(bin: &Path, database_url: Option<&str>, log: &str) -> R<Server> {
+    pub fn scepd(
+        bin: &Path,
+        database_url: Option<&str>,
+        log: &str,
+        extra_env: &[(&str, &str)],
+    ) -> R<Server> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let port = free_port()?;
         let mut env = vec![
@@ -77,6 +82,11 @@ impl Server {
         if let Some(url) = database_url {
             env.push(("DATABASE_URL".into(), url.into()));
         }
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let child = Command::new(bin)
             .arg("serve")
             .env_remove("DATABASE_URL")

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::process::Command;
 
-fn psql(database_url: &str, sql: &str) -> Result<String, String> {
+pub(crate) fn psql(database_url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
         .arg(database_url)
         .args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])

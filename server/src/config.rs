@@ -117,6 +117,11 @@ pub struct Settings {
     /// sends them; replies then use DES too [default: true].
     #[arg(long, env = "SCEPD_ALLOW_SINGLE_DES", global = true)]
     pub allow_single_des: Option<bool>,
+    /// Seconds an OCSP answer's certificate status may be served from this
+    /// process's memory (its nextUpdate says so); a revocation is answered
+    /// by every node within it. 0: read PostgreSQL for every answer [default: 60].
+    #[arg(long, env = "SCEPD_OCSP_CACHE_SECONDS", global = true)]
+    pub ocsp_cache_seconds: Option<u32>,
     /// RA console session idle timeout in seconds [default: 1800].
     #[arg(long, env = "SCEPD_CONSOLE_IDLE_SECONDS", global = true)]
     pub console_idle_seconds: Option<u32>,
@@ -231,6 +236,7 @@ pub struct Config {
     pub admin_password: Option<String>,
     pub max_body_bytes: usize,
     pub allow_single_des: bool,
+    pub ocsp_cache_seconds: u32,
     pub console_idle_seconds: u32,
     pub challenge_max_unused: u32,
     pub challenge_failure_limit: u32,
@@ -363,6 +369,13 @@ impl Settings {
                 message: "must be between 1 and 86400".into(),
             });
         }
+        let ocsp_cache = s.ocsp_cache_seconds.unwrap_or(60);
+        if ocsp_cache > 86_400 {
+            return Err(ConfigError::Invalid {
+                key: "ocsp_cache_seconds",
+                message: "must be at most 86400 (a day)".into(),
+            });
+        }
         let trusted_proxies = s
             .trusted_proxies
             .as_deref()
@@ -395,6 +408,7 @@ impl Settings {
             admin_password: s.admin_password.filter(|p| !p.is_empty()),
             max_body_bytes: s.max_body_bytes.unwrap_or(256 * 1024),
             allow_single_des: s.allow_single_des.unwrap_or(true),
+            ocsp_cache_seconds: ocsp_cache,
             console_idle_seconds: s.console_idle_seconds.unwrap_or(1800).max(1),
             challenge_max_unused: s.challenge_max_unused.unwrap_or(10_000),
             challenge_failure_limit: s.challenge_failure_limit.unwrap_or(20),
@@ -451,6 +465,7 @@ impl Settings {
             admin_password: self.admin_password.or(o.admin_password),
             max_body_bytes: self.max_body_bytes.or(o.max_body_bytes),
             allow_single_des: self.allow_single_des.or(o.allow_single_des),
+            ocsp_cache_seconds: self.ocsp_cache_seconds.or(o.ocsp_cache_seconds),
             console_idle_seconds: self.console_idle_seconds.or(o.console_idle_seconds),
             challenge_max_unused: self.challenge_max_unused.or(o.challenge_max_unused),
             challenge_failure_limit: self.challenge_failure_limit.or(o.challenge_failure_limit),

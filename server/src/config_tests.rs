@@ -167,3 +167,20 @@ fn debug_redacts_secrets() {
     assert!(!d.contains("hunter2") && !d.contains("sekret-pw"), "{d}");
     assert!(!d.contains("smtp-hunter3"), "{d}");
 }
+
+#[test]
+fn ocsp_cache_defaults_to_a_minute_and_is_bounded_by_a_day() {
+    let c = Settings::default().resolve().unwrap();
+    assert_eq!(c.ocsp_cache_seconds, 60);
+    let none = Settings {
+        ocsp_cache_seconds: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(none.resolve().unwrap().ocsp_cache_seconds, 0);
+    let long = Settings {
+        ocsp_cache_seconds: Some(86_401),
+        ..Default::default()
+    };
+    let err = long.resolve().unwrap_err().to_string();
+    assert!(err.contains("ocsp_cache_seconds"), "{err}");
+}

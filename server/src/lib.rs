@@ -21,6 +21,7 @@ pub mod input;
 pub mod key_store;
 pub mod mobileconfig;
 pub mod notify;
+pub mod ocsp;
 pub mod pgcluster;
 pub mod store;
 pub mod testdb;

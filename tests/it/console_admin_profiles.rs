@@ -18,6 +18,8 @@ use crate::support::Scepd;
 mod credentials;
 /// The CertRep chain and signer key switches.
 mod reply_settings;
+/// Which revocation pointers (OCSP URL, CRL DP) certificates carry.
+mod revocation_pointers;
 
 fn org_id(s: &Scepd, name: &str) -> i64 {
     server::store::orgs::org_by_name(&mut s.pg(), name)

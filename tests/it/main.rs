@@ -28,6 +28,7 @@ mod mail;
 mod mail_sink;
 mod metrics;
 mod mobileconfig;
+mod ocsp;
 mod policy;
 mod protocol;
 mod scepclient;

@@ -64,6 +64,8 @@ pub struct ProfileDraft {
     pub renewal_allows_identity_change: bool,
     /// `des`, `des3` or `aes` ([`policy::MIN_CIPHERS`]).
     pub min_cipher: String,
+    pub include_crl_dp: bool,
+    pub include_ocsp_url: bool,
     pub enabled: bool,
     pub places: Vec<Place>,
 }
@@ -95,6 +97,8 @@ impl ProfileDraft {
             auto_renew: d.auto_renew,
             renewal_allows_identity_change: d.renewal_allows_identity_change,
             min_cipher: d.min_cipher.into(),
+            include_crl_dp: d.include_crl_dp,
+            include_ocsp_url: d.include_ocsp_url,
             enabled: true,
             places: vec![],
         }
@@ -128,6 +132,8 @@ impl ProfileDraft {
             auto_renew: p.auto_renew,
             renewal_allows_identity_change: p.renewal_allows_identity_change,
             min_cipher: p.min_cipher.clone(),
+            include_crl_dp: p.include_crl_dp,
+            include_ocsp_url: p.include_ocsp_url,
             enabled: p.enabled,
             places,
         }
@@ -332,6 +338,8 @@ impl ProfileDraft {
             auto_renew: self.auto_renew,
             renewal_allows_identity_change: self.renewal_allows_identity_change,
             min_cipher: &self.min_cipher,
+            include_crl_dp: self.include_crl_dp,
+            include_ocsp_url: self.include_ocsp_url,
         }
     }
 }
@@ -447,6 +455,10 @@ pub struct SettingsPatch {
     pub renewal_allows_identity_change: Option<bool>,
     pub revoke_on_replace: Option<bool>,
     pub min_cipher: Option<String>,
+    /// Issued certificates carry the CRL distribution point.
+    pub include_crl_dp: Option<bool>,
+    /// Issued certificates carry the OCSP URL (authorityInfoAccess).
+    pub include_ocsp_url: Option<bool>,
 }
 
 impl SettingsPatch {
@@ -458,6 +470,8 @@ impl SettingsPatch {
             self.auto_renew,
             self.renewal_allows_identity_change,
             self.revoke_on_replace,
+            self.include_crl_dp,
+            self.include_ocsp_url,
         ]
         .iter()
         .all(Option::is_none)
@@ -475,6 +489,8 @@ impl SettingsPatch {
                 &mut d.renewal_allows_identity_change,
             ),
             (self.revoke_on_replace, &mut d.revoke_on_replace),
+            (self.include_crl_dp, &mut d.include_crl_dp),
+            (self.include_ocsp_url, &mut d.include_ocsp_url),
         ];
         for (given, slot) in flags {
             if let Some(v) = given {

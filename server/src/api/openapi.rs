@@ -124,7 +124,9 @@ pub fn document() -> Value {
                         "auto_renew": { "type": "boolean" },
                         "renewal_allows_identity_change": { "type": "boolean" },
                         "revoke_on_replace": { "type": "boolean" },
-                        "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"] }
+                        "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"] },
+                        "include_crl_dp": { "type": "boolean" },
+                        "include_ocsp_url": { "type": "boolean" }
                     }
                 }}}},
                 "responses": responses(&[
@@ -241,7 +243,9 @@ pub fn document() -> Value {
                         "auto_renew": { "type": "boolean", "description": "On a manual profile, a renewal that keeps the subject and SANs is issued at once (an auto-approve profile always does)." },
                         "renewal_allows_identity_change": { "type": "boolean", "description": "A renewal may change the subject or SANs; an officer then decides. Off: such a renewal is refused." },
                         "revoke_on_replace": { "type": "boolean", "description": "The certificate a new one replaces is revoked as superseded: at the per-device limit, and once a renewal's certificate is delivered." },
-                        "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"], "description": "The weakest envelope cipher accepted (des < des3 < aes); a weaker one is refused with badAlg and GetCACaps lists only what is accepted. Access codes need des3 or aes whatever this says (set in the console or with `scepd profile set --min-cipher`)." }
+                        "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"], "description": "The weakest envelope cipher accepted (des < des3 < aes); a weaker one is refused with badAlg and GetCACaps lists only what is accepted. Access codes need des3 or aes whatever this says (set in the console or with `scepd profile set --min-cipher`)." },
+                        "include_crl_dp": { "type": "boolean", "description": "Certificates issued from now on carry the CA's CRL distribution point (RFC 5280 §4.2.1.13)." },
+                        "include_ocsp_url": { "type": "boolean", "description": "Certificates issued from now on carry the OCSP responder's URL, `<public_url>/ocsp`, in authorityInfoAccess (RFC 5280 §4.2.2.1, RFC 6960)." }
                     }
                 },
                 "EnrollmentRequest": {
@@ -298,6 +302,8 @@ mod tests {
             "auto_renew",
             "renewal_allows_identity_change",
             "revoke_on_replace",
+            "include_crl_dp",
+            "include_ocsp_url",
         ] {
             assert_eq!(profile[p]["type"], "boolean", "{p}");
         }

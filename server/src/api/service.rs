@@ -78,6 +78,10 @@ pub struct ProfileOut {
     pub revoke_on_replace: bool,
     /// The weakest envelope cipher accepted: des, des3 or aes.
     pub min_cipher: String,
+    /// Issued certificates carry the CRL distribution point.
+    pub include_crl_dp: bool,
+    /// Issued certificates carry the OCSP URL (authorityInfoAccess).
+    pub include_ocsp_url: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -319,6 +323,8 @@ fn render_profile(
         renewal_allows_identity_change: p.renewal_allows_identity_change,
         revoke_on_replace: p.revoke_on_replace,
         min_cipher: p.min_cipher,
+        include_crl_dp: p.include_crl_dp,
+        include_ocsp_url: p.include_ocsp_url,
     }))
 }
 

@@ -1,5 +1,6 @@
 //! DER builders for the RFC 5280 §4.2 extensions we attach ourselves
-//! (SKI, AKI, EKU, SAN, CRL distribution points) and time conversions.
+//! (SKI, AKI, EKU, SAN, CRL distribution points, authority information
+//! access) and time conversions.
 //!
 //! Building the DER directly keeps user-supplied strings (SAN values, OIDs,
 //! URLs) out of OpenSSL's `X509V3_EXT_nconf` parser, where a comma in a value
@@ -15,7 +16,8 @@ use std::net::IpAddr;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName, OtherName};
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, CrlDistributionPoints, ExtendedKeyUsage, SubjectAltName,
+    AccessDescription, AuthorityInfoAccessSyntax, AuthorityKeyIdentifier, CrlDistributionPoints,
+    ExtendedKeyUsage, SubjectAltName,
 };
 use x509_cert::spki::SubjectPublicKeyInfoRef;
 
@@ -31,6 +33,10 @@ pub(crate) const OID_SAN: &str = "2.5.29.17";
 pub(crate) const OID_CRL_DP: &str = "2.5.29.31";
 pub(crate) const OID_AKI: &str = "2.5.29.35";
 pub(crate) const OID_EKU: &str = "2.5.29.37";
+/// id-pe-authorityInfoAccess (RFC 5280 §4.2.2.1).
+pub(crate) const OID_AIA: &str = "1.3.6.1.5.5.7.1.1";
+/// id-ad-ocsp (RFC 5280 §4.2.2.1, RFC 6960 §4.2.2.1).
+const ID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
 
 /// Wraps an already DER-encoded extension value into an OpenSSL extension.
 pub(crate) fn extension(oid: &str, critical: bool, value: &[u8]) -> Result<X509Extension, CaError> {
@@ -125,6 +131,19 @@ pub(crate) fn crl_dp_value(url: &str) -> Result<Vec<u8>, CaError> {
         crl_issuer: None,
     };
     Ok(CrlDistributionPoints(vec![dp]).to_der()?)
+}
+
+/// authorityInfoAccess extension value (DER) naming one OCSP responder.
+pub(crate) fn aia_ocsp_value(url: &str) -> Result<Vec<u8>, CaError> {
+    let uri = GeneralName::UniformResourceIdentifier(
+        Ia5String::new(url)
+            .map_err(|_| CaError::InvalidSan(format!("OCSP URL {url:?} is not ASCII")))?,
+    );
+    let ad = AccessDescription {
+        access_method: ID_AD_OCSP,
+        access_location: uri,
+    };
+    Ok(AuthorityInfoAccessSyntax(vec![ad]).to_der()?)
 }
 
 pub(crate) fn asn1_time(t: DateTime<Utc>) -> Result<Asn1Time, CaError> {

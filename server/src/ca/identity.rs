@@ -20,7 +20,10 @@ use openssl::x509::{
 use x509_cert::ext::pkix::BasicConstraints as BcDer;
 use x509_cert::Certificate;
 
-use super::der_ext::{aki_extension, aki_value, asn1_time, key_identifier, ski_extension};
+use super::der_ext::{
+    aki_extension, aki_value, asn1_time, eku_value, extension, key_identifier, ski_extension,
+    OID_EKU,
+};
 use super::{generate_key, random_serial, sha256_fingerprint, CaError, KeySpec};
 
 /// Backdating of notBefore so that devices with slightly slow clocks accept
@@ -348,6 +351,45 @@ fn ra_cert(
         serial: &serial,
         not_before,
         not_after: not_after.min(ca.not_after()),
+        extensions,
+    };
+    build_and_sign(t, ca.key(), ca.default_digest())
+}
+
+/// id-kp-OCSPSigning (RFC 6960 §4.2.2.2).
+const ID_KP_OCSP_SIGNING: &str = "1.3.6.1.5.5.7.3.9";
+/// id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1); its value is NULL.
+const ID_PKIX_OCSP_NOCHECK: &str = "1.3.6.1.5.5.7.48.1.5";
+
+/// A delegated OCSP responder certificate (RFC 6960 §4.2.2.2), signed by
+/// `ca` for `key`: id-kp-OCSPSigning, keyUsage digitalSignature, and
+/// id-pkix-ocsp-nocheck, so clients do not ask about the responder itself
+/// (§4.2.2.2.1); hence its short life, clamped to the CA's.
+pub fn new_ocsp_responder(
+    ca: &CaIdentity,
+    key: &PKeyRef<Private>,
+    validity: Duration,
+) -> Result<X509, CaError> {
+    let org = first_entry(ca.cert(), Nid::ORGANIZATIONNAME);
+    let cn = first_entry(ca.cert(), Nid::COMMONNAME);
+    let name = build_name(&org, &format!("{cn} OCSP responder"))?;
+    let now = Utc::now();
+    let serial = random_serial()?;
+    let extensions = vec![
+        BasicConstraints::new().critical().build()?,
+        KuExt::new().critical().digital_signature().build()?,
+        extension(OID_EKU, false, &eku_value(&[ID_KP_OCSP_SIGNING])?)?,
+        extension(ID_PKIX_OCSP_NOCHECK, false, &[0x05, 0x00])?,
+        ski_extension(&key_identifier(key)?)?,
+        aki_extension(ca.aki_value())?,
+    ];
+    let t = CertTemplate {
+        subject: &name,
+        issuer: ca.subject(),
+        public_key: key,
+        serial: &serial,
+        not_before: now - CLOCK_SKEW,
+        not_after: (now + validity).min(ca.not_after()),
         extensions,
     };
     build_and_sign(t, ca.key(), ca.default_digest())

@@ -1,6 +1,6 @@
 //! End-entity certificate issuance under the RFC 5280 §4.1/§4.2 profile:
 //! v3, basicConstraints CA:FALSE, critical keyUsage, EKU, SAN, SKI, AKI and
-//! an optional CRL distribution point.
+//! an optional CRL distribution point and OCSP responder URL.
 
 use chrono::{DateTime, Utc};
 use der::Encode;
@@ -11,8 +11,8 @@ use openssl::pkey::{Id, PKeyRef, Public};
 use openssl::x509::{X509NameRef, X509};
 
 use super::der_ext::{
-    crl_dp_value, eku_value, key_identifier_from_spki, san_value, x509_time, OID_AKI, OID_CRL_DP,
-    OID_EKU, OID_SAN, OID_SKI,
+    aia_ocsp_value, crl_dp_value, eku_value, key_identifier_from_spki, san_value, x509_time,
+    OID_AIA, OID_AKI, OID_CRL_DP, OID_EKU, OID_SAN, OID_SKI,
 };
 use super::{CaError, CaIdentity, Eku, KeyUsage};
 use crate::csr::San;
@@ -41,6 +41,8 @@ pub struct IssueParams<'a> {
     /// Empty means no extendedKeyUsage extension.
     pub extended_key_usage: &'a [Eku],
     pub crl_url: Option<&'a str>,
+    /// The OCSP responder written into authorityInfoAccess (RFC 6960).
+    pub ocsp_url: Option<&'a str>,
     pub digest: MessageDigest,
     pub serial: &'a BigNumRef,
 }
@@ -98,6 +100,9 @@ pub fn issue_der(ca: &CaIdentity, p: &IssueParams<'_>) -> Result<Vec<u8>, CaErro
     exts.push(extension(OID_AKI, false, ca.aki_value())?);
     if let Some(url) = p.crl_url {
         exts.push(extension(OID_CRL_DP, false, &crl_dp_value(url)?)?);
+    }
+    if let Some(url) = p.ocsp_url {
+        exts.push(extension(OID_AIA, false, &aia_ocsp_value(url)?)?);
     }
 
     // RFC 5280 §4.1: the TBSCertificate is assembled as DER directly and

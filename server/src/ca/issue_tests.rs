@@ -51,6 +51,7 @@ fn issue_default(
             key_usage: &[KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment],
             extended_key_usage: &[Eku::ClientAuth, Eku::Other("1.3.6.1.4.1.311.20.2.2".into())],
             crl_url: Some("http://scep.example.com/crl"),
+            ocsp_url: Some("http://scep.example.com/ocsp"),
             digest: MessageDigest::sha256(),
             serial: &serial,
         },
@@ -109,6 +110,9 @@ fn issued_cert_has_requested_key_usage_eku_and_crl_dp() {
         .unwrap()
         .to_string();
     assert_eq!(uri, "http://scep.example.com/crl");
+    let ocsp = cert.ocsp_responders().unwrap();
+    assert_eq!(ocsp.len(), 1);
+    assert_eq!(&*ocsp[0], "http://scep.example.com/ocsp");
 }
 
 #[test]
@@ -207,6 +211,7 @@ fn not_after_is_clamped_to_ca_expiry() {
             key_usage: &[],
             extended_key_usage: &[],
             crl_url: None,
+            ocsp_url: None,
             digest: MessageDigest::sha256(),
             serial: &serial,
         },
@@ -217,6 +222,8 @@ fn not_after_is_clamped_to_ca_expiry() {
     assert!(cert.key_usage().is_none());
     assert!(cert.extended_key_usage().is_none());
     assert!(cert.crl_distribution_points().is_none());
+    let aia = cert.ocsp_responders().map(|r| r.len()).unwrap_or(0);
+    assert_eq!(aia, 0, "no OCSP URL unless asked");
     assert_eq!(cert.serial_number().to_bn().unwrap(), serial);
 }
 
@@ -239,6 +246,7 @@ fn inverted_validity_is_rejected() {
             key_usage: &[],
             extended_key_usage: &[],
             crl_url: None,
+            ocsp_url: None,
             digest: MessageDigest::sha256(),
             serial: &serial,
         },
@@ -267,6 +275,7 @@ fn eku_with_bad_oid_fails_issuance() {
             key_usage: &[],
             extended_key_usage: &bad,
             crl_url: None,
+            ocsp_url: None,
             digest: MessageDigest::sha256(),
             serial: &serial,
         },

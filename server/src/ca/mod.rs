@@ -1,5 +1,6 @@
-//! Certificate authority: the issuing CA and RA identities, certificate
-//! issuance, CRL signing and CA rollover (RFC 5280 profile; the RA
+//! Certificate authority: the issuing CA and RA identities, the delegated
+//! OCSP responder certificate, certificate issuance, CRL signing and CA
+//! rollover (RFC 5280 profile; the RA
 //! certificate is the SCEP recipient/signer of RFC 8894 §2.1 and §3).
 //!
 //! Everything here is pure OpenSSL plus DER encoding; there is no storage or
@@ -23,7 +24,8 @@ pub use chain::{certs_from_pem, certs_to_pem, check_chain, import_ca_chain};
 pub use crl::{sign_crl, RevocationReason, RevokedEntry};
 pub(crate) use identity::to_chrono;
 pub use identity::{
-    import_ca, new_ra_cert, new_ra_encryption_cert, new_root_ca, rollover, CaIdentity,
+    import_ca, new_ocsp_responder, new_ra_cert, new_ra_encryption_cert, new_root_ca, rollover,
+    CaIdentity,
 };
 pub use issue::{issue, issue_der, IssueParams};
 pub use profile::{Eku, KeyUsage};

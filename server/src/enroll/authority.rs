@@ -92,6 +92,12 @@ impl Authority {
         format!("{}/crl/{}.crl", self.public_url, crl_name(ca))
     }
 
+    /// The OCSP responder's URL written into certificates' authorityInfoAccess
+    /// (RFC 6960 Appendix A: POST to it, or GET `<url>/<base64 request>`).
+    pub fn ocsp_url(&self) -> String {
+        ocsp_url(&self.public_url)
+    }
+
     /// The CA whose CRL is published under `name` (see `crl_url`).
     pub fn ca_by_crl_name(&self, name: &str) -> Option<&CaIdentity> {
         self.cas()
@@ -119,4 +125,9 @@ fn crl_name(ca: &CaIdentity) -> String {
         .take(16)
         .collect::<String>()
         .to_lowercase()
+}
+
+/// The OCSP responder's URL under `public_url`.
+pub fn ocsp_url(public_url: &str) -> String {
+    format!("{public_url}/ocsp")
 }

@@ -56,7 +56,9 @@ impl Enroll {
             _ => openssl::hash::MessageDigest::sha256(),
         };
         let serial = ca::random_serial()?;
-        let crl_url = self.auth.crl_url(ca);
+        // The profile chooses which revocation pointers its certificates carry.
+        let crl_url = profile.include_crl_dp.then(|| self.auth.crl_url(ca));
+        let ocsp_url = profile.include_ocsp_url.then(|| self.auth.ocsp_url());
         let der = ca::issue_der(
             ca,
             &IssueParams {
@@ -68,7 +70,8 @@ impl Enroll {
                 not_after,
                 key_usage: &key_usage,
                 extended_key_usage: &eku,
-                crl_url: Some(&crl_url),
+                crl_url: crl_url.as_deref(),
+                ocsp_url: ocsp_url.as_deref(),
                 digest,
                 serial: &serial,
             },

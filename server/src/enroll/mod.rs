@@ -33,6 +33,7 @@ mod binding;
 mod decide;
 mod fast;
 mod issue;
+mod ocsp;
 pub mod policy;
 mod profile_cache;
 mod renewal;
@@ -41,7 +42,7 @@ mod requests_flow;
 pub use crate::wire::name_text;
 pub use decide::normalize_serial;
 
-pub use authority::{Authority, NextAuthority};
+pub use authority::{ocsp_url, Authority, NextAuthority};
 pub use decide::RevokeOutcome;
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +123,8 @@ pub struct Enroll {
     /// Private-key signatures made, for `/metrics` (and the tests that
     /// check an unauthenticated request costs none).
     signatures: Arc<Signatures>,
+    /// OCSP responders and the statuses read recently (`ocsp.rs`).
+    ocsp: Arc<ocsp::OcspState>,
 }
 
 #[derive(Default)]
@@ -153,6 +156,7 @@ impl Enroll {
             gate: Arc::default(),
             profiles: Arc::default(),
             signatures: Arc::default(),
+            ocsp: Arc::new(ocsp::OcspState::new(0)),
         }
     }
 

@@ -1,5 +1,5 @@
 //! HTTP edge of the service core: the SCEP endpoint (RFC 8894 §4.1), CRL
-//! publication and health probes. Handlers only extract, call one service
+//! publication, the OCSP responder (RFC 6960) and health probes. Handlers only extract, call one service
 //! function on a blocking thread, and map errors to status codes.
 
 use actix_web::http::header;
@@ -10,14 +10,16 @@ use crate::enroll::{Enroll, EnrollError};
 mod client_ip;
 mod health;
 pub mod metrics;
+mod ocsp;
 mod scep;
 
 pub use client_ip::{client_ip, TrustedProxies};
 pub use scep::query_message;
 
-/// Mount the SCEP, CRL, health and metrics routes.
+/// Mount the SCEP, CRL, OCSP, health and metrics routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     scep::configure(cfg);
+    ocsp::configure(cfg);
     health::configure(cfg);
     metrics::configure(cfg);
 }

@@ -80,6 +80,7 @@ fn issue_signer(ca: &CaIdentity) -> Result<CaIdentity, MobileconfigError> {
             key_usage: &[KeyUsage::DigitalSignature],
             extended_key_usage: &[Eku::EmailProtection],
             crl_url: None,
+            ocsp_url: None,
             digest: ca.default_digest(),
             serial: &serial,
         },

@@ -139,6 +139,24 @@ pub fn revoke(
         .get_result(conn)?)
 }
 
+/// What OCSP says of the certificate `serial_hex` of the CA
+/// `issuer_sha256`: `None` when there is no such certificate,
+/// `Some(None)` when it is not revoked, else its revocation.
+pub fn revocation_status(
+    conn: &mut PgConnection,
+    issuer_sha256: &[u8],
+    serial_hex: &str,
+) -> Result<Option<Option<Revocation>>, StoreError> {
+    let row: Option<(i64, Option<Revocation>)> = certificates::table
+        .left_join(revocations::table)
+        .filter(certificates::serial.eq(serial_hex))
+        .filter(certificates::issuer_sha256.eq(issuer_sha256))
+        .select((certificates::id, Option::<Revocation>::as_select()))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(_, r)| r))
+}
+
 /// Every revocation by the CA `issuer_sha256`, with the serial: the CRL's entries.
 pub fn revoked_by_issuer(
     conn: &mut PgConnection,

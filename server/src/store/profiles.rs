@@ -46,6 +46,10 @@ pub struct Profile {
     /// The weakest envelope cipher accepted: `des`, `des3` or `aes`
     /// (`enroll::policy::cipher_allowed`).
     pub min_cipher: String,
+    /// Issued certificates carry the CA's CRL distribution point.
+    pub include_crl_dp: bool,
+    /// Issued certificates carry the OCSP responder's URL (authorityInfoAccess).
+    pub include_ocsp_url: bool,
 }
 
 impl Profile {
@@ -82,6 +86,8 @@ pub struct NewProfile<'a> {
     pub auto_renew: bool,
     pub renewal_allows_identity_change: bool,
     pub min_cipher: &'a str,
+    pub include_crl_dp: bool,
+    pub include_ocsp_url: bool,
 }
 
 impl<'a> NewProfile<'a> {
@@ -116,6 +122,8 @@ impl<'a> NewProfile<'a> {
             auto_renew: false,
             renewal_allows_identity_change: false,
             min_cipher: "des",
+            include_crl_dp: true,
+            include_ocsp_url: true,
         }
     }
 }

@@ -222,6 +222,8 @@ diesel::table! {
         auto_renew -> Bool,
         renewal_allows_identity_change -> Bool,
         min_cipher -> Text,
+        include_crl_dp -> Bool,
+        include_ocsp_url -> Bool,
     }
 }
 

@@ -193,6 +193,7 @@ fn issue(ca: &CaIdentity, names: &[San]) -> Result<(X509, PKey<Private>), TlsErr
             key_usage: &[KeyUsage::DigitalSignature],
             extended_key_usage: &[Eku::ServerAuth],
             crl_url: None,
+            ocsp_url: None,
             digest: ca.default_digest(),
             serial: &serial,
         },

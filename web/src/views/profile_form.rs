@@ -43,6 +43,8 @@ const FLAGS: &[&str] = &[
     "signer_key_must_match",
     "auto_renew",
     "renewal_allows_identity_change",
+    "include_crl_dp",
+    "include_ocsp_url",
     "enabled",
 ];
 
@@ -149,6 +151,8 @@ fn state_of(d: &ProfileDraft) -> FormState {
             "renewal_allows_identity_change",
             d.renewal_allows_identity_change,
         ),
+        ("include_crl_dp", d.include_crl_dp),
+        ("include_ocsp_url", d.include_ocsp_url),
         ("enabled", d.enabled),
     ] {
         if on {
@@ -208,6 +212,8 @@ fn read(pairs: &[(String, String)]) -> (FormState, ProfileDraft) {
     d.signer_key_must_match = f.has("signer_key_must_match", "on");
     d.auto_renew = f.has("auto_renew", "on");
     d.renewal_allows_identity_change = f.has("renewal_allows_identity_change", "on");
+    d.include_crl_dp = f.has("include_crl_dp", "on");
+    d.include_ocsp_url = f.has("include_ocsp_url", "on");
     d.enabled = f.has("enabled", "on");
     let mut bad_place = false;
     d.places = form::all(pairs, "places")
@@ -371,6 +377,8 @@ mod tests {
         d.auto_renew = true;
         d.renewal_allows_identity_change = true;
         d.min_cipher = "aes".into();
+        // One revocation pointer off, the other on (the default).
+        d.include_crl_dp = false;
         let f = state_of(&d);
         let mut submitted = vec![];
         for name in TEXT {
