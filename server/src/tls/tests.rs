@@ -159,6 +159,7 @@ fn an_expired_certificate_file_is_refused() {
             key_usage: &[],
             extended_key_usage: &[],
             crl_url: None,
+            ocsp_url: None,
             digest: openssl::hash::MessageDigest::sha256(),
             serial: &crate::ca::random_serial().unwrap(),
         },
