@@ -92,6 +92,10 @@ fn a_node_with_a_fresh_data_dir_refuses_to_start_and_creates_nothing() {
     );
     assert!(err.contains("ra-enc.key"), "{err}");
     assert!(
+        err.contains("<data>/key-passphrase"),
+        "the keys' passphrase: {err}"
+    );
+    assert!(
         !fresh.path().join("ca/ca.key").exists() && !fresh.path().join("ca/ra.key").exists(),
         "no key is created for an installation that has its CA"
     );

@@ -195,7 +195,9 @@ pub fn check(
          contents of {dir} on this node with a copy of <data>/ca/ of a node that already \
          serves this database (ca.crt, ca.key, ra.crt, ra.key, ra-enc.crt, ra-enc.key, and \
          ca-chain.crt and next-ca.*, next-ra.*, next-ra-enc.* where present; keep the .key \
-         files mode 0600), then start again. `scepd ca show` prints what the database holds.",
+         files mode 0600) and give it the passphrase those keys are encrypted with (the \
+         other node's <data>/key-passphrase, or the same SCEPD_KEY_PASSPHRASE_FILE), then \
+         start again. `scepd ca show` prints what the database holds.",
         dir = ca_dir(data).display()
     ));
     Err(BootstrapError::IdentityMismatch(msg))
