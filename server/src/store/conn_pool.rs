@@ -9,6 +9,12 @@
 //! checkout (5-8 % of the enrollment rate, measured); instead each
 //! connection watches its own statements, and one that failed because the
 //! connection is gone is dropped when it is returned.
+//!
+//! The same goes for a connection whose server turned out to be a standby
+//! (a write refused with SQLSTATE 25006, or a statement cancelled by
+//! recovery): during a failover the pool may hold one, and only a fresh
+//! connection, through libpq's `target_session_attrs=read-write`, finds
+//! the new primary.
 
 use std::cell::Cell;
 
@@ -44,7 +50,30 @@ pub(crate) fn connection_lost(e: &Error) -> bool {
                 || m.contains("could not send")
                 || m.contains("could not receive")
         }
+        // COMMIT failed and so did the ROLLBACK after it: the connection
+        // died during the commit, whose outcome is unknown. The caller
+        // must not answer as if it had committed, nor as a bug: 503, and
+        // the client's resend finds out (a stored request is answered from
+        // the database).
+        Error::RollbackErrorOnCommit {
+            commit_error,
+            rollback_error,
+        } => connection_lost(commit_error) || connection_lost(rollback_error),
+        // diesel gave up on the connection's transaction state after such
+        // a failure; the pool drops the connection on its return.
+        Error::BrokenTransactionManager => true,
         _ => false,
+    }
+}
+
+/// Whether the connection cannot serve writes any more: gone, or on a
+/// server in recovery ("canceling statement due to conflict with
+/// recovery", "... in a read-only transaction" on a hot standby).
+pub(crate) fn server_unusable(e: &Error) -> bool {
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _) => true,
+        Error::DatabaseError(_, info) if info.message().contains("recovery") => true,
+        other => connection_lost(other),
     }
 }
 
@@ -54,7 +83,7 @@ struct LossWatch;
 impl Instrumentation for LossWatch {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::FinishQuery { error: Some(e), .. } = event {
-            if connection_lost(e) {
+            if server_unusable(e) {
                 CONNECTION_LOST.with(|lost| lost.set(true));
             }
         }
@@ -88,5 +117,55 @@ impl ManageConnection for Manager {
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
         let lost = CONNECTION_LOST.with(|lost| lost.replace(false));
         lost || self.0.has_broken(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_string()))
+    }
+
+    #[test]
+    fn a_connection_to_a_standby_is_dropped_like_a_lost_one() {
+        for (kind, message) in [
+            (
+                DatabaseErrorKind::ReadOnlyTransaction,
+                "cannot execute INSERT in a read-only transaction",
+            ),
+            (
+                DatabaseErrorKind::SerializationFailure,
+                "canceling statement due to conflict with recovery",
+            ),
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to immediate shutdown command",
+            ),
+        ] {
+            assert!(server_unusable(&db_error(kind, message)), "{message}");
+        }
+        // The connection died during COMMIT: outcome unknown.
+        let lost = || {
+            Box::new(db_error(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ))
+        };
+        assert!(server_unusable(&Error::RollbackErrorOnCommit {
+            commit_error: lost(),
+            rollback_error: lost(),
+        }));
+        assert!(server_unusable(&Error::BrokenTransactionManager));
+        // A refused row says nothing about the connection.
+        assert!(!server_unusable(&db_error(
+            DatabaseErrorKind::UniqueViolation,
+            "duplicate key value violates unique constraint"
+        )));
     }
 }
