@@ -12,9 +12,24 @@ use std::time::{Duration, Instant};
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use server::pgcluster::{ClusterOptions, PgCluster};
 
-use crate::faults::{assert_consistent, certificate, clients, mint, send, ClusterDir, Sent};
+use crate::faults::{
+    assert_consistent, certificate, clients, mint, send, Client, ClusterDir, Sent,
+};
 use crate::mail_sink::{poll_until, Smtp};
 use crate::support::{free_port, nix_kill, Scepd};
+
+/// One PKIOperation: the HTTP status (0: no answer); a 200 must carry
+/// the client's certificate.
+fn enroll_once(s: &Scepd, c: &Client) -> u16 {
+    match send(&s.url, &c.msg) {
+        Sent::Ok(body) => {
+            certificate(s, c, &body);
+            200
+        }
+        Sent::Status(code) => code,
+        Sent::Transport => 0,
+    }
+}
 
 #[derive(diesel::QueryableByName)]
 struct N {
@@ -317,14 +332,7 @@ fn a_pool_that_reaches_the_standby_before_its_promotion_answers_503_not_500() {
         ..
     } = pair;
     let clients = clients(&s, "readonly", &mint(&s, 6));
-    let enroll = |c: &crate::faults::Client| match send(&s.url, &c.msg) {
-        Sent::Ok(body) => {
-            certificate(&s, c, &body);
-            200
-        }
-        Sent::Status(code) => code,
-        Sent::Transport => 0,
-    };
+    let enroll = |c: &Client| enroll_once(&s, c);
     assert_eq!(enroll(&clients[0]), 200);
     primary.stop_immediate().unwrap();
     // The pool's connections to the crashed primary fail once each; then
@@ -363,6 +371,65 @@ fn a_pool_that_reaches_the_standby_before_its_promotion_answers_503_not_500() {
         "{metrics}"
     );
     assert_eq!(s.count("certificates"), clients.len() as i64);
+    drop(s);
+    standby.stop().unwrap();
+}
+
+/// Connections idling in the pool when the primary crashed are dead after
+/// the promotion. Only the first request that meets one pays a 503: the
+/// pool then tests connections before handing them out, for a while.
+#[test]
+fn idle_connections_to_a_crashed_primary_cost_one_503_at_most() {
+    let pair = Pair::start("idle");
+    let s = Scepd::start_on(
+        &pair.url("?target_session_attrs=read-write"),
+        tempfile::tempdir().unwrap(),
+        &[],
+    );
+    let Pair {
+        primary,
+        standby,
+        root: _root,
+        ..
+    } = pair;
+    let clients = clients(&s, "idle", &mint(&s, 4));
+    // Fill the pool (4 connections in the tests) with concurrent probes.
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..25 {
+                    ureq::get(&format!("{}/readyz", s.url)).call().unwrap();
+                }
+            });
+        }
+    });
+    let mut watch = PgConnection::establish(&primary.database_url("postgres")).unwrap();
+    let idle = count(
+        &mut watch,
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = 'scepd'",
+    );
+    assert!(idle >= 3, "the pool holds several connections: {idle}");
+    drop(watch);
+    primary.stop_immediate().unwrap();
+    standby.promote().unwrap();
+
+    let mut codes = vec![];
+    for c in &clients {
+        loop {
+            let code = enroll_once(&s, c);
+            codes.push(code);
+            if code != 503 || codes.len() > 20 {
+                break;
+            }
+        }
+    }
+    assert!(codes.iter().all(|c| [200, 503].contains(c)), "{codes:?}");
+    assert!(
+        codes.iter().filter(|c| **c == 503).count() <= 1,
+        "{idle} dead connections cost {codes:?}\n{}",
+        s.log()
+    );
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), clients.len());
     drop(s);
     standby.stop().unwrap();
 }

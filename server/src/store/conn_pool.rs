@@ -15,8 +15,17 @@
 //! recovery): during a failover the pool may hold one, and only a fresh
 //! connection, through libpq's `target_session_attrs=read-write`, finds
 //! the new primary.
+//!
+//! One lost connection means its siblings idling in the pool are most
+//! likely lost too (the server crashed or failed over), and each would
+//! cost a request its 503. So for a while after a loss the pool tests a
+//! connection (`SELECT 1`) before handing it out, and drops the dead ones
+//! unseen; the rest of the time checkout costs nothing.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::pg::PgConnection;
@@ -77,14 +86,40 @@ pub(crate) fn server_unusable(e: &Error) -> bool {
     }
 }
 
+/// How long after a lost connection the pool tests connections before
+/// handing them out: long enough for a failover manager to promote a
+/// standby while requests keep coming; a later loss starts it again.
+const SUSPICION: Duration = Duration::from_secs(60);
+
+/// When the pool last lost a connection, as milliseconds after `epoch`
+/// (0: never), shared by the manager and every connection's watch.
+#[derive(Debug)]
+struct LastLoss {
+    epoch: Instant,
+    at_ms: AtomicU64,
+}
+
+impl LastLoss {
+    fn note(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    fn recent(&self) -> bool {
+        let at = self.at_ms.load(Ordering::Relaxed);
+        at != 0 && self.epoch.elapsed() < Duration::from_millis(at) + SUSPICION
+    }
+}
+
 /// Notes a statement that failed because its connection is gone.
-struct LossWatch;
+struct LossWatch(Arc<LastLoss>);
 
 impl Instrumentation for LossWatch {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::FinishQuery { error: Some(e), .. } = event {
             if server_unusable(e) {
                 CONNECTION_LOST.with(|lost| lost.set(true));
+                self.0.note();
             }
         }
     }
@@ -92,11 +127,20 @@ impl Instrumentation for LossWatch {
 
 /// diesel's connection manager whose connections report their own loss.
 #[derive(Debug)]
-pub struct Manager(ConnectionManager<PgConnection>);
+pub struct Manager {
+    inner: ConnectionManager<PgConnection>,
+    last_loss: Arc<LastLoss>,
+}
 
 impl Manager {
     pub(super) fn new(url: String) -> Self {
-        Self(ConnectionManager::new(url))
+        Self {
+            inner: ConnectionManager::new(url),
+            last_loss: Arc::new(LastLoss {
+                epoch: Instant::now(),
+                at_ms: AtomicU64::new(0),
+            }),
+        }
     }
 }
 
@@ -105,18 +149,28 @@ impl ManageConnection for Manager {
     type Error = diesel::r2d2::Error;
 
     fn connect(&self) -> Result<PgConnection, Self::Error> {
-        let mut conn = self.0.connect()?;
-        conn.set_instrumentation(LossWatch);
+        let mut conn = self.inner.connect()?;
+        conn.set_instrumentation(LossWatch(Arc::clone(&self.last_loss)));
         Ok(conn)
     }
 
+    /// Called at every checkout (the pool is built with
+    /// `test_on_check_out`): free unless a connection was lost lately.
     fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
-        self.0.is_valid(conn)
+        if !self.last_loss.recent() {
+            return Ok(());
+        }
+        // A failed test drops the connection here, not on a return: the
+        // thread's flag must not make it drop the next healthy one.
+        let flagged = CONNECTION_LOST.with(Cell::get);
+        let res = self.inner.is_valid(conn);
+        CONNECTION_LOST.with(|lost| lost.set(flagged));
+        res
     }
 
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
         let lost = CONNECTION_LOST.with(|lost| lost.replace(false));
-        lost || self.0.has_broken(conn)
+        lost || self.inner.has_broken(conn)
     }
 }
 

@@ -97,14 +97,15 @@ impl StoreError {
 }
 
 /// A connection pool. `connection_timeout` stays short so that a stopped
-/// database turns into a quick 503, not a hung client.
+/// database turns into a quick 503, not a hung client. Checkout tests a
+/// connection only for a while after one was lost (`conn_pool`).
 pub fn pool(url: &str, max_size: u32) -> Result<PgPool, StoreError> {
     let manager = conn_pool::Manager::new(without_gss(url));
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(std::time::Duration::from_secs(3))
-        .test_on_check_out(false)
+        .test_on_check_out(true)
         .build(manager)
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
