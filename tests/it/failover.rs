@@ -1,6 +1,7 @@
 //! PostgreSQL failover ("Beyond one machine", part 2): a primary and a
 //! synchronous standby made from the system's server binaries, scepd on a
-//! libpq multi-host URL (`target_session_attrs=read-write`), clients
+//! libpq connection string naming both (`host=a,b ...
+//! target_session_attrs=read-write`), clients
 //! enrolling from several threads. The primary crashes while commits wait
 //! for the standby (their outcome unknown to scepd), the standby is
 //! promoted, and scepd, never restarted, carries on. Clients behave as
@@ -77,12 +78,11 @@ fn make_synchronous(primary: &PgCluster) {
     .expect("the standby became synchronous");
 }
 
-/// A primary and its streaming standby, each on a fixed port so that a
-/// URL naming both stays valid across the failover.
+/// A primary and its streaming standby, each listening on the unix socket
+/// in its own directory.
 struct Pair {
     primary: PgCluster,
     standby: PgCluster,
-    ports: (u16, u16),
     /// Last: removed once both servers have stopped.
     root: ClusterDir,
 }
@@ -96,34 +96,38 @@ impl Pair {
         )));
         // Durable: a primary with synchronous_commit=off would acknowledge
         // commits the standby never saw.
-        let opts = |port| ClusterOptions {
+        let opts = ClusterOptions {
             durable: true,
             remove_on_exit: false,
-            port: Some(port),
+            port: None,
         };
-        let ports = (free_port(), free_port());
-        let primary = PgCluster::start(&root.0.join("primary"), opts(ports.0)).unwrap();
+        let primary = PgCluster::start(&root.0.join("primary"), opts).unwrap();
         primary.base_backup(&root.0.join("standby")).unwrap();
-        let standby = PgCluster::start(&root.0.join("standby"), opts(ports.1)).unwrap();
+        let standby = PgCluster::start(&root.0.join("standby"), opts).unwrap();
         Pair {
             primary,
             standby,
-            ports,
             root,
         }
     }
 
-    /// libpq's multi-host URL for both servers, with `params`.
+    /// libpq's keyword/value connection string naming both servers, with
+    /// `params` (more keywords) after them.
     fn url(&self, params: &str) -> String {
-        let (p1, p2) = self.ports;
-        format!("postgresql://scepd@127.0.0.1:{p1},127.0.0.1:{p2}/scepd{params}")
+        format!(
+            "host={},{} port={},{} user=scepd dbname=scepd{params}",
+            self.primary.socket_dir().display(),
+            self.standby.socket_dir().display(),
+            self.primary.port(),
+            self.standby.port()
+        )
     }
 }
 
 #[test]
 fn failover_to_a_synchronous_standby_answers_503_then_loses_no_acknowledged_enrollment() {
     let pair = Pair::start("failover");
-    let url = pair.url("?target_session_attrs=read-write");
+    let url = pair.url(" target_session_attrs=read-write");
     let Pair {
         primary,
         standby,
@@ -382,7 +386,7 @@ fn a_pool_that_reaches_the_standby_before_its_promotion_answers_503_not_500() {
 fn idle_connections_to_a_crashed_primary_cost_one_503_at_most() {
     let pair = Pair::start("idle");
     let s = Scepd::start_on(
-        &pair.url("?target_session_attrs=read-write"),
+        &pair.url(" target_session_attrs=read-write"),
         tempfile::tempdir().unwrap(),
         &[],
     );

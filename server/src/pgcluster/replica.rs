@@ -26,17 +26,26 @@ impl PgCluster {
     /// `primary_conninfo`); [`PgCluster::start`] on `dir` then runs it.
     pub fn base_backup(&self, dir: &Path) -> Result<(), PgClusterError> {
         std::fs::create_dir_all(dir).map_err(|e| host::io_err(dir, "creating", e))?;
+        // Only `pgdata` goes to PostgreSQL's account here: `start` hands
+        // over the rest (the socket directory it makes) when it finds the
+        // cluster directory still ours.
+        let pgdata = dir.join("pgdata");
+        host::create_private_dir(&pgdata)?;
         let who = host::run_as()?;
         if let Some(who) = &who {
-            host::chown_tree(dir, who)?;
-            host::check_accessible(dir, who)?;
+            host::chown_tree(&pgdata, who)?;
+            host::check_accessible(&pgdata, who)?;
         }
         let log = dir.join("postgres.log");
         let port = self.port.to_string();
         let mut cmd = Command::new(self.bindir.join("pg_basebackup"));
+        // Through the primary's socket: its directory is also where the
+        // standby's `primary_conninfo` will look.
         cmd.arg("-D")
-            .arg(dir.join("pgdata"))
-            .args(["-h", "127.0.0.1", "-p", &port, "-U", SUPERUSER])
+            .arg(&pgdata)
+            .arg("-h")
+            .arg(self.socket_dir())
+            .args(["-p", &port, "-U", SUPERUSER])
             .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"]);
         self.run_tool(cmd, who.as_ref(), &log, "pg_basebackup")
     }
