@@ -292,9 +292,11 @@ impl std::fmt::Debug for Config {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; also
+/// a `password=` (or `sslpassword=`) parameter in a URL's query or in libpq's keyword/value
+/// form (`host=a,b password=secret ...`).
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {
             let creds = &url[s + 3..at];
             match creds.find(':') {
@@ -303,7 +305,47 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    };
+    redact_password_parameter(&url)
+}
+
+/// Replaces the value of every `password=` or `sslpassword=` keyword
+/// (after the start, a space, `?` or `&`) with `***`; a quoted value ends
+/// at its closing quote.
+fn redact_password_parameter(s: &str) -> String {
+    const KEY: &str = "password=";
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(KEY) {
+        // `sslpassword` (the client key's passphrase) is a secret too.
+        let before = rest[..i].strip_suffix("ssl").unwrap_or(&rest[..i]);
+        let starts_key = before.is_empty()
+            || before
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_whitespace() || c == '?' || c == '&');
+        out.push_str(&rest[..i + KEY.len()]);
+        rest = &rest[i + KEY.len()..];
+        if !starts_key {
+            continue;
+        }
+        let end = if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut escaped = false;
+            let close = quoted.char_indices().find(|&(_, c)| {
+                let closes = c == '\'' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            });
+            close.map_or(rest.len(), |(j, _)| j + 2)
+        } else {
+            rest.find(|c: char| c.is_whitespace() || c == '&')
+                .unwrap_or(rest.len())
+        };
+        out.push_str("***");
+        rest = &rest[end..];
     }
+    out.push_str(rest);
+    out
 }
 
 impl Settings {

@@ -184,3 +184,33 @@ fn ocsp_cache_defaults_to_a_minute_and_is_bounded_by_a_day() {
     let err = long.resolve().unwrap_err().to_string();
     assert!(err.contains("ocsp_cache_seconds"), "{err}");
 }
+
+#[test]
+fn every_form_of_database_password_is_redacted() {
+    for (given, shown) in [
+        (
+            "postgresql://u:pw1@h1:5432,h2:5432/scepd?target_session_attrs=read-write",
+            "postgresql://u:***@h1:5432,h2:5432/scepd?target_session_attrs=read-write",
+        ),
+        (
+            "postgresql://h1,h2/scepd?user=u&password=pw2&target_session_attrs=read-write",
+            "postgresql://h1,h2/scepd?user=u&password=***&target_session_attrs=read-write",
+        ),
+        (
+            "host=h1,h2 user=u password=pw3 dbname=scepd",
+            "host=h1,h2 user=u password=*** dbname=scepd",
+        ),
+        (
+            "host=h1 password='p w\\'4' dbname=scepd",
+            "host=h1 password=*** dbname=scepd",
+        ),
+        ("host=h1 sslpassword=x", "host=h1 sslpassword=***"),
+        // Not a password keyword: left alone.
+        (
+            "host=h1 application_name=mypassword=x",
+            "host=h1 application_name=mypassword=x",
+        ),
+    ] {
+        assert_eq!(redact_url(given), shown);
+    }
+}

@@ -20,7 +20,7 @@ use crate::support::{free_port, Scepd};
 /// RSA-2048 keys are slow to make; devices share a small pool. Distinct
 /// CNs and transactionIDs keep every enrollment distinct (the profile sets
 /// no per-device limit).
-fn keys() -> &'static [PKey<Private>] {
+pub(crate) fn keys() -> &'static [PKey<Private>] {
     static KEYS: OnceLock<Vec<PKey<Private>>> = OnceLock::new();
     KEYS.get_or_init(|| {
         std::thread::scope(|scope| {
@@ -39,13 +39,13 @@ fn keys() -> &'static [PKey<Private>] {
 }
 
 /// One simulated client: its device, its PKCSReq bytes (resent verbatim).
-struct Client {
-    dev: Device,
-    txid: TransactionId,
-    msg: Vec<u8>,
+pub(crate) struct Client {
+    pub(crate) dev: Device,
+    pub(crate) txid: TransactionId,
+    pub(crate) msg: Vec<u8>,
 }
 
-fn clients(s: &Scepd, tag: &str, challenges: &[String]) -> Vec<Client> {
+pub(crate) fn clients(s: &Scepd, tag: &str, challenges: &[String]) -> Vec<Client> {
     let keys = keys();
     challenges
         .iter()
@@ -66,7 +66,7 @@ fn clients(s: &Scepd, tag: &str, challenges: &[String]) -> Vec<Client> {
         .collect()
 }
 
-fn mint(s: &Scepd, n: usize) -> Vec<String> {
+pub(crate) fn mint(s: &Scepd, n: usize) -> Vec<String> {
     s.cli_ok(&["challenge", "mint", "--count", &n.to_string()])
         .lines()
         .map(|l| l.trim().to_string())
@@ -76,14 +76,14 @@ fn mint(s: &Scepd, n: usize) -> Vec<String> {
 
 /// What one POST got.
 #[derive(Debug)]
-enum Sent {
+pub(crate) enum Sent {
     Ok(Vec<u8>),
     Status(u16),
     /// No HTTP answer (connection refused or reset).
     Transport,
 }
 
-fn send(url: &str, msg: &[u8]) -> Sent {
+pub(crate) fn send(url: &str, msg: &[u8]) -> Sent {
     let r = ureq::post(&format!("{url}/scep/default?operation=PKIOperation"))
         .timeout(Duration::from_secs(30))
         .set("Content-Type", "application/x-pki-message")
@@ -100,7 +100,7 @@ fn send(url: &str, msg: &[u8]) -> Sent {
 }
 
 /// The certificate in a SUCCESS CertRep for `c`, checked against its key.
-fn certificate(s: &Scepd, c: &Client, body: &[u8]) -> Vec<u8> {
+pub(crate) fn certificate(s: &Scepd, c: &Client, body: &[u8]) -> Vec<u8> {
     let rep = parse_cert_rep(body, &s.ra_cert(), &c.dev.signer, &c.dev.key).unwrap();
     assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
     assert_eq!(rep.transaction_id, c.txid);
@@ -111,7 +111,7 @@ fn certificate(s: &Scepd, c: &Client, body: &[u8]) -> Vec<u8> {
 /// Every certificate a client received is in the database, once, and no
 /// enrollment was left half-written (auto-approve: every request issued
 /// with its certificate, every used challenge has its request).
-fn assert_consistent(s: &Scepd, received: &[Vec<u8>]) {
+pub(crate) fn assert_consistent(s: &Scepd, received: &[Vec<u8>]) {
     let n = received.len() as i64;
     assert_eq!(s.count("certificates"), n);
     assert_eq!(s.count("enrollment_requests"), n);
@@ -134,7 +134,7 @@ fn assert_consistent(s: &Scepd, received: &[Vec<u8>]) {
 
 /// A cluster directory PostgreSQL's user can reach (a `tempdir` is 0700),
 /// removed at the end.
-struct ClusterDir(std::path::PathBuf);
+pub(crate) struct ClusterDir(pub(crate) std::path::PathBuf);
 
 impl Drop for ClusterDir {
     fn drop(&mut self) {
@@ -198,9 +198,11 @@ fn database_stopped_during_load_gives_503_then_recovers_within_5_s() {
         std::thread::sleep(Duration::from_millis(300));
         let stopped = Instant::now();
         cluster.stop().unwrap();
-        // Longer than the pool's 3 s connection timeout, so every client
-        // thread waits out at least one 503.
-        std::thread::sleep(Duration::from_millis(4000));
+        // Twice the pool's 3 s connection timeout: after the first lost
+        // connection the pool tests the others before handing them out, so
+        // the 503s are those of attempts that waited out the timeout while
+        // the database was still down, and every client thread meets one.
+        std::thread::sleep(Duration::from_millis(6000));
         let cluster = PgCluster::start(&dir.0, opts).unwrap();
         let up = Instant::now();
         // The scope joins the clients before returning the cluster.
@@ -218,7 +220,7 @@ fn database_stopped_during_load_gives_503_then_recovers_within_5_s() {
         .count();
     // A 503 takes the pool's 3 s connection timeout, and only as many
     // requests as there are blocking threads (pool size per worker) wait
-    // at once, so a 4 s outage yields a handful of them, at least one.
+    // at once, so a 6 s outage yields a handful of them, at least one.
     assert!(outage >= 1, "the load saw the outage: {outage}");
     let first_after = attempts
         .iter()

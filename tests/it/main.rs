@@ -18,6 +18,7 @@ mod console_search;
 mod console_second_factor;
 mod device;
 mod enroll_paths;
+mod failover;
 mod faults;
 mod fuzz_replay;
 mod group_commit;

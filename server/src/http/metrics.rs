@@ -389,4 +389,38 @@ mod tests {
         assert!(has("scepd_certificates_revoked_total 1"));
         assert_eq!(operation_label(Some("pkioperation")), "PKIOperation");
     }
+
+    /// docs/grafana/scepd.json queries only what `/metrics` exports, so the
+    /// dashboard cannot drift from the exposition.
+    #[test]
+    fn the_grafana_dashboard_uses_only_exported_metrics() {
+        let dashboard = include_str!("../../../docs/grafana/scepd.json");
+        let text = Metrics::new().render(&ScrapeFigures::default());
+        let exported: std::collections::HashSet<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .collect();
+        let used: std::collections::BTreeSet<&str> = dashboard
+            .match_indices("scepd_")
+            .map(|(i, _)| {
+                let rest = &dashboard[i..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect();
+        assert!(used.len() >= 6, "{used:?}");
+        for name in &used {
+            assert!(exported.contains(name), "{name} is not exported");
+        }
+        for label in [
+            "outcome=\"error\"",
+            "outcome=\"unavailable\"",
+            "operation=\"PKIOperation\"",
+        ] {
+            assert!(text.contains(label), "{label}");
+        }
+    }
 }

@@ -259,22 +259,53 @@ fn run(pool: PgPool, s: MailSettings, public_url: String) {
     let poll = Duration::from_secs(u64::from(s.poll_seconds.max(1)));
     let scan_every = Duration::from_secs(u64::from(s.expiry_scan_seconds.max(1)));
     let mut next_scan = Instant::now();
+    let mut outage = None;
     loop {
         if Instant::now() >= next_scan {
             next_scan = Instant::now() + scan_every;
-            match scan_expiring(&pool, &s) {
+            let res = scan_expiring(&pool, &s);
+            note_outage(&mut outage, res.as_ref().err());
+            match res {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(queued = n, "expiry reminders queued"),
+                Err(e) if is_unavailable(&e) => {}
                 Err(e) => tracing::warn!(error = %e, "expiry reminder scan"),
             }
         }
         if let Some(m) = &mailer {
-            match deliver_due(&pool, m, &s, &public_url) {
+            let res = deliver_due(&pool, m, &s, &public_url);
+            note_outage(&mut outage, res.as_ref().err());
+            match res {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sent = n, "notifications sent"),
+                Err(e) if is_unavailable(&e) => {}
                 Err(e) => tracing::warn!(error = %e, "delivering notifications"),
             }
         }
         std::thread::sleep(poll);
+    }
+}
+
+fn is_unavailable(e: &NotifyError) -> bool {
+    matches!(e, NotifyError::Store(e) if e.is_unavailable())
+}
+
+/// Logs once that the sender lost the database (stopped, failing over)
+/// and once that it reached it again, instead of a warning every poll.
+/// The pool reconnects by itself; the rows wait in the outbox meanwhile.
+fn note_outage(outage: &mut Option<Instant>, err: Option<&NotifyError>) {
+    match (err.filter(|e| is_unavailable(e)), outage.as_ref()) {
+        (Some(e), None) => {
+            tracing::warn!(error = %e, "mail sender lost the database; mails wait in the outbox");
+            *outage = Some(Instant::now());
+        }
+        (None, Some(since)) => {
+            tracing::info!(
+                after_ms = since.elapsed().as_millis() as u64,
+                "mail sender reconnected to the database"
+            );
+            *outage = None;
+        }
+        _ => {}
     }
 }

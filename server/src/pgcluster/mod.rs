@@ -15,6 +15,7 @@
 //! its owner.
 
 mod host;
+mod replica;
 
 use std::fs;
 use std::os::unix::process::CommandExt;

@@ -9,7 +9,9 @@
 //! with a racing batch) is run again one row at a time, so one bad row
 //! costs the others nothing; a database that is down fails them all with
 //! `Unavailable` (HTTP 503, clients retry). The workers hold no state
-//! beyond the queue of callers blocked on them.
+//! beyond the queue of callers blocked on them (and whether their last
+//! batch found the database, so that the log says once when a worker
+//! lost it and once when it writes again, as after a failover).
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,6 +132,7 @@ fn worker<S: BatchStatement>(
     stats: &Stats,
     max_batch: usize,
 ) {
+    let mut outage: Option<std::time::Instant> = None;
     loop {
         // Hold the queue only while taking a batch: another worker, if
         // there is one, takes the next one while this one is in the
@@ -150,10 +153,35 @@ fn worker<S: BatchStatement>(
         stats.rows.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let (rows, dones): (Vec<S::Row>, Vec<SyncSender<Answer<S>>>) =
             jobs.into_iter().map(|j| (j.row, j.done)).unzip();
-        for (done, answer) in dones.into_iter().zip(run_batch::<S>(pool, &rows)) {
+        let answers = run_batch::<S>(pool, &rows);
+        note_outage::<S>(&mut outage, &answers);
+        for (done, answer) in dones.into_iter().zip(answers) {
             // A caller that went away (its thread panicked) needs no answer.
             let _ = done.send(answer);
         }
+    }
+}
+
+/// Logs the start and the end of a database outage as this worker saw it:
+/// a batch that failed as unavailable, then the first one that did not.
+fn note_outage<S: BatchStatement>(outage: &mut Option<std::time::Instant>, answers: &[Answer<S>]) {
+    let failed = answers
+        .iter()
+        .find_map(|a| a.as_ref().err().filter(|e| e.is_unavailable()));
+    match (failed, outage.as_ref()) {
+        (Some(e), None) => {
+            tracing::warn!(worker = S::NAME, error = %e, "batch writer lost the database; answering 503 until it returns");
+            *outage = Some(std::time::Instant::now());
+        }
+        (None, Some(since)) => {
+            tracing::info!(
+                worker = S::NAME,
+                after_ms = since.elapsed().as_millis() as u64,
+                "batch writer reconnected: writing again"
+            );
+            *outage = None;
+        }
+        _ => {}
     }
 }
 
@@ -177,6 +205,10 @@ fn run_batch<S: BatchStatement>(pool: &PgPool, rows: &[S::Row]) -> Vec<Answer<S>
             rows.len()
         )),
         Err(StoreError::Unavailable(msg)) => unavailable(&msg),
+        // The connection is gone (possibly during the commit, whose outcome
+        // is then unknown): running the rows again on it cannot help, and
+        // every caller answers 503 so its client resends.
+        Err(e) if e.is_unavailable() => unavailable(&e.to_string()),
         Err(e) if rows.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::debug!(error = %e, rows = rows.len(), worker = S::NAME, "batch refused; one by one");

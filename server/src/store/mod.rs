@@ -67,6 +67,13 @@ impl From<diesel::result::Error> for StoreError {
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 Self::Unavailable(info.message().to_string())
             }
+            // SQLSTATE 25006: the server is a standby (the pool reached it
+            // before a promotion, or it was demoted). No write can succeed
+            // there; the pool drops the connection (`conn_pool`) and the
+            // client retries once a primary answers.
+            Error::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, info) => {
+                Self::Unavailable(format!("read-only server: {}", info.message()))
+            }
             other => Self::Database(other),
         }
     }
@@ -83,21 +90,22 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Unavailable(_) => true,
-            Self::Database(e) => conn_pool::connection_lost(e),
+            Self::Database(e) => conn_pool::server_unusable(e),
             _ => false,
         }
     }
 }
 
 /// A connection pool. `connection_timeout` stays short so that a stopped
-/// database turns into a quick 503, not a hung client.
+/// database turns into a quick 503, not a hung client. Checkout tests a
+/// connection only for a while after one was lost (`conn_pool`).
 pub fn pool(url: &str, max_size: u32) -> Result<PgPool, StoreError> {
     let manager = conn_pool::Manager::new(without_gss(url));
     Pool::builder()
         .max_size(max_size)
         .min_idle(Some(1))
         .connection_timeout(std::time::Duration::from_secs(3))
-        .test_on_check_out(false)
+        .test_on_check_out(true)
         .build(manager)
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
@@ -105,10 +113,17 @@ pub fn pool(url: &str, max_size: u32) -> Result<PgPool, StoreError> {
 /// libpq tries GSSAPI encryption first by default; with Kerberos libraries
 /// present that costs a round trip per connection and, when a process exits
 /// while a pool thread is connecting, aborts in krb5's mutex teardown. A
-/// URL that says otherwise keeps its own `gssencmode`.
+/// connection string that says otherwise keeps its own `gssencmode`.
+/// Everything else reaches libpq unchanged, in either of its forms: a URL
+/// (`postgresql://h1:5432,h2:5432/scepd?target_session_attrs=read-write`)
+/// or keyword/value pairs (`host=h1,h2 dbname=scepd ...`).
 fn without_gss(url: &str) -> String {
     if url.contains("gssencmode") {
         return url.to_string();
+    }
+    let is_uri = url.starts_with("postgresql://") || url.starts_with("postgres://");
+    if !is_uri {
+        return format!("{} gssencmode=disable", url.trim_end());
     }
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}gssencmode=disable")
@@ -154,5 +169,81 @@ mod gss_tests {
             without_gss("postgres://h/db?gssencmode=require"),
             "postgres://h/db?gssencmode=require"
         );
+    }
+
+    #[test]
+    fn multi_host_strings_reach_libpq_in_their_own_form() {
+        assert_eq!(
+            without_gss("postgresql://u@h1:5432,h2:5433/scepd?target_session_attrs=read-write"),
+            "postgresql://u@h1:5432,h2:5433/scepd?target_session_attrs=read-write\
+             &gssencmode=disable"
+        );
+        // Keyword/value: a URL's `?` would make libpq refuse the string.
+        assert_eq!(
+            without_gss("host=h1,h2 port=5432,5433 dbname=scepd target_session_attrs=read-write"),
+            "host=h1,h2 port=5432,5433 dbname=scepd target_session_attrs=read-write \
+             gssencmode=disable"
+        );
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::StoreError;
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    fn db_error(kind: DatabaseErrorKind, message: &str) -> Error {
+        Error::DatabaseError(kind, Box::new(message.to_string()))
+    }
+
+    #[test]
+    fn a_standby_refusing_a_write_is_unavailable_not_an_error() {
+        let e = StoreError::from(db_error(
+            DatabaseErrorKind::ReadOnlyTransaction,
+            "cannot execute INSERT in a read-only transaction",
+        ));
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        assert!(e.is_unavailable());
+    }
+
+    #[test]
+    fn a_connection_lost_mid_statement_is_unavailable() {
+        for (kind, message) in [
+            (
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            (
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            ),
+            (
+                DatabaseErrorKind::Unknown,
+                "terminating connection due to administrator command",
+            ),
+        ] {
+            let e = StoreError::from(db_error(kind, message));
+            assert!(e.is_unavailable(), "{message}: {e:?}");
+        }
+        let e = StoreError::from(db_error(DatabaseErrorKind::CheckViolation, "check"));
+        assert!(!e.is_unavailable());
+    }
+
+    /// The connection lost during COMMIT: diesel's rollback fails too and
+    /// it reports both. The outcome is unknown, so the answer is 503 (the
+    /// client resends), never a 500 and never a certificate.
+    #[test]
+    fn a_commit_with_an_unknown_outcome_is_unavailable() {
+        let e = StoreError::from(Error::RollbackErrorOnCommit {
+            commit_error: Box::new(db_error(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            )),
+            rollback_error: Box::new(db_error(
+                DatabaseErrorKind::UnableToSendCommand,
+                "no connection to the server",
+            )),
+        });
+        assert!(e.is_unavailable(), "{e:?}");
     }
 }
