@@ -207,8 +207,10 @@ fn failover_to_a_synchronous_standby_answers_503_then_loses_no_acknowledged_enro
         let killed = Instant::now();
         primary.stop_immediate().unwrap();
         assert!(nix_kill(receiver, "CONT"));
-        // No writable server for a while: clients get 503s.
-        std::thread::sleep(Duration::from_secs(4));
+        // No writable server for a while: clients get 503s. Twice the
+        // pool's 3 s connection timeout, so that even on a loaded machine
+        // a request that waits for a connection is answered inside it.
+        std::thread::sleep(Duration::from_secs(8));
         standby.promote().unwrap();
         (killed, Instant::now())
     });
