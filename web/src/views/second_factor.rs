@@ -273,16 +273,45 @@ pub async fn login_step_submit(
     enroll: web::Data<Enroll>,
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, WebError> {
+    submit(req, officer, enroll, form.into_inner(), false).await
+}
+
+/// The code of a login's second step, or (`reauth`) the password and code
+/// of a re-authentication: on success to `/` or the form's `next`.
+async fn submit(
+    req: HttpRequest,
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    form: StepForm,
+    reauth: bool,
+) -> Result<HttpResponse, WebError> {
     let key = sealer(&req)?;
     let ip = session::client_ip(&req);
     let pool = enroll.pool().clone();
     let o = officer.clone();
-    let code = form.into_inner().code;
-    let outcome = web::block(move || auth::second_factor(&pool, &o, &code, &key, &ip)).await??;
+    let StepForm {
+        code,
+        password,
+        next,
+    } = form;
+    let next = if reauth { safe_next(&next) } else { "/".into() };
+    let outcome = web::block(move || {
+        if reauth {
+            auth::reauthenticate(&pool, &o, &password, &code, &key, &ip)
+        } else {
+            auth::second_factor(&pool, &o, &code, &key, &ip)
+        }
+    })
+    .await??;
     match outcome {
-        CodeOutcome::Accepted => Ok(see_other("/")),
+        CodeOutcome::Accepted => Ok(see_other(&next)),
         CodeOutcome::Refused => {
-            prompt(&officer, false, "/".into(), Some("That code is not valid."))
+            let why = if reauth {
+                "Wrong password or code."
+            } else {
+                "That code is not valid."
+            };
+            prompt(&officer, reauth, next, Some(why))
         }
         CodeOutcome::Ended => Ok(ended(&req)),
     }
@@ -306,21 +335,5 @@ pub async fn reauth_submit(
     enroll: web::Data<Enroll>,
     form: web::Form<StepForm>,
 ) -> Result<HttpResponse, WebError> {
-    let key = sealer(&req)?;
-    let ip = session::client_ip(&req);
-    let pool = enroll.pool().clone();
-    let o = officer.clone();
-    let StepForm {
-        code,
-        password,
-        next,
-    } = form.into_inner();
-    let next = safe_next(&next);
-    let outcome =
-        web::block(move || auth::reauthenticate(&pool, &o, &password, &code, &key, &ip)).await??;
-    match outcome {
-        CodeOutcome::Accepted => Ok(see_other(&next)),
-        CodeOutcome::Refused => prompt(&officer, true, next, Some("Wrong password or code.")),
-        CodeOutcome::Ended => Ok(ended(&req)),
-    }
+    submit(req, officer, enroll, form.into_inner(), true).await
 }
