@@ -89,6 +89,9 @@ pub enum CaCmd {
     },
     /// Write the current CRL (DER) to a file.
     Crl { out: PathBuf },
+    /// Promote the next CA: it issues from the next start on; the old CA's
+    /// files move to <data>/ca/retired/.
+    Switch,
 }
 
 #[derive(Subcommand)]
@@ -481,6 +484,13 @@ pub fn ca(cfg: &Config, cmd: CaCmd) -> CmdResult {
             let fp = bootstrap::rollover(cfg, &data, &common_name).map_err(err)?;
             println!("next CA fingerprint (SHA-256): {fp}");
             eprintln!("restart scepd to advertise GetNextCACert");
+            Ok(())
+        }
+        CaCmd::Switch => {
+            let data = bootstrap::data_dir(cfg).map_err(err)?;
+            let fp = bootstrap::switch_to_next(cfg, &data).map_err(err)?;
+            println!("CA fingerprint (SHA-256): {fp}");
+            eprintln!("restart scepd to issue under this CA");
             Ok(())
         }
         CaCmd::Show => with_db(cfg, |running, _| {

@@ -9,13 +9,15 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use diesel::pg::PgConnection;
 use diesel::Connection;
 use openssl::x509::X509;
 
-use crate::ca::{self, CaError, CaIdentity};
+use crate::ca::pkcs11::Hsm;
+use crate::ca::{self, CaError, CaIdentity, CaKey};
 use crate::config::Config;
 use crate::enroll::{Authority, NextAuthority};
 use crate::key_store::{self, IdentityFiles, KeyStoreError};
@@ -89,7 +91,10 @@ fn lock(data: &Path) -> Result<File, BootstrapError> {
 }
 
 fn ra_identity(id: CaIdentity) -> Result<RaIdentity, CaError> {
-    Ok(RaIdentity::new(id.cert().clone(), id.key().to_owned())?)
+    Ok(RaIdentity::new(
+        id.cert().clone(),
+        id.private_key()?.to_owned(),
+    )?)
 }
 
 /// A CA to import instead of generating one (`scepd init --import-ca`).
@@ -110,7 +115,8 @@ pub fn authority(
 ) -> Result<Authority, BootstrapError> {
     let _lock = lock(data)?;
     let pass = key_store::passphrase(cfg, data)?;
-    let ca_files = IdentityFiles::new(data, "ca", &pass);
+    let hsm = open_hsm(cfg)?;
+    let ca_files = IdentityFiles::new(data, "ca", &pass).with_hsm(hsm.as_ref());
     let ra_files = IdentityFiles::new(data, "ra", &pass);
     let ra_enc_files = IdentityFiles::new(data, "ra-enc", &pass);
     let ca = match (ca_files.exists(), import) {
@@ -121,6 +127,13 @@ pub fn authority(
             )))
         }
         (true, None) => ca_files.load()?,
+        (false, Some(_)) if hsm.is_some() => {
+            return Err(BootstrapError::Invalid(
+                "--import-ca with SCEPD_PKCS11_MODULE: put the key into the token with its \
+                 own tools, then run init with SCEPD_PKCS11_KEY_LABEL naming it"
+                    .into(),
+            ))
+        }
         (false, Some(imp)) => {
             let (ca, issuers) =
                 ca::import_ca_chain(&imp.cert_pem, &imp.key_pem, imp.key_passphrase.as_deref())?;
@@ -133,14 +146,20 @@ pub fn authority(
             ca
         }
         (false, None) => {
-            let key = ca::generate_key(cfg.ca_key_type)?;
-            let cert = ca::new_root_ca(
+            let key = match (&hsm, &cfg.pkcs11) {
+                (Some(hsm), Some(p11)) => CaKey::Pkcs11(match hsm.find_key(&p11.key_label)? {
+                    Some(k) => k,
+                    None => hsm.generate(&p11.key_label, cfg.ca_key_type)?,
+                }),
+                _ => CaKey::Software(ca::generate_key(cfg.ca_key_type)?),
+            };
+            let cert = ca::new_root_ca_with(
                 &key,
                 &cfg.ca_common_name,
                 &cfg.ca_organization,
                 cfg.ca_validity_days,
             )?;
-            let ca = CaIdentity::new(cert, key)?;
+            let ca = CaIdentity::from_ca_key(cert, key)?;
             ca_files.save(&ca)?;
             save_chain(data, &[])?;
             tracing::info!(fingerprint = ca.fingerprint(), "created CA");
@@ -163,7 +182,7 @@ pub fn authority(
     // The signer of exported .mobileconfig files, issued by this CA.
     crate::mobileconfig::ensure_signer(data, &ca, &pass)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    let next_ca = IdentityFiles::new(data, "next-ca", &pass);
+    let next_ca = IdentityFiles::new(data, "next-ca", &pass).with_hsm(hsm.as_ref());
     let next_ra = IdentityFiles::new(data, "next-ra", &pass);
     let next = if next_ca.exists() && next_ra.exists() {
         let ca = next_ca.load()?;
@@ -235,17 +254,43 @@ fn ra_encryption(
     Ok(id)
 }
 
-/// Create the rollover CA and RA (RFC 8894 §3.5.2 GetNextCACert).
+/// The token holding the CA key, when one is configured; every failure
+/// (module, token, PIN) stops start-up with its reason.
+fn open_hsm(cfg: &Config) -> Result<Option<Arc<Hsm>>, BootstrapError> {
+    match &cfg.pkcs11 {
+        Some(p11) => Ok(Some(Hsm::open(p11)?)),
+        None => Ok(None),
+    }
+}
+
+/// Create the rollover CA and RA (RFC 8894 §3.5.2 GetNextCACert). With an
+/// HSM configured the next CA's key is generated in the token, labelled
+/// `<SCEPD_PKCS11_KEY_LABEL>-<UTC time>`.
 pub fn rollover(cfg: &Config, data: &Path, common_name: &str) -> Result<String, BootstrapError> {
     let _lock = lock(data)?;
     let pass = key_store::passphrase(cfg, data)?;
-    let next_ca = IdentityFiles::new(data, "next-ca", &pass);
+    let hsm = open_hsm(cfg)?;
+    let next_ca = IdentityFiles::new(data, "next-ca", &pass).with_hsm(hsm.as_ref());
     if next_ca.exists() {
         return Err(BootstrapError::Invalid("a next CA already exists".into()));
     }
-    let current = IdentityFiles::new(data, "ca", &pass).load()?;
-    let (ca, ra) = ca::rollover(
+    let current = IdentityFiles::new(data, "ca", &pass)
+        .with_hsm(hsm.as_ref())
+        .load()?;
+    let key = match (&hsm, &cfg.pkcs11) {
+        (Some(hsm), Some(p11)) => {
+            let label = format!(
+                "{}-{}",
+                p11.key_label,
+                chrono::Utc::now().format("%Y%m%d%H%M%S")
+            );
+            CaKey::Pkcs11(hsm.generate(&label, cfg.ca_key_type)?)
+        }
+        _ => CaKey::Software(ca::generate_key(cfg.ca_key_type)?),
+    };
+    let (ca, ra) = ca::rollover_with(
         &current,
+        key,
         cfg.ca_key_type,
         common_name,
         &cfg.ca_organization,
@@ -254,6 +299,49 @@ pub fn rollover(cfg: &Config, data: &Path, common_name: &str) -> Result<String, 
     IdentityFiles::new(data, "next-ra", &pass).save(&ra)?;
     next_ca.save(&ca)?;
     Ok(ca.fingerprint().to_string())
+}
+
+/// Make the rollover CA current: the next CA and RA files take the place
+/// of the current ones, which move to `<data>/ca/retired/<fingerprint>/`.
+/// Returns the new CA's fingerprint; processes pick it up on restart.
+pub fn switch_to_next(cfg: &Config, data: &Path) -> Result<String, BootstrapError> {
+    let _lock = lock(data)?;
+    let pass = key_store::passphrase(cfg, data)?;
+    let hsm = open_hsm(cfg)?;
+    let next = IdentityFiles::new(data, "next-ca", &pass).with_hsm(hsm.as_ref());
+    if !next.exists() || !IdentityFiles::new(data, "next-ra", &pass).exists() {
+        return Err(BootstrapError::Invalid(
+            "there is no next CA: run `scepd ca rollover` first".into(),
+        ));
+    }
+    // Proves the next CA's key is usable before anything moves.
+    let next_fp = next.load()?.fingerprint().to_string();
+    let current = IdentityFiles::new(data, "ca", &pass)
+        .with_hsm(hsm.as_ref())
+        .load()?;
+    let dir = data.join("ca");
+    let retired = dir.join("retired").join(&current.fingerprint()[..16]);
+    fs::create_dir_all(&retired).map_err(io(&retired))?;
+    fs::set_permissions(&retired, fs::Permissions::from_mode(0o700)).map_err(io(&retired))?;
+    for name in ["ca", "ra", "ra-enc", "ca-chain", "profile-signer"] {
+        for ext in ["crt", "key", "pkcs11"] {
+            let from = dir.join(format!("{name}.{ext}"));
+            if from.exists() {
+                let to = retired.join(format!("{name}.{ext}"));
+                fs::rename(&from, &to).map_err(io(&from))?;
+            }
+        }
+    }
+    for name in ["ca", "ra", "ra-enc"] {
+        for ext in ["crt", "key", "pkcs11"] {
+            let from = dir.join(format!("next-{name}.{ext}"));
+            if from.exists() {
+                let to = dir.join(format!("{name}.{ext}"));
+                fs::rename(&from, &to).map_err(io(&from))?;
+            }
+        }
+    }
+    Ok(next_fp)
 }
 
 /// Where the database is: the configured URL, or a private cluster.
