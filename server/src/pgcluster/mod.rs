@@ -437,34 +437,18 @@ fn initdb(
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| host::io_err(&tmp, "removing", e))?;
     }
-    let out = open_log(log)?;
-    let err = out
-        .try_clone()
-        .map_err(|e| host::io_err(log, "opening", e))?;
     let mut cmd = Command::new(bindir.join("initdb"));
-    cmd.arg("-D")
-        .arg(&tmp)
-        .args([
-            "-A",
-            "trust",
-            "-U",
-            SUPERUSER,
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ])
-        .current_dir(dir)
-        .env_remove("PGDATA")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    if let Some(who) = who {
-        who.apply(&mut cmd);
-    }
-    let status = cmd
-        .status()
-        .map_err(|e| host::io_err(&bindir.join("initdb"), "running", e))?;
+    cmd.arg("-D").arg(&tmp).args([
+        "-A",
+        "trust",
+        "-U",
+        SUPERUSER,
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+    ]);
+    let status = run_logged(cmd, dir, who, log, &bindir.join("initdb"))?;
     if !status.success() {
         return Err(PgClusterError::Initdb {
             status: status.to_string(),
@@ -474,6 +458,32 @@ fn initdb(
     }
     let pgdata = dir.join("pgdata");
     fs::rename(&tmp, &pgdata).map_err(|e| host::io_err(&pgdata, "creating", e))
+}
+
+/// Runs a server tool (initdb, pg_ctl, pg_basebackup) in `dir` as `who`,
+/// its output appended to `log`; its exit status.
+fn run_logged(
+    mut cmd: Command,
+    dir: &Path,
+    who: Option<&RunAs>,
+    log: &Path,
+    program: &Path,
+) -> Result<std::process::ExitStatus, PgClusterError> {
+    let out = open_log(log)?;
+    let err = out
+        .try_clone()
+        .map_err(|e| host::io_err(log, "opening", e))?;
+    cmd.current_dir(dir)
+        .env_remove("PGDATA")
+        .env_remove("PGPORT")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    if let Some(who) = who {
+        who.apply(&mut cmd);
+    }
+    cmd.status()
+        .map_err(|e| host::io_err(program, "running", e))
 }
 
 fn open_log(log: &Path) -> Result<fs::File, PgClusterError> {

@@ -6,13 +6,13 @@
 //! cluster's binaries as the account that owns it.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use diesel::pg::PgConnection;
 use diesel::sql_types::Bool;
 use diesel::{Connection, QueryableByName, RunQueryDsl};
 
-use super::{host, open_log, PgCluster, PgClusterError, SUPERUSER};
+use super::{host, run_logged, PgCluster, PgClusterError, SUPERUSER};
 
 #[derive(QueryableByName)]
 struct Promoted {
@@ -86,27 +86,12 @@ impl PgCluster {
 
     fn run_tool(
         &self,
-        mut cmd: Command,
+        cmd: Command,
         who: Option<&host::RunAs>,
         log: &Path,
         what: &str,
     ) -> Result<(), PgClusterError> {
-        let out = open_log(log)?;
-        let err = out
-            .try_clone()
-            .map_err(|e| host::io_err(log, "opening", e))?;
-        cmd.current_dir(&self.dir)
-            .env_remove("PGDATA")
-            .env_remove("PGPORT")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        if let Some(who) = who {
-            who.apply(&mut cmd);
-        }
-        let status = cmd
-            .status()
-            .map_err(|e| host::io_err(&self.bindir, &format!("running {what} from"), e))?;
+        let status = run_logged(cmd, &self.dir, who, log, &self.bindir)?;
         if status.success() {
             Ok(())
         } else {
