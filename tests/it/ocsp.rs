@@ -240,23 +240,7 @@ fn get_and_post_give_the_same_status() {
         assert_eq!(r.content_type(), "application/ocsp-response");
         let cc = r.header("Cache-Control").unwrap_or_default().to_string();
         assert!(cc.contains("max-age=30"), "{cc}");
-        let mut body = vec![];
-        std::io::Read::read_to_end(&mut r.into_reader(), &mut body).unwrap();
-        std::fs::write(dir.join("resp.der"), &body).unwrap();
-        let (_, out) = openssl(
-            dir,
-            &[
-                "ocsp",
-                "-respin",
-                "resp.der",
-                "-issuer",
-                ca.to_str().unwrap(),
-                "-cert",
-                "leaf.pem",
-                "-CAfile",
-                ca.to_str().unwrap(),
-            ],
-        );
+        let out = read_answer(dir, r, &ca);
         assert!(out.contains("Response verify OK"), "{out}");
         assert!(out.contains("leaf.pem: good"), "{out}");
     }
@@ -266,24 +250,21 @@ fn get_and_post_give_the_same_status() {
         .send_bytes(&req)
         .unwrap();
     assert_eq!(r.status(), 200);
+    let out = read_answer(dir, r, &ca);
+    assert!(out.contains("leaf.pem: good"), "{out}");
+}
+
+/// `openssl ocsp`'s reading of the answer in `r` about `leaf.pem`,
+/// verified against `ca`.
+fn read_answer(dir: &Path, r: ureq::Response, ca: &Path) -> String {
     let mut body = vec![];
     std::io::Read::read_to_end(&mut r.into_reader(), &mut body).unwrap();
-    std::fs::write(dir.join("post.der"), &body).unwrap();
-    let (_, out) = openssl(
-        dir,
-        &[
-            "ocsp",
-            "-respin",
-            "post.der",
-            "-issuer",
-            ca.to_str().unwrap(),
-            "-cert",
-            "leaf.pem",
-            "-CAfile",
-            ca.to_str().unwrap(),
-        ],
-    );
-    assert!(out.contains("leaf.pem: good"), "{out}");
+    std::fs::write(dir.join("resp.der"), &body).unwrap();
+    let ca = ca.to_str().unwrap();
+    let args = [
+        "ocsp", "-respin", "resp.der", "-issuer", ca, "-cert", "leaf.pem", "-CAfile", ca,
+    ];
+    openssl(dir, &args).1
 }
 
 fn base64_std(data: &[u8]) -> String {
