@@ -42,6 +42,11 @@ impl Default for ConsoleSettings {
 }
 
 impl ConsoleSettings {
+    /// Whether an officer of `role` must have a second factor here.
+    pub fn second_factor_required(&self, role: server::store::admins::Role) -> bool {
+        self.require_mrao_second_factor && role == server::store::admins::Role::Mrao
+    }
+
     pub fn new(idle_seconds: u32, public_url: &str) -> Self {
         Self {
             idle: std::time::Duration::from_secs(idle_seconds.into()),

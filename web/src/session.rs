@@ -261,7 +261,7 @@ fn detour(
         let open = (get && path == own) || (post && path == format!("{own}/password"));
         return (!open).then(|| format!("{own}?msg=change-password"));
     }
-    if cfg.require_mrao_second_factor && o.role == Role::Mrao && !o.has_second_factor {
+    if cfg.second_factor_required(o.role) && !o.has_second_factor {
         let open = path == "/account/second-factor"
             || path.starts_with("/account/second-factor/")
             || path == "/reauth";

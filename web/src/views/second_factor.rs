@@ -10,7 +10,6 @@ use serde::Deserialize;
 use server::admin::second_factor::{self as sf, SecretBox};
 use server::admin::AdminError;
 use server::enroll::Enroll;
-use server::store::admins::Role;
 
 use super::{actor, blocking, html_no_store, see_other, Nav};
 use crate::auth::{self, CodeOutcome};
@@ -46,10 +45,8 @@ fn sealer(req: &HttpRequest) -> Result<web::Data<SecretBox>, WebError> {
 }
 
 fn required(req: &HttpRequest, officer: &Officer) -> bool {
-    officer.role == Role::Mrao
-        && req
-            .app_data::<web::Data<ConsoleSettings>>()
-            .is_some_and(|c| c.require_mrao_second_factor)
+    req.app_data::<web::Data<ConsoleSettings>>()
+        .is_some_and(|c| c.second_factor_required(officer.role))
 }
 
 fn load(
