@@ -11,16 +11,7 @@ use super::StoreError;
 /// Store a new, unconfirmed secret (replacing any), and drop the old
 /// recovery codes with it.
 pub fn begin(conn: &mut PgConnection, admin_id: i64, sealed: &[u8]) -> Result<(), StoreError> {
-    diesel::update(admins::table.find(admin_id))
-        .set((
-            admins::totp_secret.eq(Some(sealed)),
-            admins::totp_enabled_at.eq(None::<DateTime<Utc>>),
-            admins::totp_last_step.eq(None::<i64>),
-        ))
-        .execute(conn)?;
-    diesel::delete(admin_recovery_codes::table.filter(admin_recovery_codes::admin_id.eq(admin_id)))
-        .execute(conn)?;
-    Ok(())
+    reset(conn, admin_id, Some(sealed))
 }
 
 /// Confirm the secret: from now on logins need a code. `step` was just
@@ -54,9 +45,15 @@ pub fn enable(
 
 /// Remove the second factor and its recovery codes.
 pub fn disable(conn: &mut PgConnection, admin_id: i64) -> Result<(), StoreError> {
+    reset(conn, admin_id, None)
+}
+
+/// The officer's secret becomes `sealed` (unconfirmed) or none; every
+/// recovery code goes.
+fn reset(conn: &mut PgConnection, admin_id: i64, sealed: Option<&[u8]>) -> Result<(), StoreError> {
     diesel::update(admins::table.find(admin_id))
         .set((
-            admins::totp_secret.eq(None::<Vec<u8>>),
+            admins::totp_secret.eq(sealed),
             admins::totp_enabled_at.eq(None::<DateTime<Utc>>),
             admins::totp_last_step.eq(None::<i64>),
         ))
