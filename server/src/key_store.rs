@@ -1,14 +1,17 @@
 //! The identities under `<data>/ca/`: a certificate (`<name>.crt`, 0644)
 //! and its private key (`<name>.key`, 0600, encrypted with the
-//! installation's passphrase, `ca::key_file`), and where that passphrase
-//! comes from.
+//! installation's passphrase, `ca::key_file`) or, for a CA key in an HSM,
+//! the key's label in the token (`<name>.pkcs11`, 0644), and where the
+//! passphrase comes from.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use openssl::x509::X509;
 
 use crate::ca::key_file::{self, Passphrase};
+use crate::ca::pkcs11::Hsm;
 use crate::ca::{CaError, CaIdentity};
 use crate::config::Config;
 use crate::fsutil::{read_private, write_atomic};
@@ -42,7 +45,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError + '_ {
 pub struct IdentityFiles<'a> {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Names the key's label in the HSM instead of `key`.
+    pub hsm_ref: PathBuf,
     pass: &'a Passphrase,
+    hsm: Option<&'a Arc<Hsm>>,
 }
 
 impl<'a> IdentityFiles<'a> {
@@ -57,11 +63,24 @@ impl<'a> IdentityFiles<'a> {
     }
 
     pub fn at(cert: PathBuf, key: PathBuf, pass: &'a Passphrase) -> Self {
-        Self { cert, key, pass }
+        let hsm_ref = key.with_extension("pkcs11");
+        Self {
+            cert,
+            key,
+            hsm_ref,
+            pass,
+            hsm: None,
+        }
+    }
+
+    /// With the token that holds a key named by `<name>.pkcs11`.
+    pub fn with_hsm(mut self, hsm: Option<&'a Arc<Hsm>>) -> Self {
+        self.hsm = hsm;
+        self
     }
 
     pub fn exists(&self) -> bool {
-        self.cert.exists() && self.key.exists()
+        self.cert.exists() && (self.key.exists() || self.hsm_ref.exists())
     }
 
     /// Reads the identity. A key written before keys were encrypted is
@@ -72,6 +91,9 @@ impl<'a> IdentityFiles<'a> {
             path: self.cert.clone(),
             source: CaError::BadCertificate(e.to_string()),
         })?;
+        if self.hsm_ref.exists() {
+            return self.load_from_hsm(cert);
+        }
         let key_pem = read_private(&self.key).map_err(io(&self.key))?;
         let key_err = |source| KeyStoreError::Key {
             path: self.key.clone(),
@@ -87,8 +109,32 @@ impl<'a> IdentityFiles<'a> {
         Ok(id)
     }
 
+    fn load_from_hsm(&self, cert: X509) -> Result<CaIdentity, KeyStoreError> {
+        let path = &self.hsm_ref;
+        let err = |source| KeyStoreError::Key {
+            path: path.clone(),
+            source,
+        };
+        let text = fs::read_to_string(path).map_err(io(path))?;
+        let label = text.trim();
+        let Some(hsm) = self.hsm else {
+            return Err(err(CaError::Hsm(format!(
+                "this key is labelled {label:?} in an HSM, but no PKCS#11 module is \
+                 configured (SCEPD_PKCS11_MODULE)"
+            ))));
+        };
+        let key = hsm.key(label).map_err(err)?;
+        CaIdentity::with_hsm_key(cert, key).map_err(err)
+    }
+
     pub fn save(&self, id: &CaIdentity) -> Result<(), KeyStoreError> {
-        self.save_key(id)?;
+        match id.key().hsm() {
+            Some(k) => {
+                let label = format!("{}\n", k.label());
+                write_atomic(&self.hsm_ref, label.as_bytes(), 0o644).map_err(io(&self.hsm_ref))?
+            }
+            None => self.save_key(id)?,
+        }
         let pem = id.cert_pem().map_err(|source| KeyStoreError::Key {
             path: self.cert.clone(),
             source,
@@ -97,11 +143,17 @@ impl<'a> IdentityFiles<'a> {
     }
 
     fn save_key(&self, id: &CaIdentity) -> Result<(), KeyStoreError> {
-        let pem =
-            key_file::encrypt_pem(id.key(), self.pass).map_err(|source| KeyStoreError::Key {
+        let pem = key_file::encrypt_pem(
+            id.private_key().map_err(|source| KeyStoreError::Key {
                 path: self.key.clone(),
                 source,
-            })?;
+            })?,
+            self.pass,
+        )
+        .map_err(|source| KeyStoreError::Key {
+            path: self.key.clone(),
+            source,
+        })?;
         write_atomic(&self.key, &pem, 0o600).map_err(io(&self.key))
     }
 }

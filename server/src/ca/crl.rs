@@ -182,9 +182,7 @@ pub fn sign_crl(
     if !revoked.is_empty() {
         b.sort()?;
     }
-    b.sign(ca.key(), ca.default_digest())?;
-    let crl = b.build()?;
-    Ok(crl.to_der()?)
+    ca.key().sign_crl(b, ca.default_digest())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use openssl::asn1::Asn1Time;
 use openssl::bn::BigNumRef;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
-use openssl::pkey::{Id, PKey, PKeyRef, Private, Public};
+use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private, Public};
 use openssl::x509::extension::{BasicConstraints, KeyUsage as KuExt};
 use openssl::x509::{
     X509Builder, X509Extension, X509KeyUsage, X509Name, X509NameRef, X509Ref, X509,
@@ -24,6 +24,8 @@ use super::der_ext::{
     aki_extension, aki_value, asn1_time, eku_value, extension, key_identifier, ski_extension,
     OID_EKU,
 };
+use super::pkcs11::HsmKey;
+use super::signer::CaKey;
 use super::{generate_key, random_serial, sha256_fingerprint, CaError, KeySpec};
 
 /// Backdating of notBefore so that devices with slightly slow clocks accept
@@ -34,7 +36,7 @@ const CLOCK_SKEW: Duration = Duration::minutes(5);
 /// per-enrollment issuance does not re-derive them from the certificate.
 pub struct CaIdentity {
     cert: X509,
-    key: PKey<Private>,
+    key: CaKey,
     subject: X509Name,
     subject_der: Vec<u8>,
     key_id: Vec<u8>,
@@ -53,19 +55,50 @@ impl CaIdentity {
         if !cert.public_key()?.public_eq(&key) {
             return Err(CaError::KeyMismatch);
         }
+        Self::with_key(cert, CaKey::Software(key))
+    }
+
+    /// Pairs a certificate with a key in an HSM; fails unless the key signs
+    /// what the certificate's public key verifies.
+    pub fn with_hsm_key(cert: X509, key: HsmKey) -> Result<Self, CaError> {
+        let public = cert.public_key()?;
+        let probe = b"scepd: does this key belong to this certificate?";
+        let md = digest_for(&public)?;
+        let sig = key.sign(md, probe)?;
+        let mut v = openssl::sign::Verifier::new(md, &public)?;
+        if !public.public_eq(key.public_key()) || !v.verify_oneshot(&sig, probe).unwrap_or(false) {
+            return Err(CaError::Hsm(format!(
+                "the key labelled {:?} in token {:?} is not the key of this certificate",
+                key.label(),
+                key.token()
+            )));
+        }
+        Self::with_key(cert, CaKey::Pkcs11(key))
+    }
+
+    /// [`new`](Self::new) or [`with_hsm_key`](Self::with_hsm_key).
+    pub fn from_ca_key(cert: X509, key: CaKey) -> Result<Self, CaError> {
+        match key {
+            CaKey::Software(k) => Self::new(cert, k),
+            CaKey::Pkcs11(k) => Self::with_hsm_key(cert, k),
+        }
+    }
+
+    fn with_key(cert: X509, key: CaKey) -> Result<Self, CaError> {
+        let public = cert.public_key()?;
         let subject = cert.subject_name().to_owned()?;
         let subject_der = subject.to_der()?;
         // Prefer the SKI the certificate declares so AKIs we write match what
         // path builders look up; fall back to the RFC 5280 method (1) hash.
         let key_id = match cert.subject_key_id() {
             Some(ski) => ski.as_slice().to_vec(),
-            None => key_identifier(&key)?,
+            None => key_identifier(&public)?,
         };
         let aki_value = aki_value(&key_id)?;
         let fingerprint = sha256_fingerprint(&cert)?;
         let not_before = to_chrono(cert.not_before())?;
         let not_after = to_chrono(cert.not_after())?;
-        let digest = digest_for(&key)?;
+        let digest = digest_for(&public)?;
         Ok(CaIdentity {
             cert,
             key,
@@ -92,8 +125,15 @@ impl CaIdentity {
         &self.cert
     }
 
-    pub fn key(&self) -> &PKeyRef<Private> {
+    /// The signing key, in memory or in an HSM.
+    pub fn key(&self) -> &CaKey {
         &self.key
+    }
+
+    /// The key when it is in memory (RA and signer identities always are);
+    /// `KeyInHsm` for a CA key in an HSM.
+    pub fn private_key(&self) -> Result<&PKeyRef<Private>, CaError> {
+        self.key.software().ok_or(CaError::KeyInHsm)
     }
 
     pub fn public_key(&self) -> Result<PKey<Public>, CaError> {
@@ -143,7 +183,7 @@ impl CaIdentity {
 
     /// Unencrypted PKCS#8 PEM; the caller is responsible for protecting it.
     pub fn key_pem(&self) -> Result<Vec<u8>, CaError> {
-        Ok(self.key.private_key_to_pem_pkcs8()?)
+        Ok(self.private_key()?.private_key_to_pem_pkcs8()?)
     }
 
     pub(crate) fn aki_value(&self) -> &[u8] {
@@ -213,7 +253,7 @@ fn build_name(organization: &str, common_name: &str) -> Result<X509Name, CaError
 struct CertTemplate<'a> {
     subject: &'a X509NameRef,
     issuer: &'a X509NameRef,
-    public_key: &'a PKeyRef<Private>,
+    public_key: &'a PKeyRef<Public>,
     serial: &'a BigNumRef,
     not_before: DateTime<Utc>,
     not_after: DateTime<Utc>,
@@ -222,7 +262,7 @@ struct CertTemplate<'a> {
 
 fn build_and_sign(
     t: CertTemplate<'_>,
-    signer: &PKeyRef<Private>,
+    signer: &CaKey,
     digest: MessageDigest,
 ) -> Result<X509, CaError> {
     if t.not_before >= t.not_after {
@@ -242,8 +282,11 @@ fn build_and_sign(
     for ext in t.extensions {
         b.append_extension(ext)?;
     }
-    b.sign(signer, digest)?;
-    Ok(b.build())
+    signer.sign_x509(b, digest)
+}
+
+fn public_of<T: HasPublic>(key: &PKeyRef<T>) -> Result<PKey<Public>, CaError> {
+    Ok(PKey::public_key_from_der(&key.public_key_to_der()?)?)
 }
 
 fn validity(days: u32) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -262,8 +305,20 @@ pub fn new_root_ca(
     organization: &str,
     validity_days: u32,
 ) -> Result<X509, CaError> {
+    let key = CaKey::Software(key.to_owned());
+    new_root_ca_with(&key, common_name, organization, validity_days)
+}
+
+/// As [`new_root_ca`] with a key in memory or in an HSM.
+pub fn new_root_ca_with(
+    key: &CaKey,
+    common_name: &str,
+    organization: &str,
+    validity_days: u32,
+) -> Result<X509, CaError> {
     let name = build_name(organization, common_name)?;
-    let key_id = key_identifier(key)?;
+    let public = key.public_key()?;
+    let key_id = key_identifier(&public)?;
     let (not_before, not_after) = validity(validity_days);
     let serial = random_serial()?;
     let extensions = vec![
@@ -275,13 +330,13 @@ pub fn new_root_ca(
     let t = CertTemplate {
         subject: &name,
         issuer: &name,
-        public_key: key,
+        public_key: &public,
         serial: &serial,
         not_before,
         not_after,
         extensions,
     };
-    build_and_sign(t, key, digest_for(key)?)
+    build_and_sign(t, key, digest_for(&public)?)
 }
 
 /// Creates the RA certificate, signed by `ca`.
@@ -338,6 +393,7 @@ fn ra_cert(
     let name = build_name(&org, common_name)?;
     let (not_before, not_after) = validity(validity_days);
     let serial = random_serial()?;
+    let public = public_of(ra_key)?;
     let extensions = vec![
         BasicConstraints::new().critical().build()?,
         usage,
@@ -347,7 +403,7 @@ fn ra_cert(
     let t = CertTemplate {
         subject: &name,
         issuer: ca.subject(),
-        public_key: ra_key,
+        public_key: &public,
         serial: &serial,
         not_before,
         not_after: not_after.min(ca.not_after()),
@@ -455,6 +511,19 @@ pub fn rollover(
     organization: &str,
     validity_days: u32,
 ) -> Result<(CaIdentity, CaIdentity), CaError> {
+    let key = CaKey::Software(generate_key(spec)?);
+    rollover_with(current, key, spec, common_name, organization, validity_days)
+}
+
+/// As [`rollover`] with the next CA's key made by the caller (in an HSM).
+pub fn rollover_with(
+    current: &CaIdentity,
+    ca_key: CaKey,
+    spec: KeySpec,
+    common_name: &str,
+    organization: &str,
+    validity_days: u32,
+) -> Result<(CaIdentity, CaIdentity), CaError> {
     let cn = if common_name.trim().is_empty() {
         first_entry(current.cert(), Nid::COMMONNAME)
     } else {
@@ -465,9 +534,8 @@ pub fn rollover(
     } else {
         organization.to_string()
     };
-    let ca_key = generate_key(spec)?;
-    let ca_cert = new_root_ca(&ca_key, &cn, &org, validity_days)?;
-    let next_ca = CaIdentity::new(ca_cert, ca_key)?;
+    let ca_cert = new_root_ca_with(&ca_key, &cn, &org, validity_days)?;
+    let next_ca = CaIdentity::from_ca_key(ca_cert, ca_key)?;
 
     let ra_spec = match spec {
         KeySpec::Rsa(bits) => KeySpec::Rsa(bits),

@@ -165,10 +165,11 @@ fn import_rejects_ca_without_key_cert_sign() {
     let name = build_name("Acme", "Odd CA").unwrap();
     let serial = random_serial().unwrap();
     let (nb, na) = validity(30);
+    let public = public_of(&key).unwrap();
     let t = CertTemplate {
         subject: &name,
         issuer: &name,
-        public_key: &key,
+        public_key: &public,
         serial: &serial,
         not_before: nb,
         not_after: na,
@@ -177,7 +178,8 @@ fn import_rejects_ca_without_key_cert_sign() {
             KuExt::new().critical().digital_signature().build().unwrap(),
         ],
     };
-    let cert = build_and_sign(t, &key, MessageDigest::sha256()).unwrap();
+    let signer = CaKey::Software(key.clone());
+    let cert = build_and_sign(t, &signer, MessageDigest::sha256()).unwrap();
     let err = import_ca(
         &cert.to_pem().unwrap(),
         &key.private_key_to_pem_pkcs8().unwrap(),
@@ -217,7 +219,7 @@ fn rollover_makes_new_ca_and_ra_chaining_to_it() {
     assert!(next_ca.not_before() <= Utc::now());
     assert!(chains_to(next_ra.cert(), next_ca.cert()));
     assert!(!chains_to(next_ra.cert(), current.cert()));
-    assert_eq!(next_ra.key().id(), Id::RSA);
+    assert_eq!(next_ra.private_key().unwrap().id(), Id::RSA);
     assert_eq!(first_entry(next_ra.cert(), Nid::COMMONNAME), "Test Root RA");
 }
 
@@ -233,7 +235,8 @@ fn rollover_uses_given_names() {
 fn an_encrypted_ca_key_imports_with_its_passphrase_only() {
     let ca = make_ca(KeySpec::EcP256);
     let encrypted = ca
-        .key()
+        .private_key()
+        .unwrap()
         .private_key_to_pem_pkcs8_passphrase(openssl::symm::Cipher::aes_256_cbc(), b"export pw")
         .unwrap();
     let back = import_ca(&ca.cert_pem().unwrap(), &encrypted, Some(b"export pw")).unwrap();

@@ -107,7 +107,7 @@ pub fn issue_der(ca: &CaIdentity, p: &IssueParams<'_>) -> Result<Vec<u8>, CaErro
 
     // RFC 5280 §4.1: the TBSCertificate is assembled as DER directly and
     // only the signature is OpenSSL's.
-    let alg = signature_algorithm(ca.key(), p.digest)?;
+    let alg = signature_algorithm(ca.key().id(), p.digest)?;
     let validity = [
         x509_time(p.not_before)?.to_der()?,
         x509_time(not_after)?.to_der()?,
@@ -127,7 +127,7 @@ pub fn issue_der(ca: &CaIdentity, p: &IssueParams<'_>) -> Result<Vec<u8>, CaErro
         ]
         .concat(),
     );
-    let signature = crate::wire::pkcs1::sign(ca.key(), p.digest, &tbs)?;
+    let signature = ca.key().sign(p.digest, &tbs)?;
     let cert = encode(
         TAG_SEQUENCE,
         &[
@@ -173,12 +173,9 @@ fn key_usage_value(usages: &[KeyUsage]) -> Option<Vec<u8>> {
 }
 
 /// The AlgorithmIdentifier of the CA's signature (RFC 4055 / RFC 5758).
-fn signature_algorithm(
-    key: &PKeyRef<openssl::pkey::Private>,
-    md: MessageDigest,
-) -> Result<Vec<u8>, CaError> {
+fn signature_algorithm(key: Id, md: MessageDigest) -> Result<Vec<u8>, CaError> {
     let nid = md.type_();
-    let (oid, null_params) = match (key.id(), nid) {
+    let (oid, null_params) = match (key, nid) {
         (Id::RSA, Nid::SHA256) => ("1.2.840.113549.1.1.11", true),
         (Id::RSA, Nid::SHA384) => ("1.2.840.113549.1.1.12", true),
         (Id::RSA, Nid::SHA512) => ("1.2.840.113549.1.1.13", true),

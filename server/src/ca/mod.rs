@@ -16,7 +16,9 @@ mod der_ext;
 mod identity;
 mod issue;
 pub mod key_file;
+pub mod pkcs11;
 mod profile;
+mod signer;
 #[cfg(test)]
 pub(crate) mod test_support;
 
@@ -24,11 +26,12 @@ pub use chain::{certs_from_pem, certs_to_pem, check_chain, import_ca_chain};
 pub use crl::{sign_crl, RevocationReason, RevokedEntry};
 pub(crate) use identity::to_chrono;
 pub use identity::{
-    import_ca, new_ocsp_responder, new_ra_cert, new_ra_encryption_cert, new_root_ca, rollover,
-    CaIdentity,
+    import_ca, new_ocsp_responder, new_ra_cert, new_ra_encryption_cert, new_root_ca,
+    new_root_ca_with, rollover, rollover_with, CaIdentity,
 };
 pub use issue::{issue, issue_der, IssueParams};
 pub use profile::{Eku, KeyUsage};
+pub use signer::CaKey;
 
 use std::fmt;
 use std::str::FromStr;
@@ -92,6 +95,10 @@ pub enum CaError {
     BadCertificate(String),
     #[error("CA chain does not link: {0}")]
     BrokenChain(String),
+    #[error("HSM: {0}")]
+    Hsm(String),
+    #[error("the CA key is in an HSM and cannot be exported or used as a file")]
+    KeyInHsm,
 }
 
 impl From<der::Error> for CaError {

@@ -251,11 +251,14 @@ impl Enroll {
             return Ok(None);
         };
         let content = wire::certs_only(&[next.ca.cert(), next.ra.cert(), next.ra_enc.cert()])?;
-        Ok(Some(wire::signed_next_ca(
-            self.auth.ca.cert(),
-            self.auth.ca.key(),
-            &content,
-        )?))
+        // OpenSSL's CMS signing needs the key in memory: with the CA key
+        // in an HSM the RA signs, whose certificate GetCACert publishes
+        // beside the CA's (docs/hsm.md).
+        let (cert, key) = match self.auth.ca.key().software() {
+            Some(key) => (self.auth.ca.cert(), key),
+            None => (self.auth.ra.cert(), &**self.auth.ra.key()),
+        };
+        Ok(Some(wire::signed_next_ca(cert, key, &content)?))
     }
 
     /// The enabled profile `name` as the database has it now (`NotFound`

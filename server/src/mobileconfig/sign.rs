@@ -144,7 +144,7 @@ pub fn sign(xml: &[u8], signer: &ProfileSigner) -> Result<Vec<u8>, MobileconfigE
     // BINARY: the XML is signed byte for byte, not as canonical MIME text.
     let p7 = Pkcs7::sign(
         signer.identity.cert(),
-        signer.identity.key(),
+        signer.identity.private_key()?,
         &certs,
         xml,
         Pkcs7Flags::BINARY,
