@@ -33,6 +33,10 @@ pub enum CaCmd {
     Adopt,
     /// Write the current CRL (DER) to a file.
     Crl { out: PathBuf },
+    /// Make the rollover CA current, in the database's record and in
+    /// <data>/ca/ (the old CA's files move to <data>/ca/retired/); every
+    /// node issues under it from its next start.
+    Switch,
 }
 
 type CmdResult = Result<(), String>;
@@ -48,6 +52,17 @@ pub fn ca(cfg: &Config, cmd: CaCmd) -> CmdResult {
             eprintln!(
                 "copy next-ca.*, next-ra.* and next-ra-enc.* from <data>/ca/ to every other \
                  node, then restart each to advertise GetNextCACert"
+            );
+            Ok(())
+        }
+        CaCmd::Switch => {
+            let fp = with_db(cfg, |running, conn| {
+                bootstrap::switch_to_next(cfg, &running.data, conn).map_err(err)
+            })?;
+            println!("CA fingerprint (SHA-256): {fp}");
+            eprintln!(
+                "restart scepd to issue under this CA; copy <data>/ca/ from this node to every \
+                 other node first, or they refuse to start"
             );
             Ok(())
         }

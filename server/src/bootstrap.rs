@@ -9,13 +9,15 @@
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use diesel::pg::PgConnection;
 use diesel::Connection;
 use openssl::x509::X509;
 
-use crate::ca::{self, CaError, CaIdentity};
+use crate::ca::pkcs11::Hsm;
+use crate::ca::{self, CaError, CaIdentity, CaKey};
 use crate::config::Config;
 use crate::enroll::{Authority, NextAuthority};
 use crate::key_store::{self, IdentityFiles, KeyStoreError};
@@ -95,7 +97,10 @@ fn lock(data: &Path) -> Result<File, BootstrapError> {
 }
 
 fn ra_identity(id: CaIdentity) -> Result<RaIdentity, CaError> {
-    Ok(RaIdentity::new(id.cert().clone(), id.key().to_owned())?)
+    Ok(RaIdentity::new(
+        id.cert().clone(),
+        id.private_key()?.to_owned(),
+    )?)
 }
 
 /// A CA to import instead of generating one (`scepd init --import-ca`).
@@ -159,7 +164,8 @@ fn load_authority(
     create: bool,
 ) -> Result<Authority, BootstrapError> {
     let pass = key_store::passphrase(cfg, data)?;
-    let ca_files = IdentityFiles::new(data, "ca", &pass);
+    let hsm = open_hsm(cfg)?;
+    let ca_files = IdentityFiles::new(data, "ca", &pass).with_hsm(hsm.as_ref());
     let ra_files = IdentityFiles::new(data, "ra", &pass);
     let ra_enc_files = IdentityFiles::new(data, "ra-enc", &pass);
     let ca = match (ca_files.exists() || !create, import) {
@@ -170,6 +176,13 @@ fn load_authority(
             )))
         }
         (true, None) => ca_files.load()?,
+        (false, Some(_)) if hsm.is_some() => {
+            return Err(BootstrapError::Invalid(
+                "--import-ca with SCEPD_PKCS11_MODULE: put the key into the token with its \
+                 own tools, then run init with SCEPD_PKCS11_KEY_LABEL naming it"
+                    .into(),
+            ))
+        }
         (false, Some(imp)) => {
             let (ca, issuers) =
                 ca::import_ca_chain(&imp.cert_pem, &imp.key_pem, imp.key_passphrase.as_deref())?;
@@ -182,14 +195,20 @@ fn load_authority(
             ca
         }
         (false, None) => {
-            let key = ca::generate_key(cfg.ca_key_type)?;
-            let cert = ca::new_root_ca(
+            let key = match (&hsm, &cfg.pkcs11) {
+                (Some(hsm), Some(p11)) => CaKey::Pkcs11(match hsm.find_key(&p11.key_label)? {
+                    Some(k) => k,
+                    None => hsm.generate(&p11.key_label, cfg.ca_key_type)?,
+                }),
+                _ => CaKey::Software(ca::generate_key(cfg.ca_key_type)?),
+            };
+            let cert = ca::new_root_ca_with(
                 &key,
                 &cfg.ca_common_name,
                 &cfg.ca_organization,
                 cfg.ca_validity_days,
             )?;
-            let ca = CaIdentity::new(cert, key)?;
+            let ca = CaIdentity::from_ca_key(cert, key)?;
             ca_files.save(&ca)?;
             save_chain(data, &[])?;
             tracing::info!(fingerprint = ca.fingerprint(), "created CA");
@@ -213,7 +232,7 @@ fn load_authority(
     // node's own, so not part of the recorded identity.
     crate::mobileconfig::ensure_signer(data, &ca, &pass)
         .map_err(|e| BootstrapError::Invalid(e.to_string()))?;
-    let next_ca = IdentityFiles::new(data, "next-ca", &pass);
+    let next_ca = IdentityFiles::new(data, "next-ca", &pass).with_hsm(hsm.as_ref());
     let next_ra = IdentityFiles::new(data, "next-ra", &pass);
     let next = if next_ca.exists() && next_ra.exists() {
         let ca = next_ca.load()?;
@@ -284,6 +303,31 @@ fn ra_encryption(
     Ok(id)
 }
 
+/// The token holding the CA key, when one is configured; every failure
+/// (module, token, PIN) stops start-up with its reason.
+fn open_hsm(cfg: &Config) -> Result<Option<Arc<Hsm>>, BootstrapError> {
+    match &cfg.pkcs11 {
+        Some(p11) => Ok(Some(Hsm::open(p11)?)),
+        None => Ok(None),
+    }
+}
+
+/// The rollover CA's key: generated in the token when an HSM holds the
+/// CA key, labelled `<SCEPD_PKCS11_KEY_LABEL>-<UTC time>`, else in memory.
+fn next_ca_key(cfg: &Config, hsm: Option<&Arc<Hsm>>) -> Result<CaKey, BootstrapError> {
+    Ok(match (hsm, &cfg.pkcs11) {
+        (Some(hsm), Some(p11)) => {
+            let label = format!(
+                "{}-{}",
+                p11.key_label,
+                chrono::Utc::now().format("%Y%m%d%H%M%S")
+            );
+            CaKey::Pkcs11(hsm.generate(&label, cfg.ca_key_type)?)
+        }
+        _ => CaKey::Software(ca::generate_key(cfg.ca_key_type)?),
+    })
+}
+
 fn new_ra_encryption(cfg: &Config, ca: &CaIdentity) -> Result<CaIdentity, BootstrapError> {
     let key = ca::generate_key(cfg.ra_key_type)?;
     let cn = format!("{} RA encryption", cfg.ca_common_name);
@@ -307,6 +351,7 @@ pub fn rollover(
 ) -> Result<String, BootstrapError> {
     let _lock = lock(data)?;
     let pass = key_store::passphrase(cfg, data)?;
+    let hsm = open_hsm(cfg)?;
     let mut written = false;
     let res = conn.transaction(|conn| {
         store::ca_identity::lock(conn)?;
@@ -320,9 +365,13 @@ pub fn rollover(
             )));
         }
         pin::check(&recorded, &pin::LocalCerts::read(data)?, data)?;
-        let current = IdentityFiles::new(data, "ca", &pass).load()?;
-        let (ca, ra) = ca::rollover(
+        let current = IdentityFiles::new(data, "ca", &pass)
+            .with_hsm(hsm.as_ref())
+            .load()?;
+        let key = next_ca_key(cfg, hsm.as_ref())?;
+        let (ca, ra) = ca::rollover_with(
             &current,
+            key,
             cfg.ca_key_type,
             common_name,
             &cfg.ca_organization,
@@ -332,7 +381,9 @@ pub fn rollover(
         let (ca_der, ra_der, ra_enc_der) = (ca.cert_der()?, ra.cert_der()?, ra_enc.cert_der()?);
         written = true;
         for (name, id) in NEXT_FILES.iter().zip([&ra_enc, &ra, &ca]) {
-            IdentityFiles::new(data, name, &pass).save(id)?;
+            IdentityFiles::new(data, name, &pass)
+                .with_hsm(hsm.as_ref())
+                .save(id)?;
         }
         let next = store::ca_identity::NextIdentity {
             ca: &ca_der,
@@ -348,9 +399,89 @@ pub fn rollover(
             let files = IdentityFiles::new(data, name, &pass);
             let _ = fs::remove_file(&files.cert);
             let _ = fs::remove_file(&files.key);
+            let _ = fs::remove_file(&files.hsm_ref);
         }
     }
     res
+}
+
+/// Make the rollover CA current: in one transaction the database's record
+/// takes the next CA and its RAs as the current identity, and the next
+/// files take the place of the current ones, which move to
+/// `<data>/ca/retired/<fingerprint>/`. Refused unless this node holds the
+/// recorded identity with a recorded rollover. Returns the new CA's
+/// fingerprint; processes pick it up on restart (others after a copy of
+/// `<data>/ca/`, which their start asks for).
+pub fn switch_to_next(
+    cfg: &Config,
+    data: &Path,
+    conn: &mut PgConnection,
+) -> Result<String, BootstrapError> {
+    let _lock = lock(data)?;
+    let pass = key_store::passphrase(cfg, data)?;
+    let hsm = open_hsm(cfg)?;
+    conn.transaction(|conn| {
+        store::ca_identity::lock(conn)?;
+        let recorded = store::ca_identity::get(conn)?.ok_or_else(|| {
+            BootstrapError::Invalid("the database records no CA yet; start scepd first".into())
+        })?;
+        pin::check(&recorded, &pin::LocalCerts::read(data)?, data)?;
+        let next = IdentityFiles::new(data, "next-ca", &pass).with_hsm(hsm.as_ref());
+        if recorded.next_ca_cert.is_none() || !next.exists() {
+            return Err(BootstrapError::Invalid(
+                "there is no next CA: run `scepd ca rollover` first".into(),
+            ));
+        }
+        // Proves the next CA's key is usable before anything moves.
+        let next = next.load()?;
+        let current = IdentityFiles::new(data, "ca", &pass)
+            .with_hsm(hsm.as_ref())
+            .load()?;
+        store::ca_identity::promote_next(conn)?;
+        pin::audit_switch(conn, &current, &next)?;
+        move_next_into_place(data, current.fingerprint())?;
+        Ok(next.fingerprint().to_string())
+    })
+}
+
+/// The file moves of [`switch_to_next`], undone if one fails so that the
+/// rolled-back record and the files still agree.
+fn move_next_into_place(data: &Path, current_fp: &str) -> Result<(), BootstrapError> {
+    let dir = data.join("ca");
+    let retired = dir.join("retired").join(&current_fp[..16]);
+    fs::create_dir_all(&retired).map_err(io(&retired))?;
+    fs::set_permissions(&retired, fs::Permissions::from_mode(0o700)).map_err(io(&retired))?;
+    let mut moves = Vec::new();
+    for name in ["ca", "ra", "ra-enc", "ca-chain", "profile-signer"] {
+        for ext in ["crt", "key", "pkcs11"] {
+            moves.push((
+                dir.join(format!("{name}.{ext}")),
+                retired.join(format!("{name}.{ext}")),
+            ));
+        }
+    }
+    for name in ["ca", "ra", "ra-enc"] {
+        for ext in ["crt", "key", "pkcs11"] {
+            moves.push((
+                dir.join(format!("next-{name}.{ext}")),
+                dir.join(format!("{name}.{ext}")),
+            ));
+        }
+    }
+    let mut done: Vec<(&PathBuf, &PathBuf)> = Vec::new();
+    for (from, to) in &moves {
+        if !from.exists() {
+            continue;
+        }
+        if let Err(e) = fs::rename(from, to) {
+            for (f, t) in done.iter().rev() {
+                let _ = fs::rename(t, f);
+            }
+            return Err(io(from)(e));
+        }
+        done.push((from, to));
+    }
+    Ok(())
 }
 
 /// Where the database is: the configured URL, or a private cluster.

@@ -211,6 +211,25 @@ pub struct Settings {
     /// the audit log [default: none].
     #[arg(long, env = "SCEPD_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
+    /// PKCS#11 module of the HSM holding the CA key (docs/hsm.md); unset,
+    /// the CA key is a file [e.g. /usr/lib/softhsm/libsofthsm2.so].
+    #[arg(long, env = "SCEPD_PKCS11_MODULE", global = true)]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Label of the HSM token [default: the only initialized token].
+    #[arg(long, env = "SCEPD_PKCS11_TOKEN", global = true)]
+    pub pkcs11_token: Option<String>,
+    /// Slot of the HSM token, instead of its label.
+    #[arg(long, env = "SCEPD_PKCS11_SLOT", global = true)]
+    pub pkcs11_slot: Option<u64>,
+    /// User PIN of the token (prefer --pkcs11-pin-file).
+    #[arg(long, env = "SCEPD_PKCS11_PIN", global = true, hide_env_values = true)]
+    pub pkcs11_pin: Option<String>,
+    /// File holding the user PIN of the token.
+    #[arg(long, env = "SCEPD_PKCS11_PIN_FILE", global = true)]
+    pub pkcs11_pin_file: Option<PathBuf>,
+    /// Label of the CA key `scepd init` creates or uses in the token [default: scepd-ca].
+    #[arg(long, env = "SCEPD_PKCS11_KEY_LABEL", global = true)]
+    pub pkcs11_key_label: Option<String>,
 }
 
 /// Resolved, validated configuration.
@@ -254,6 +273,8 @@ pub struct Config {
     /// The keys' passphrase itself, or the file holding it (`key_store`).
     pub key_passphrase: Option<String>,
     pub key_passphrase_file: Option<PathBuf>,
+    /// The HSM holding the CA key, if any.
+    pub pkcs11: Option<crate::ca::pkcs11::Pkcs11Settings>,
 }
 
 impl std::fmt::Debug for Config {
@@ -288,6 +309,7 @@ impl std::fmt::Debug for Config {
                 &self.key_passphrase.as_ref().map(|_| "<redacted>"),
             )
             .field("key_passphrase_file", &self.key_passphrase_file)
+            .field("pkcs11", &self.pkcs11)
             .finish_non_exhaustive()
     }
 }
@@ -380,6 +402,7 @@ impl Settings {
                     message: e.to_string(),
                 })
         };
+        let pkcs11 = pkcs11_settings(&s)?;
         let ra_key_type = key("ra_key_type", s.ra_key_type, "rsa2048")?;
         if !matches!(ra_key_type, KeySpec::Rsa(_)) {
             return Err(ConfigError::Invalid {
@@ -467,6 +490,7 @@ impl Settings {
             mail,
             trusted_proxies,
             require_mrao_second_factor: s.require_mrao_second_factor.unwrap_or(false),
+            pkcs11,
             key_passphrase: s.key_passphrase.filter(|p| !p.is_empty()),
             key_passphrase_file: s.key_passphrase_file,
         })
@@ -541,6 +565,12 @@ impl Settings {
                 .or(o.require_mrao_second_factor),
             key_passphrase: self.key_passphrase.or(o.key_passphrase),
             key_passphrase_file: self.key_passphrase_file.or(o.key_passphrase_file),
+            pkcs11_module: self.pkcs11_module.or(o.pkcs11_module),
+            pkcs11_token: self.pkcs11_token.or(o.pkcs11_token),
+            pkcs11_slot: self.pkcs11_slot.or(o.pkcs11_slot),
+            pkcs11_pin: self.pkcs11_pin.or(o.pkcs11_pin),
+            pkcs11_pin_file: self.pkcs11_pin_file.or(o.pkcs11_pin_file),
+            pkcs11_key_label: self.pkcs11_key_label.or(o.pkcs11_key_label),
         }
     }
 }
@@ -631,6 +661,41 @@ fn console_tls(
     Ok(Some(ConsoleTls {
         listen: addr,
         source,
+    }))
+}
+
+/// The HSM settings; the PIN is read here so that a missing one stops
+/// start-up with its name.
+fn pkcs11_settings(s: &Settings) -> Result<Option<crate::ca::pkcs11::Pkcs11Settings>, ConfigError> {
+    let Some(module) = s.pkcs11_module.clone() else {
+        return Ok(None);
+    };
+    let invalid = |key, message: String| ConfigError::Invalid { key, message };
+    let pin = match (&s.pkcs11_pin, &s.pkcs11_pin_file) {
+        (Some(pin), _) => pin.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| invalid("pkcs11_pin_file", format!("{}: {e}", path.display())))?
+            .trim_end_matches(['\r', '\n'])
+            .to_string(),
+        (None, None) => {
+            return Err(invalid(
+                "pkcs11_pin",
+                "SCEPD_PKCS11_MODULE is set: give the token's PIN in SCEPD_PKCS11_PIN_FILE \
+                 (or SCEPD_PKCS11_PIN)"
+                    .into(),
+            ))
+        }
+    };
+    Ok(Some(crate::ca::pkcs11::Pkcs11Settings {
+        module,
+        token_label: s.pkcs11_token.clone().filter(|t| !t.is_empty()),
+        slot: s.pkcs11_slot,
+        pin,
+        key_label: s
+            .pkcs11_key_label
+            .clone()
+            .filter(|l| !l.is_empty())
+            .unwrap_or_else(|| "scepd-ca".into()),
     }))
 }
 

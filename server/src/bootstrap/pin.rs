@@ -19,7 +19,7 @@ use crate::store::ca_identity::{self as record, CaIdentityRow, NewIdentity, Next
 use crate::store::certificates;
 
 /// The certificates `<data>/ca/` holds (a certificate counts only beside
-/// its key, as a start loads it); keys are checked when the node loads them.
+/// its key or its key's token reference `<name>.pkcs11`, as a start loads it); keys are checked when the node loads them.
 pub struct LocalCerts {
     pub ca: Option<X509>,
     pub issuers: Vec<X509>,
@@ -35,11 +35,12 @@ impl LocalCerts {
         let cert = |name: &str| -> Result<Option<X509>, BootstrapError> {
             // Certificates only: no key is read (or decrypted) to compare.
             let dir = data.join("ca");
-            let (crt, key) = (
+            let (crt, key, token_ref) = (
                 dir.join(format!("{name}.crt")),
                 dir.join(format!("{name}.key")),
+                dir.join(format!("{name}.pkcs11")),
             );
-            if !(crt.exists() && key.exists()) {
+            if !(crt.exists() && (key.exists() || token_ref.exists())) {
                 return Ok(None);
             }
             let pem = std::fs::read(&crt).map_err(super::io(&crt))?;
@@ -350,6 +351,30 @@ pub fn audit_rollover(
             details: serde_json::json!({
                 "current_ca": current.fingerprint(),
                 "next_ca": next.fingerprint(),
+            }),
+            client_ip: None,
+            organization_id: None,
+            department_id: None,
+        },
+    )?;
+    Ok(())
+}
+
+/// The audit entry of `scepd ca switch`, in its transaction.
+pub fn audit_switch(
+    conn: &mut PgConnection,
+    old: &CaIdentity,
+    new: &CaIdentity,
+) -> Result<(), BootstrapError> {
+    audit::record(
+        conn,
+        &AuditEvent {
+            actor: "cli",
+            kind: AuditKind::CaSwitched,
+            target: Some(format!("ca:{}", new.fingerprint())),
+            details: serde_json::json!({
+                "previous_ca": old.fingerprint(),
+                "ca": new.fingerprint(),
             }),
             client_ip: None,
             organization_id: None,

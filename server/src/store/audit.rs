@@ -71,6 +71,7 @@ pub enum AuditKind {
     CaRecorded,
     /// A rollover CA created and recorded (`scepd ca rollover`).
     CaRolloverPrepared,
+    CaSwitched,
     CrlIssued,
     ConsoleLogin,
     ConsoleLoginFailed,
@@ -129,6 +130,7 @@ impl AuditKind {
             Self::CaCreated => "ca.created",
             Self::CaRecorded => "ca.recorded",
             Self::CaRolloverPrepared => "ca.rollover",
+            Self::CaSwitched => "ca.switch",
             Self::CrlIssued => "crl.issued",
             Self::ConsoleLogin => "console.login",
             Self::ConsoleLoginFailed => "console.login_failed",

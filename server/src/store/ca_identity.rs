@@ -103,3 +103,23 @@ pub fn set_next(conn: &mut PgConnection, next: &NextIdentity<'_>) -> Result<(), 
         Err(StoreError::Conflict("ca_identity.next_ca_cert".into()))
     }
 }
+
+/// Make the recorded rollover CA and its RAs the current identity (a new
+/// root, so no issuers) and clear the rollover; `Conflict` when none is
+/// recorded.
+pub fn promote_next(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let n = diesel::sql_query(
+        "UPDATE ca_identity SET ca_cert = next_ca_cert, ca_chain_pem = '', \
+         ra_cert = next_ra_cert, ra_enc_cert = next_ra_enc_cert, \
+         next_ca_cert = NULL, next_ra_cert = NULL, next_ra_enc_cert = NULL, \
+         updated_at = now() \
+         WHERE next_ca_cert IS NOT NULL AND next_ra_cert IS NOT NULL \
+         AND next_ra_enc_cert IS NOT NULL",
+    )
+    .execute(conn)?;
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict("ca_identity.next_ca_cert".into()))
+    }
+}
