@@ -23,6 +23,7 @@ mod faults;
 mod fuzz_replay;
 mod group_commit;
 mod hostile;
+mod hsm;
 mod interop;
 mod lifecycle;
 mod mail;

@@ -22,6 +22,8 @@ pub struct Scepd {
     external_db: Option<String>,
     child: Child,
     port: u16,
+    /// Environment that `cli` and `restart` pass on too (`start_keeping_env`).
+    sticky_env: Vec<(String, String)>,
 }
 
 /// A TCP port on 127.0.0.1 free a moment ago.
@@ -42,6 +44,14 @@ impl Scepd {
 
     pub fn start_with(db: TestDb, dir: tempfile::TempDir, extra_env: &[(&str, &str)]) -> Scepd {
         Self::spawn(Some(db), dir, extra_env)
+    }
+
+    /// As `start_with`, and the CLI and restarts get `env` too (settings
+    /// every process needs, such as an HSM's).
+    pub fn start_keeping_env(db: TestDb, dir: tempfile::TempDir, env: &[(&str, &str)]) -> Scepd {
+        let mut s = Self::spawn(Some(db), dir, env);
+        s.sticky_env = owned(env);
+        s
     }
 
     /// On a database the test manages itself (e.g. its own PostgreSQL
@@ -70,7 +80,12 @@ impl Scepd {
         self.stop();
         let db = self.db.take();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::spawn_on(db, self.external_db.take(), dir, extra_env)
+        let sticky = std::mem::take(&mut self.sticky_env);
+        let mut env: Vec<(&str, &str)> = sticky.iter().map(|(k, v)| (&**k, &**v)).collect();
+        env.extend_from_slice(extra_env);
+        let mut s = Self::spawn_on(db, self.external_db.take(), dir, &env);
+        s.sticky_env = sticky;
+        s
     }
 
     /// A second process on the same database and data directory.
@@ -209,6 +224,7 @@ impl Scepd {
             external_db,
             child,
             port,
+            sticky_env: Vec::new(),
         };
         s.wait_ready();
         s
@@ -224,14 +240,17 @@ impl Scepd {
 
     /// The environment a CLI command needs to reach this server's database.
     pub fn cli_env(&self) -> Vec<(String, String)> {
-        base_env(self.db_url(), self.dir.path(), self.port)
+        let mut env = base_env(self.db_url(), self.dir.path(), self.port);
+        env.extend(self.sticky_env.iter().cloned());
+        env
     }
 
     /// Run a `scepd` CLI command against the same data dir and database.
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
-            .envs(base_env(self.db_url(), self.dir.path(), self.port));
+            .envs(base_env(self.db_url(), self.dir.path(), self.port))
+            .envs(self.sticky_env.iter().cloned());
         if self.db_url().is_none() {
             cmd.env_remove("DATABASE_URL");
         }
@@ -334,6 +353,12 @@ pub fn nix_kill(pid: u32, sig: &str) -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
+}
+
+fn owned(env: &[(&str, &str)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn base_env(db_url: Option<&str>, dir: &Path, port: u16) -> Vec<(String, String)> {
