@@ -214,3 +214,39 @@ fn every_form_of_database_password_is_redacted() {
         assert_eq!(redact_url(given), shown);
     }
 }
+
+#[test]
+fn an_hsm_needs_a_pin_read_from_its_file_and_kept_out_of_debug() {
+    let with_module = || Settings {
+        pkcs11_module: Some("/usr/lib/softhsm/libsofthsm2.so".into()),
+        ..Default::default()
+    };
+    assert!(Settings::default().resolve().unwrap().pkcs11.is_none());
+    let err = with_module().resolve().unwrap_err();
+    assert!(err.to_string().contains("SCEPD_PKCS11_PIN_FILE"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("scepd-cfg-pin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pin = dir.join("pin");
+    std::fs::write(&pin, "pin-4711\n").unwrap();
+    let c = Settings {
+        pkcs11_pin_file: Some(pin),
+        pkcs11_token: Some("ca-token".into()),
+        ..with_module()
+    }
+    .resolve()
+    .unwrap();
+    let p11 = c.pkcs11.as_ref().unwrap();
+    assert_eq!(p11.pin, "pin-4711");
+    assert_eq!(p11.key_label, "scepd-ca");
+    assert_eq!(p11.token_label.as_deref(), Some("ca-token"));
+    assert!(!format!("{c:?}").contains("pin-4711"));
+
+    let err = Settings {
+        pkcs11_pin_file: Some(dir.join("absent")),
+        ..with_module()
+    }
+    .resolve()
+    .unwrap_err();
+    assert!(err.to_string().contains("pkcs11_pin_file"), "{err}");
+}
