@@ -1,10 +1,12 @@
 //! Start-up and operations: zero-configuration serve on a private
 //! PostgreSQL, key file permissions, health probes, CA import, CA rollover
-//! (RFC 8894 §3.5.2 GetNextCACert) and two processes on one database.
+//! (RFC 8894 §3.5.2 GetNextCACert) and the switch to the next CA, and two
+//! processes on one database.
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use openssl::hash::MessageDigest;
 use server::wire::PkiStatus;
 
 use crate::device::Device;
@@ -266,4 +268,36 @@ fn two_processes_on_one_database_issue_distinct_certificates() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), 12);
+}
+
+#[test]
+fn ca_switch_promotes_the_rollover_ca_and_retires_the_old_one() {
+    let s = Scepd::start();
+    let old_fp = hex::encode_upper(s.ca_cert().digest(MessageDigest::sha256()).unwrap());
+    let refused = s.cli(&["ca", "switch"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("there is no next CA"), "{err}");
+    let fp = s.cli_ok(&["ca", "rollover", "--common-name", "scepd CA 2"]);
+    let fp = fp.trim().rsplit(' ').next().unwrap().to_string();
+    s.cli_ok(&["ca", "switch"]);
+    let s = s.restart();
+    let ca = s.ca_cert();
+    assert_eq!(
+        hex::encode_upper(ca.digest(MessageDigest::sha256()).unwrap()),
+        fp
+    );
+    let retired = s.dir.path().join("ca/retired").join(&old_fp[..16]);
+    assert!(retired.join("ca.crt").exists() && retired.join("ca.key").exists());
+    assert!(!s.dir.path().join("ca/next-ca.crt").exists());
+    let work = tempfile::tempdir().unwrap();
+    let run = scepclient(
+        work.path(),
+        &s.scep_url("default"),
+        &s.mint("default"),
+        "after-switch",
+    );
+    assert!(run.ok, "{}\n{}", run.output, s.log());
+    let (ok, msg) = openssl_verify(&s.ca_pem_path(), &run.cert.unwrap(), &[]);
+    assert!(ok, "{msg}");
 }
