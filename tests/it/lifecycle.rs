@@ -281,6 +281,13 @@ fn ca_switch_promotes_the_rollover_ca_and_retires_the_old_one() {
     let fp = s.cli_ok(&["ca", "rollover", "--common-name", "scepd CA 2"]);
     let fp = fp.trim().rsplit(' ').next().unwrap().to_string();
     s.cli_ok(&["ca", "switch"]);
+    // The database's record moved with the files: the new CA is current,
+    // no rollover waits, and this node holds what is recorded.
+    let show = s.cli_ok(&["ca", "show"]);
+    let current = show.lines().find(|l| l.starts_with("CA ")).unwrap_or("");
+    assert!(current.contains(&fp), "{show}");
+    assert!(!show.contains("next CA"), "{show}");
+    assert!(show.contains("holds this identity"), "{show}");
     let s = s.restart();
     let ca = s.ca_cert();
     assert_eq!(
