@@ -170,6 +170,34 @@ fn ca_key_in_softhsm_issues_signs_crls_and_rolls_over() {
     );
     assert!(text.contains("verify OK"), "{text}");
 
+    // OCSP: the responder's certificate was issued in the token, so the
+    // answer verifies against the CA and says revoked.
+    let leaf = s.dir.path().join("leaf.pem");
+    std::fs::write(&leaf, cert.to_pem().unwrap()).unwrap();
+    let url = cert
+        .ocsp_responders()
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap()
+        .to_string();
+    let out = Command::new("openssl")
+        .args(["ocsp", "-url", &url, "-issuer"])
+        .arg(s.ca_pem_path())
+        .arg("-cert")
+        .arg(&leaf)
+        .arg("-CAfile")
+        .arg(s.ca_pem_path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(text.contains("Response verify OK"), "{text}");
+    assert!(text.contains("leaf.pem: revoked"), "{text}");
+
     // Rollover: the next CA's key is made in the token under a new label.
     let fp = s.cli_ok(&["ca", "rollover", "--common-name", "scepd HSM CA 2"]);
     let fp = fp.trim().rsplit(' ').next().unwrap().to_string();

@@ -431,6 +431,7 @@ pub fn new_ocsp_responder(
     let name = build_name(&org, &format!("{cn} OCSP responder"))?;
     let now = Utc::now();
     let serial = random_serial()?;
+    let public = public_of(key)?;
     let extensions = vec![
         BasicConstraints::new().critical().build()?,
         KuExt::new().critical().digital_signature().build()?,
@@ -442,7 +443,7 @@ pub fn new_ocsp_responder(
     let t = CertTemplate {
         subject: &name,
         issuer: ca.subject(),
-        public_key: key,
+        public_key: &public,
         serial: &serial,
         not_before: now - CLOCK_SKEW,
         not_after: (now + validity).min(ca.not_after()),
