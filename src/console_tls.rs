@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::rt::signal::unix::{signal, SignalKind};
+use server::ca::key_file::Passphrase;
 use server::enroll::Enroll;
 use server::tls::{self, CertStore, Loaded, TlsSource};
 
@@ -17,6 +18,7 @@ pub struct ConsoleCert {
     source: TlsSource,
     data: PathBuf,
     enroll: Enroll,
+    pass: Passphrase,
     pub store: Arc<CertStore>,
 }
 
@@ -26,14 +28,16 @@ impl ConsoleCert {
         source: TlsSource,
         data: PathBuf,
         enroll: Enroll,
+        pass: Passphrase,
     ) -> Result<(Self, Loaded), String> {
-        let first = fetch(&source, &data, &enroll)?;
+        let first = fetch(&source, &data, &enroll, &pass)?;
         let store = CertStore::new(&first);
         Ok((
             Self {
                 source,
                 data,
                 enroll,
+                pass,
                 store,
             },
             first,
@@ -43,18 +47,23 @@ impl ConsoleCert {
     /// Load the files again (or renew the self-issued certificate when it
     /// needs it) and serve the result from the next handshake on.
     fn reload(&self) -> Result<Loaded, String> {
-        let next = fetch(&self.source, &self.data, &self.enroll)?;
+        let next = fetch(&self.source, &self.data, &self.enroll, &self.pass)?;
         self.store.replace(&next);
         Ok(next)
     }
 }
 
-fn fetch(source: &TlsSource, data: &std::path::Path, enroll: &Enroll) -> Result<Loaded, String> {
+fn fetch(
+    source: &TlsSource,
+    data: &std::path::Path,
+    enroll: &Enroll,
+    pass: &Passphrase,
+) -> Result<Loaded, String> {
     match source {
         TlsSource::Files { cert, key } => tls::load_files(cert, key).map_err(|e| e.to_string()),
         TlsSource::SelfIssued { names } => {
             let auth = enroll.authority();
-            let got = tls::ensure_self_issued(data, &auth.ca, auth.issuers(), names)
+            let got = tls::ensure_self_issued(data, &auth.ca, auth.issuers(), names, pass)
                 .map_err(|e| format!("console TLS certificate: {e}"))?;
             if let Some(issued) = &got.issued {
                 let mut conn = enroll

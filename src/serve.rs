@@ -133,8 +133,12 @@ fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
     ));
     let tls = match &cfg.console_tls {
         Some(t) => {
-            let (cert, first) =
-                ConsoleCert::load(t.source.clone(), running.data.clone(), enroll.clone())?;
+            let (cert, first) = ConsoleCert::load(
+                t.source.clone(),
+                running.data.clone(),
+                enroll.clone(),
+                running.key_passphrase.clone(),
+            )?;
             let rustls =
                 server::tls::server_config(cert.store.clone()).map_err(|e| e.to_string())?;
             Some((t.listen, Arc::new(cert), rustls, first))

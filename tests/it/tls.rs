@@ -264,6 +264,9 @@ fn the_self_issued_certificate_names_the_configured_hosts_and_survives_restarts(
     let key = s.dir.path().join("tls/console.key");
     let mode = std::fs::metadata(&key).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    // Encrypted at rest under the keys' passphrase, like the CA's.
+    let pem = std::fs::read_to_string(&key).unwrap();
+    assert!(pem.contains("BEGIN ENCRYPTED PRIVATE KEY"), "{pem}");
     assert_eq!(audit_count(&s, "tls.certificate_issued"), 1);
 
     // Restarted with the same names: the same certificate.

@@ -21,6 +21,7 @@ const ENCRYPTED_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
 /// The secret that encrypts the keys, and where it came from (named in
 /// errors; the secret itself never is).
+#[derive(Clone)]
 pub struct Passphrase {
     secret: Zeroizing<Vec<u8>>,
     origin: String,

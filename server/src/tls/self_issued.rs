@@ -18,6 +18,8 @@ use diesel::PgConnection;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
+
+use crate::ca::key_file::{self, Passphrase};
 use openssl::x509::{X509Name, X509};
 
 use super::{sans_of, Loaded, TlsError};
@@ -76,6 +78,7 @@ pub fn ensure_self_issued(
     ca: &CaIdentity,
     issuers: &[X509],
     names: &[San],
+    pass: &Passphrase,
 ) -> Result<SelfIssued, TlsError> {
     let f = Files::new(data);
     let write_err = |path: &Path| {
@@ -96,19 +99,24 @@ pub fn ensure_self_issued(
     lock.lock().map_err(write_err(&lock_path))?;
 
     if f.cert.exists() || f.key.exists() {
-        match current(&f, ca, names) {
-            Ok(Ok((leaf, key))) => {
+        match current(&f, ca, names, pass) {
+            Ok(Ok((leaf, key, encrypted))) => {
+                if !encrypted {
+                    // Written before keys were encrypted at rest.
+                    crate::fsutil::write_atomic(&f.key, &key_file::encrypt_pem(&key, pass)?, 0o600)
+                        .map_err(write_err(&f.key))?;
+                }
                 return Ok(SelfIssued {
                     loaded: Loaded::new(&chain(leaf, ca, issuers), &key)?,
                     issued: None,
-                })
+                });
             }
             Ok(Err(why)) => tracing::info!("issuing a new console TLS certificate: {why}"),
             Err(e) => tracing::warn!(error = %e, "issuing a new console TLS certificate"),
         }
     }
     let (leaf, key) = issue(ca, names)?;
-    crate::fsutil::write_atomic(&f.key, &key.private_key_to_pem_pkcs8()?, 0o600)
+    crate::fsutil::write_atomic(&f.key, &key_file::encrypt_pem(&key, pass)?, 0o600)
         .map_err(write_err(&f.key))?;
     crate::fsutil::write_atomic(&f.cert, &leaf.to_pem()?, 0o644).map_err(write_err(&f.cert))?;
     let loaded = Loaded::new(&chain(leaf.clone(), ca, issuers), &key)?;
@@ -130,13 +138,17 @@ pub fn ensure_self_issued(
     })
 }
 
+/// A stored certificate, its key, and whether the key file was encrypted.
+type Stored = (X509, PKey<Private>, bool);
+
 /// The stored certificate and key if they can be served as they are;
 /// otherwise why not.
 fn current(
     f: &Files,
     ca: &CaIdentity,
     names: &[San],
-) -> Result<Result<(X509, PKey<Private>), String>, TlsError> {
+    pass: &Passphrase,
+) -> Result<Result<Stored, String>, TlsError> {
     let read = |path: &Path| {
         fs::read(path).map_err(|source| TlsError::Read {
             path: path.to_path_buf(),
@@ -144,7 +156,7 @@ fn current(
         })
     };
     let leaf = X509::from_pem(&read(&f.cert)?)?;
-    let key = PKey::private_key_from_pem(&read(&f.key)?)?;
+    let (key, encrypted) = key_file::decrypt_pem(&read(&f.key)?, pass)?;
     if !leaf.public_key()?.public_eq(&key) {
         return Ok(Err("the stored key does not match the certificate".into()));
     }
@@ -167,7 +179,7 @@ fn current(
     if not_after - Utc::now() < Duration::days(RENEW_BEFORE_DAYS) {
         return Ok(Err(format!("it expires on {not_after}")));
     }
-    Ok(Ok((leaf, key)))
+    Ok(Ok((leaf, key, encrypted)))
 }
 
 /// A P-256 key (the fastest handshakes rustls offers with a CA-issued key)

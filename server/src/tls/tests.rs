@@ -1,11 +1,16 @@
 use std::os::unix::fs::PermissionsExt;
 
 use super::*;
+use crate::ca::key_file::{self, Passphrase};
 use crate::ca::test_support::{make_ca, Scratch};
 use crate::ca::KeySpec;
 
 fn names(list: &str) -> Vec<San> {
     parse_names(list).unwrap()
+}
+
+fn pass() -> Passphrase {
+    Passphrase::generated(vec![7; 32], "the test's passphrase")
 }
 
 #[test]
@@ -51,7 +56,8 @@ fn default_names_add_the_console_address_and_the_public_host() {
 fn self_issued_is_kept_and_issued_again_when_the_names_change() {
     let dir = Scratch::new();
     let ca = make_ca(KeySpec::EcP256);
-    let first = ensure_self_issued(&dir.0, &ca, &[], &names("localhost,127.0.0.1")).unwrap();
+    let first =
+        ensure_self_issued(&dir.0, &ca, &[], &names("localhost,127.0.0.1"), &pass()).unwrap();
     let issued = first.issued.expect("a first certificate is issued");
     assert_eq!(issued.names, ["DNS:localhost", "IP:127.0.0.1"]);
     let key_mode = std::fs::metadata(dir.0.join("tls/console.key"))
@@ -65,18 +71,21 @@ fn self_issued_is_kept_and_issued_again_when_the_names_change() {
     assert_eq!(first.loaded.key.cert.len(), 2);
 
     // Same names, same order or not: the stored one is served as it is.
-    let again = ensure_self_issued(&dir.0, &ca, &[], &names("127.0.0.1,localhost")).unwrap();
+    let again =
+        ensure_self_issued(&dir.0, &ca, &[], &names("127.0.0.1,localhost"), &pass()).unwrap();
     assert!(again.issued.is_none());
     assert_eq!(again.loaded.serial, first.loaded.serial);
 
-    let renamed = ensure_self_issued(&dir.0, &ca, &[], &names("localhost,scepd.test")).unwrap();
+    let renamed =
+        ensure_self_issued(&dir.0, &ca, &[], &names("localhost,scepd.test"), &pass()).unwrap();
     let issued = renamed.issued.expect("new names need a new certificate");
     assert_ne!(issued.serial, first.loaded.serial);
     assert_eq!(issued.names, ["DNS:localhost", "DNS:scepd.test"]);
 
     // Another CA: issued again, by that CA.
     let other = make_ca(KeySpec::EcP256);
-    let moved = ensure_self_issued(&dir.0, &other, &[], &names("localhost,scepd.test")).unwrap();
+    let moved =
+        ensure_self_issued(&dir.0, &other, &[], &names("localhost,scepd.test"), &pass()).unwrap();
     assert!(moved.issued.is_some());
     let leaf = X509::from_pem(&std::fs::read(dir.0.join("tls/console.crt")).unwrap()).unwrap();
     assert!(leaf.verify(&other.public_key().unwrap()).unwrap());
@@ -99,20 +108,23 @@ fn self_issued_is_kept_and_issued_again_when_the_names_change() {
 fn a_corrupt_stored_certificate_is_replaced() {
     let dir = Scratch::new();
     let ca = make_ca(KeySpec::EcP256);
-    ensure_self_issued(&dir.0, &ca, &[], &names("localhost")).unwrap();
+    ensure_self_issued(&dir.0, &ca, &[], &names("localhost"), &pass()).unwrap();
     std::fs::write(dir.0.join("tls/console.crt"), b"garbage").unwrap();
-    let fixed = ensure_self_issued(&dir.0, &ca, &[], &names("localhost")).unwrap();
+    let fixed = ensure_self_issued(&dir.0, &ca, &[], &names("localhost"), &pass()).unwrap();
     assert!(fixed.issued.is_some());
 }
 
 fn write_pair(dir: &Scratch, ca: &crate::ca::CaIdentity, stem: &str) -> (PathBuf, PathBuf) {
     let sub = Scratch::new();
-    let got = ensure_self_issued(&sub.0, ca, &[], &names("localhost")).unwrap();
+    let got = ensure_self_issued(&sub.0, ca, &[], &names("localhost"), &pass()).unwrap();
     assert!(got.issued.is_some());
     let cert = dir.0.join(format!("{stem}.crt"));
     let key = dir.0.join(format!("{stem}.key"));
     std::fs::copy(sub.0.join("tls/console.crt"), &cert).unwrap();
-    std::fs::copy(sub.0.join("tls/console.key"), &key).unwrap();
+    // An operator's files hold the key in the clear.
+    let stored = std::fs::read(sub.0.join("tls/console.key")).unwrap();
+    let (plain, _) = key_file::decrypt_pem(&stored, &pass()).unwrap();
+    std::fs::write(&key, plain.private_key_to_pem_pkcs8().unwrap()).unwrap();
     (cert, key)
 }
 
@@ -184,4 +196,31 @@ fn the_store_serves_the_replacement_from_the_next_handshake() {
     store.replace(&b);
     assert!(Arc::ptr_eq(&store.0.load_full(), &b.key));
     assert!(server_config(store).is_ok());
+}
+
+#[test]
+fn the_self_issued_key_is_encrypted_at_rest_and_an_old_clear_one_is_encrypted() {
+    let dir = Scratch::new();
+    let ca = make_ca(KeySpec::EcP256);
+    let first = ensure_self_issued(&dir.0, &ca, &[], &names("localhost"), &pass()).unwrap();
+    let path = dir.0.join("tls/console.key");
+    let stored = std::fs::read(&path).unwrap();
+    assert!(key_file::is_encrypted(&stored));
+    assert!(openssl::pkey::PKey::private_key_from_pem(&stored).is_err());
+
+    // A key written in the clear (as before keys were encrypted) is served
+    // and rewritten encrypted; the certificate stays.
+    let (plain, _) = key_file::decrypt_pem(&stored, &pass()).unwrap();
+    std::fs::write(&path, plain.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let again = ensure_self_issued(&dir.0, &ca, &[], &names("localhost"), &pass()).unwrap();
+    assert!(again.issued.is_none());
+    assert_eq!(again.loaded.serial, first.loaded.serial);
+    assert!(key_file::is_encrypted(&std::fs::read(&path).unwrap()));
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // Another passphrase cannot open it: a new certificate and key.
+    let other = Passphrase::generated(vec![8; 32], "another passphrase");
+    let moved = ensure_self_issued(&dir.0, &ca, &[], &names("localhost"), &other).unwrap();
+    assert!(moved.issued.is_some());
 }
