@@ -186,6 +186,30 @@ pub fn document() -> Value {
                 "parameters": [{ "name": "identity", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": responses(&[("200", ok_json("Certificates, newest first.", array_of("Certificate", "certificates")))])
             }},
+            "/jamf/scep-challenge": { "post": {
+                "summary": "Jamf Pro's SCEPChallenge webhook: one fresh one-time challenge as plain text (docs/jamf.md)",
+                "operationId": "jamfScepChallenge",
+                "description": "Authenticate with `Authorization: Bearer scepd_...` (Jamf's header authentication) or basic authentication with the key as password. Minted as `POST /challenges` mints, unbound, and audited under the key.",
+                "parameters": [
+                    { "name": "profile", "in": "query", "required": true, "schema": { "type": "string" } },
+                    { "name": "organization_id", "in": "query", "required": false, "schema": int, "description": "Required when the key acts for several organizations." },
+                    { "name": "department_id", "in": "query", "required": false, "schema": int },
+                    { "name": "ttl_minutes", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 43200, "default": 60 } }
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["webhook"],
+                    "properties": { "webhook": { "type": "object", "required": ["webhookEvent"], "properties": {
+                        "webhookEvent": { "type": "string", "enum": ["SCEPChallenge"] }
+                    }}}
+                }}}},
+                "responses": responses(&[
+                    ("200", json!({ "description": "The challenge, shown only here.", "content": { "text/plain": { "schema": { "type": "string" } } } })),
+                    ("400", error_response("Not a SCEPChallenge event in JSON, or bad parameters (`invalid_request`).")),
+                    ("403", error_response("The key may not act for this organization, or may not use this profile (`forbidden`).")),
+                    ("404", error_response("Unknown profile or organization (`not_found`).")),
+                    ("409", error_response("The profile is not enabled for the organization or department (`profile_not_enabled`).")),
+                ])
+            }},
             "/openapi.json": { "get": {
                 "summary": "This document",
                 "security": [],
@@ -291,6 +315,7 @@ mod tests {
             "/requests",
             "/requests/{id}",
             "/devices/{identity}/certificates",
+            "/jamf/scep-challenge",
         ] {
             assert!(d["paths"][p].is_object(), "{p} missing");
         }
