@@ -106,10 +106,15 @@ pub fn run(cfg: Config) -> Result<(), String> {
 }
 
 fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
+    // Profiles, the console and the API hand out SCEP URLs under it.
+    if let Some(reason) = server::public_url::unreachable_reason(&cfg.public_url) {
+        tracing::warn!("{reason}");
+    }
     let enroll = running.enroll.clone();
     let site = ::web::SiteInfo {
         public_url: cfg.public_url.clone(),
         ca_fingerprint: enroll.authority().ca.fingerprint().to_string(),
+        public_url_warning: server::public_url::unreachable_reason(&cfg.public_url),
     };
     let console_settings = ::web::ConsoleSettings {
         require_mrao_second_factor: cfg.require_mrao_second_factor,
