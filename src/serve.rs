@@ -217,11 +217,13 @@ fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
                 .app_data(code_gate.clone())
                 .app_data(trusted_proxies.clone())
                 .wrap(
-                    middleware::Logger::new("%{client}xi \"%r\" %s %b %Dms")
+                    // Not `%r`: a GET PKIOperation's query holds the request.
+                    middleware::Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms")
                         .custom_request_replace("client", move |req| {
                             server::http::client_ip(req.request(), &trusted)
                                 .map_or_else(|| "-".to_string(), |ip| ip.to_string())
                         })
+                        .custom_request_replace("request", server::http::request_line)
                         .log_target("scepd::http"),
                 )
                 .configure(server::http::configure)

@@ -26,6 +26,7 @@ mod hostile;
 mod interop;
 mod jamf;
 mod lifecycle;
+mod long_requests;
 mod mail;
 mod mail_sink;
 mod metrics;
