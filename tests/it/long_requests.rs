@@ -8,80 +8,14 @@
 use std::process::Command;
 
 use base64::Engine;
-use openssl::hash::MessageDigest;
-use openssl::sign::Signer;
-use openssl::x509::{X509NameBuilder, X509Req};
 use server::store::audit::AuditKind;
 use server::wire::client::{parse_cert_rep, CertRepMsg};
 use server::wire::{ContentCipher, FailInfo, PkiStatus};
 
 use crate::challenges::audit_of;
 use crate::device::Device;
+use crate::handmade_csr;
 use crate::support::{Scepd, BIN};
-
-fn der(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = body.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes: Vec<u8> = n
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|b| *b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(body);
-    out
-}
-
-/// A PKCS#10 request (RFC 2986) whose challengePassword is `challenge`,
-/// assembled by hand: `openssl req` refuses a challengePassword beyond
-/// PKCS#9's 255 characters, which Intune's exceed.
-fn csr_with_challenge(dev: &Device, challenge: &str) -> Vec<u8> {
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", &dev.cn).unwrap();
-    let name = name.build().to_der().unwrap();
-    // challengePassword (1.2.840.113549.1.9.7), one UTF8String value.
-    let oid = [
-        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x07,
-    ];
-    let attribute = der(
-        0x30,
-        &[oid.to_vec(), der(0x31, &der(0x0c, challenge.as_bytes()))].concat(),
-    );
-    let info = der(
-        0x30,
-        &[
-            vec![0x02, 0x01, 0x00],
-            name,
-            dev.key.public_key_to_der().unwrap(),
-            der(0xa0, &attribute),
-        ]
-        .concat(),
-    );
-    let mut signer = Signer::new(MessageDigest::sha256(), &dev.key).unwrap();
-    signer.update(&info).unwrap();
-    let sig = signer.sign_to_vec().unwrap();
-    let sha256_rsa = [
-        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
-    ];
-    let csr = der(
-        0x30,
-        &[
-            info,
-            sha256_rsa.to_vec(),
-            der(0x03, &[vec![0], sig].concat()),
-        ]
-        .concat(),
-    );
-    // A well-formed request that OpenSSL verifies.
-    let parsed = X509Req::from_der(&csr).unwrap();
-    assert!(parsed.verify(&dev.key).unwrap());
-    csr
-}
 
 /// A secret of `n` base64 characters, as Intune's encoded challenges look.
 fn long_secret(n: usize) -> String {
@@ -99,7 +33,7 @@ fn get_pki_operation(
     dev: &Device,
     challenge: &str,
 ) -> (String, u16, Option<CertRepMsg>) {
-    let csr = csr_with_challenge(dev, challenge);
+    let csr = handmade_csr::csr(dev, &[handmade_csr::challenge_password(challenge)]);
     let msg = dev.pkcs_req_message(s, &csr, ContentCipher::Aes256Cbc);
     let b64 = base64::engine::general_purpose::STANDARD.encode(&msg);
     let escaped = b64

@@ -126,7 +126,8 @@ pub fn document() -> Value {
                         "revoke_on_replace": { "type": "boolean" },
                         "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"] },
                         "include_crl_dp": { "type": "boolean" },
-                        "include_ocsp_url": { "type": "boolean" }
+                        "include_ocsp_url": { "type": "boolean" },
+                        "honor_requested_validity": { "type": "boolean" }
                     }
                 }}}},
                 "responses": responses(&[
@@ -269,7 +270,8 @@ pub fn document() -> Value {
                         "revoke_on_replace": { "type": "boolean", "description": "The certificate a new one replaces is revoked as superseded: at the per-device limit, and once a renewal's certificate is delivered." },
                         "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"], "description": "The weakest envelope cipher accepted (des < des3 < aes); a weaker one is refused with badAlg and GetCACaps lists only what is accepted. Access codes need des3 or aes whatever this says (set in the console or with `scepd profile set --min-cipher`)." },
                         "include_crl_dp": { "type": "boolean", "description": "Certificates issued from now on carry the CA's CRL distribution point (RFC 5280 §4.2.1.13)." },
-                        "include_ocsp_url": { "type": "boolean", "description": "Certificates issued from now on carry the OCSP responder's URL, `<public_url>/ocsp`, in authorityInfoAccess (RFC 5280 §4.2.2.1, RFC 6960)." }
+                        "include_ocsp_url": { "type": "boolean", "description": "Certificates issued from now on carry the OCSP responder's URL, `<public_url>/ocsp`, in authorityInfoAccess (RFC 5280 §4.2.2.1, RFC 6960)." },
+                        "honor_requested_validity": { "type": "boolean", "description": "A CSR asking for a validity (Microsoft's ValidityPeriod/ValidityPeriodUnits name-value pairs, as Windows sends) gets it when shorter than the profile's; longer requests get the profile's. Off: the profile's validity always." }
                     }
                 },
                 "EnrollmentRequest": {
@@ -329,6 +331,7 @@ mod tests {
             "revoke_on_replace",
             "include_crl_dp",
             "include_ocsp_url",
+            "honor_requested_validity",
         ] {
             assert_eq!(profile[p]["type"], "boolean", "{p}");
         }
