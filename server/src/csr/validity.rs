@@ -96,18 +96,23 @@ mod tests {
     use chrono::TimeZone;
     use der::{Decode, Encode};
 
-    fn bmp(s: &str) -> Vec<u8> {
-        let body: Vec<u8> = s.encode_utf16().flat_map(u16::to_be_bytes).collect();
-        let mut out = vec![0x1e, body.len() as u8];
+    fn tlv(tag: u8, body: Vec<u8>) -> Vec<u8> {
+        let mut out = vec![tag];
+        match body.len() {
+            n @ 0..=127 => out.push(n as u8),
+            n @ 128..=255 => out.extend([0x81, n as u8]),
+            n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
         out.extend(body);
         out
     }
 
+    fn bmp(s: &str) -> Vec<u8> {
+        tlv(0x1e, s.encode_utf16().flat_map(u16::to_be_bytes).collect())
+    }
+
     fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-        let body: Vec<u8> = parts.concat();
-        let mut out = vec![0x30, body.len() as u8];
-        out.extend(body);
-        out
+        tlv(0x30, parts.concat())
     }
 
     fn pairs(p: &[(&str, &str)]) -> Any {
