@@ -135,7 +135,7 @@ fn jamf_webhook_gets_a_plain_text_one_time_challenge_that_enrolls() {
 }
 
 #[test]
-fn jamf_webhook_refuses_wrong_expired_revoked_and_out_of_scope_keys() {
+fn jamf_webhook_refuses_wrong_expired_revoked_out_of_scope_and_rate_limited_keys() {
     let s = Scepd::start();
     s.cli_ok(&["org", "create", "Other"]);
     s.cli_ok(&["profile", "create", "laptops", "--org", "Default"]);
@@ -218,9 +218,17 @@ fn jamf_webhook_refuses_wrong_expired_revoked_and_out_of_scope_keys() {
     );
     assert_eq!(r.0, 200, "{}", r.3);
 
-    // Only that one challenge exists.
-    assert_eq!(s.count("challenges"), 1);
-    assert_eq!(audit_of(&s, AuditKind::ChallengeMinted).len(), 1);
+    // The key's rate limit holds here as on the JSON API.
+    let limited = key(&s, &["--requests-per-minute", "1"]);
+    let r = deliver(&s, "profile=default", Some(Auth::Bearer(&limited)), &body);
+    assert_eq!(r.0, 200, "{}", r.3);
+    let r = deliver(&s, "profile=default", Some(Auth::Bearer(&limited)), &body);
+    assert_eq!(r.0, 429, "{}", r.3);
+    assert_eq!(error_code(&r.3), "rate_limited");
+
+    // Only the two challenges answered exist.
+    assert_eq!(s.count("challenges"), 2);
+    assert_eq!(audit_of(&s, AuditKind::ChallengeMinted).len(), 2);
 }
 
 #[test]
