@@ -180,6 +180,11 @@ pub struct ProfileArgs {
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set, default_value_t = true)]
     ocsp_url: bool,
+    /// Honour the validity a CSR asks for (Windows ValidityPeriod and
+    /// ValidityPeriodUnits), up to --validity-days.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, default_value_t = false)]
+    honor_requested_validity: bool,
 }
 
 /// Settings of an existing profile to change; those not given stay.
@@ -221,6 +226,10 @@ pub struct ProfileSetArgs {
     #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
           action = clap::ArgAction::Set)]
     ocsp_url: Option<bool>,
+    /// Honour the validity a CSR asks for, up to the profile's validity.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set)]
+    honor_requested_validity: Option<bool>,
 }
 
 /// Through `server::admin`, so the CLI and the console apply one set of
@@ -250,6 +259,7 @@ fn create_profile(conn: &mut PgConnection, a: &ProfileArgs) -> CmdResult {
     d.min_cipher = a.min_cipher.clone();
     d.include_crl_dp = a.crl_dp;
     d.include_ocsp_url = a.ocsp_url;
+    d.honor_requested_validity = a.honor_requested_validity;
     d.places = a
         .orgs
         .iter()
@@ -272,6 +282,7 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
         min_cipher: a.min_cipher.clone(),
         include_crl_dp: a.crl_dp,
         include_ocsp_url: a.ocsp_url,
+        honor_requested_validity: a.honor_requested_validity,
     };
     if patch.is_empty() {
         return Err("nothing to change: give at least one setting (see --help)".into());
@@ -285,7 +296,7 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
     eprintln!(
         "{}: certrep_includes_chain={} signer_key_must_match={} auto_renew={} \
          renewal_allows_identity_change={} revoke_on_replace={} min_cipher={} \
-         crl_dp={} ocsp_url={}",
+         crl_dp={} ocsp_url={} honor_requested_validity={}",
         p.profile_id,
         p.certrep_includes_chain,
         p.signer_key_must_match,
@@ -294,7 +305,8 @@ fn set_profile(conn: &mut PgConnection, a: &ProfileSetArgs) -> CmdResult {
         p.revoke_on_replace,
         p.min_cipher,
         p.include_crl_dp,
-        p.include_ocsp_url
+        p.include_ocsp_url,
+        p.honor_requested_validity
     );
     Ok(())
 }

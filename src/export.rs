@@ -57,6 +57,10 @@ pub struct ExportArgs {
     /// Output file (mode 0600: it holds the challenge); `-` for stdout.
     #[arg(short = 'o', long)]
     out: PathBuf,
+    /// Export even though the public URL is a loopback address that
+    /// devices cannot reach (for tests on this machine).
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Args)]
@@ -91,6 +95,15 @@ fn err(e: impl std::fmt::Display) -> String {
 }
 
 pub fn export(running: &Running, conn: &mut PgConnection, a: ExportArgs) -> Result<(), String> {
+    // Before anything is minted: such a profile only sends devices to themselves.
+    if let Some(reason) =
+        server::public_url::unreachable_reason(&running.enroll.authority().public_url)
+    {
+        if !a.force {
+            return Err(format!("refusing to export: {reason} (or pass --force)"));
+        }
+        eprintln!("warning: {reason}");
+    }
     let org = org_id(conn, &a.org)?;
     let department = a
         .department

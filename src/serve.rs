@@ -106,10 +106,15 @@ pub fn run(cfg: Config) -> Result<(), String> {
 }
 
 fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
+    // Profiles, the console and the API hand out SCEP URLs under it.
+    if let Some(reason) = server::public_url::unreachable_reason(&cfg.public_url) {
+        tracing::warn!("{reason}");
+    }
     let enroll = running.enroll.clone();
     let site = ::web::SiteInfo {
         public_url: cfg.public_url.clone(),
         ca_fingerprint: enroll.authority().ca.fingerprint().to_string(),
+        public_url_warning: server::public_url::unreachable_reason(&cfg.public_url),
     };
     let console_settings = ::web::ConsoleSettings {
         require_mrao_second_factor: cfg.require_mrao_second_factor,
@@ -216,11 +221,13 @@ fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
                 .app_data(code_gate.clone())
                 .app_data(trusted_proxies.clone())
                 .wrap(
-                    middleware::Logger::new("%{client}xi \"%r\" %s %b %Dms")
+                    // Not `%r`: a GET PKIOperation's query holds the request.
+                    middleware::Logger::new("%{client}xi \"%{request}xi\" %s %b %Dms")
                         .custom_request_replace("client", move |req| {
                             server::http::client_ip(req.request(), &trusted)
                                 .map_or_else(|| "-".to_string(), |ip| ip.to_string())
                         })
+                        .custom_request_replace("request", server::http::request_line)
                         .log_target("scepd::http"),
                 )
                 .configure(server::http::configure)

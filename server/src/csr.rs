@@ -109,6 +109,9 @@ pub struct Csr {
     pub requested_key_usage: Vec<String>,
     /// extendedKeyUsage dotted OIDs from the extensionRequest.
     pub requested_eku: Vec<String>,
+    /// The validity asked for in Microsoft's enrollment name-value pairs
+    /// (`validity`); a profile may honour it up to its own.
+    pub requested_validity: Option<validity::RequestedValidity>,
 }
 
 impl fmt::Debug for Csr {
@@ -125,6 +128,7 @@ impl fmt::Debug for Csr {
             .field("sans", &self.sans)
             .field("requested_key_usage", &self.requested_key_usage)
             .field("requested_eku", &self.requested_eku)
+            .field("requested_validity", &self.requested_validity)
             .finish_non_exhaustive()
     }
 }
@@ -183,6 +187,7 @@ impl Csr {
             sans: Vec::new(),
             requested_key_usage: Vec::new(),
             requested_eku: Vec::new(),
+            requested_validity: None,
         };
 
         for attr in parsed.info.attributes.iter() {
@@ -193,6 +198,10 @@ impl Csr {
                     .next()
                     .ok_or_else(|| CsrError::Malformed("empty challengePassword".into()))?;
                 csr.challenge_password = Some(directory_string(value)?);
+            } else if attr.oid == validity::OID_ENROLLMENT_NAME_VALUE_PAIR {
+                csr.requested_validity = csr
+                    .requested_validity
+                    .or_else(|| attr.values.iter().find_map(validity::from_pairs));
             } else if attr.oid == OID_EXTENSION_REQUEST || attr.oid == OID_MS_EXTENSION_REQUEST {
                 for value in attr.values.iter() {
                     let exts: Vec<Extension> = value
@@ -335,6 +344,7 @@ fn directory_string(v: &Any) -> Result<String, CsrError> {
 
 #[path = "csr_direct.rs"]
 mod direct;
+pub mod validity;
 
 fn key_info(key: &PKey<Public>) -> KeyInfo {
     match key.id() {

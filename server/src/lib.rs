@@ -23,6 +23,7 @@ pub mod mobileconfig;
 pub mod notify;
 pub mod ocsp;
 pub mod pgcluster;
+pub mod public_url;
 pub mod store;
 pub mod testdb;
 pub mod tls;

@@ -80,6 +80,7 @@ fn signed_profile_verifies_and_its_challenge_enrolls_once() {
     srv.cli_ok(&[
         "profile",
         "export",
+        "--force",
         "--profile",
         "default",
         "--org",
@@ -179,6 +180,7 @@ fn unsigned_export_is_plain_xml_and_manual_profiles_poll_longer() {
     srv.cli_ok(&[
         "profile",
         "export",
+        "--force",
         "--profile",
         "laptops",
         "--device",
@@ -211,6 +213,7 @@ fn unsigned_export_is_plain_xml_and_manual_profiles_poll_longer() {
     let out = srv.cli(&[
         "profile",
         "export",
+        "--force",
         "--profile",
         "laptops",
         "-o",

@@ -66,6 +66,8 @@ pub struct ProfileDraft {
     pub min_cipher: String,
     pub include_crl_dp: bool,
     pub include_ocsp_url: bool,
+    /// A CSR may ask for less than `validity_days` (`csr::validity`).
+    pub honor_requested_validity: bool,
     pub enabled: bool,
     pub places: Vec<Place>,
 }
@@ -99,6 +101,7 @@ impl ProfileDraft {
             min_cipher: d.min_cipher.into(),
             include_crl_dp: d.include_crl_dp,
             include_ocsp_url: d.include_ocsp_url,
+            honor_requested_validity: d.honor_requested_validity,
             enabled: true,
             places: vec![],
         }
@@ -134,6 +137,7 @@ impl ProfileDraft {
             min_cipher: p.min_cipher.clone(),
             include_crl_dp: p.include_crl_dp,
             include_ocsp_url: p.include_ocsp_url,
+            honor_requested_validity: p.honor_requested_validity,
             enabled: p.enabled,
             places,
         }
@@ -340,6 +344,7 @@ impl ProfileDraft {
             min_cipher: &self.min_cipher,
             include_crl_dp: self.include_crl_dp,
             include_ocsp_url: self.include_ocsp_url,
+            honor_requested_validity: self.honor_requested_validity,
         }
     }
 }
@@ -459,6 +464,8 @@ pub struct SettingsPatch {
     pub include_crl_dp: Option<bool>,
     /// Issued certificates carry the OCSP URL (authorityInfoAccess).
     pub include_ocsp_url: Option<bool>,
+    /// A CSR's requested validity shortens the certificate's.
+    pub honor_requested_validity: Option<bool>,
 }
 
 impl SettingsPatch {
@@ -472,6 +479,7 @@ impl SettingsPatch {
             self.revoke_on_replace,
             self.include_crl_dp,
             self.include_ocsp_url,
+            self.honor_requested_validity,
         ]
         .iter()
         .all(Option::is_none)
@@ -491,6 +499,10 @@ impl SettingsPatch {
             (self.revoke_on_replace, &mut d.revoke_on_replace),
             (self.include_crl_dp, &mut d.include_crl_dp),
             (self.include_ocsp_url, &mut d.include_ocsp_url),
+            (
+                self.honor_requested_validity,
+                &mut d.honor_requested_validity,
+            ),
         ];
         for (given, slot) in flags {
             if let Some(v) = given {

@@ -14,6 +14,7 @@ use crate::challenge::ChallengeError;
 use crate::store::{PgPool, StoreError};
 
 mod handlers;
+mod jamf;
 pub mod keys;
 mod mobileconfig;
 mod openapi;
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .error_handler(|e, _| ApiError::Invalid(e.to_string()).into()),
             )
             .configure(handlers::routes)
+            .configure(jamf::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::NotFound("no such API endpoint".into()))
             })),

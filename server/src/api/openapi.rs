@@ -126,7 +126,8 @@ pub fn document() -> Value {
                         "revoke_on_replace": { "type": "boolean" },
                         "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"] },
                         "include_crl_dp": { "type": "boolean" },
-                        "include_ocsp_url": { "type": "boolean" }
+                        "include_ocsp_url": { "type": "boolean" },
+                        "honor_requested_validity": { "type": "boolean" }
                     }
                 }}}},
                 "responses": responses(&[
@@ -185,6 +186,30 @@ pub fn document() -> Value {
                 "operationId": "listDeviceCertificates",
                 "parameters": [{ "name": "identity", "in": "path", "required": true, "schema": { "type": "string" } }],
                 "responses": responses(&[("200", ok_json("Certificates, newest first.", array_of("Certificate", "certificates")))])
+            }},
+            "/jamf/scep-challenge": { "post": {
+                "summary": "Jamf Pro's SCEPChallenge webhook: one fresh one-time challenge as plain text (docs/jamf.md)",
+                "operationId": "jamfScepChallenge",
+                "description": "Authenticate with `Authorization: Bearer scepd_...` (Jamf's header authentication) or basic authentication with the key as password. Minted as `POST /challenges` mints, unbound, and audited under the key.",
+                "parameters": [
+                    { "name": "profile", "in": "query", "required": true, "schema": { "type": "string" } },
+                    { "name": "organization_id", "in": "query", "required": false, "schema": int, "description": "Required when the key acts for several organizations." },
+                    { "name": "department_id", "in": "query", "required": false, "schema": int },
+                    { "name": "ttl_minutes", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 43200, "default": 60 } }
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["webhook"],
+                    "properties": { "webhook": { "type": "object", "required": ["webhookEvent"], "properties": {
+                        "webhookEvent": { "type": "string", "enum": ["SCEPChallenge"] }
+                    }}}
+                }}}},
+                "responses": responses(&[
+                    ("200", json!({ "description": "The challenge, shown only here.", "content": { "text/plain": { "schema": { "type": "string" } } } })),
+                    ("400", error_response("Not a SCEPChallenge event in JSON, or bad parameters (`invalid_request`).")),
+                    ("403", error_response("The key may not act for this organization, or may not use this profile (`forbidden`).")),
+                    ("404", error_response("Unknown profile or organization (`not_found`).")),
+                    ("409", error_response("The profile is not enabled for the organization or department (`profile_not_enabled`).")),
+                ])
             }},
             "/openapi.json": { "get": {
                 "summary": "This document",
@@ -245,7 +270,8 @@ pub fn document() -> Value {
                         "revoke_on_replace": { "type": "boolean", "description": "The certificate a new one replaces is revoked as superseded: at the per-device limit, and once a renewal's certificate is delivered." },
                         "min_cipher": { "type": "string", "enum": ["des", "des3", "aes"], "description": "The weakest envelope cipher accepted (des < des3 < aes); a weaker one is refused with badAlg and GetCACaps lists only what is accepted. Access codes need des3 or aes whatever this says (set in the console or with `scepd profile set --min-cipher`)." },
                         "include_crl_dp": { "type": "boolean", "description": "Certificates issued from now on carry the CA's CRL distribution point (RFC 5280 §4.2.1.13)." },
-                        "include_ocsp_url": { "type": "boolean", "description": "Certificates issued from now on carry the OCSP responder's URL, `<public_url>/ocsp`, in authorityInfoAccess (RFC 5280 §4.2.2.1, RFC 6960)." }
+                        "include_ocsp_url": { "type": "boolean", "description": "Certificates issued from now on carry the OCSP responder's URL, `<public_url>/ocsp`, in authorityInfoAccess (RFC 5280 §4.2.2.1, RFC 6960)." },
+                        "honor_requested_validity": { "type": "boolean", "description": "A CSR asking for a validity (Microsoft's ValidityPeriod/ValidityPeriodUnits name-value pairs, as Windows sends) gets it when shorter than the profile's; longer requests get the profile's. Off: the profile's validity always." }
                     }
                 },
                 "EnrollmentRequest": {
@@ -291,6 +317,7 @@ mod tests {
             "/requests",
             "/requests/{id}",
             "/devices/{identity}/certificates",
+            "/jamf/scep-challenge",
         ] {
             assert!(d["paths"][p].is_object(), "{p} missing");
         }
@@ -304,6 +331,7 @@ mod tests {
             "revoke_on_replace",
             "include_crl_dp",
             "include_ocsp_url",
+            "honor_requested_validity",
         ] {
             assert_eq!(profile[p]["type"], "boolean", "{p}");
         }

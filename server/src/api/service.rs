@@ -82,6 +82,8 @@ pub struct ProfileOut {
     pub include_crl_dp: bool,
     /// Issued certificates carry the OCSP URL (authorityInfoAccess).
     pub include_ocsp_url: bool,
+    /// A CSR's requested validity shortens the certificate's.
+    pub honor_requested_validity: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -325,6 +327,7 @@ fn render_profile(
         min_cipher: p.min_cipher,
         include_crl_dp: p.include_crl_dp,
         include_ocsp_url: p.include_ocsp_url,
+        honor_requested_validity: p.honor_requested_validity,
     }))
 }
 

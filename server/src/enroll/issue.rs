@@ -4,7 +4,7 @@
 
 use std::str::FromStr;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::pg::PgConnection;
 use openssl::x509::X509NameRef;
 
@@ -29,6 +29,17 @@ pub(super) struct Signed {
     pub not_after: chrono::DateTime<Utc>,
 }
 
+/// The profile's validity, or less when the profile honours what the CSR
+/// asks for (`csr::validity`) and it asks for less: never more.
+pub(super) fn not_after(profile: &Profile, csr: &Csr, now: DateTime<Utc>) -> DateTime<Utc> {
+    let cap = now + Duration::days(i64::from(profile.validity_days));
+    let asked = csr
+        .requested_validity
+        .filter(|_| profile.honor_requested_validity)
+        .and_then(|r| r.not_after(now));
+    asked.map_or(cap, |a| a.min(cap))
+}
+
 impl Enroll {
     /// Sign a certificate for `csr` under the profile's rules (no database).
     pub(super) fn sign(
@@ -39,7 +50,7 @@ impl Enroll {
     ) -> Result<Signed, EnrollError> {
         let ca = &self.auth.ca;
         let now = Utc::now();
-        let not_after = (now + Duration::days(profile.validity_days as i64)).min(ca.not_after());
+        let not_after = not_after(profile, csr, now).min(ca.not_after());
         let key_usage = profile
             .key_usage
             .iter()

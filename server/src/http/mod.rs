@@ -11,9 +11,11 @@ mod client_ip;
 mod health;
 pub mod metrics;
 mod ocsp;
+mod request_line;
 mod scep;
 
 pub use client_ip::{client_ip, TrustedProxies};
+pub use request_line::request_line;
 pub use scep::query_message;
 
 /// Mount the SCEP, CRL, OCSP, health and metrics routes.

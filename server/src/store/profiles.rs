@@ -50,6 +50,9 @@ pub struct Profile {
     pub include_crl_dp: bool,
     /// Issued certificates carry the OCSP responder's URL (authorityInfoAccess).
     pub include_ocsp_url: bool,
+    /// A CSR's requested validity (`csr::validity`) shortens the
+    /// certificate's, never lengthens it past `validity_days`.
+    pub honor_requested_validity: bool,
 }
 
 impl Profile {
@@ -88,6 +91,7 @@ pub struct NewProfile<'a> {
     pub min_cipher: &'a str,
     pub include_crl_dp: bool,
     pub include_ocsp_url: bool,
+    pub honor_requested_validity: bool,
 }
 
 impl<'a> NewProfile<'a> {
@@ -124,6 +128,7 @@ impl<'a> NewProfile<'a> {
             min_cipher: "des",
             include_crl_dp: true,
             include_ocsp_url: true,
+            honor_requested_validity: false,
         }
     }
 }

@@ -224,6 +224,7 @@ diesel::table! {
         min_cipher -> Text,
         include_crl_dp -> Bool,
         include_ocsp_url -> Bool,
+        honor_requested_validity -> Bool,
     }
 }
 

@@ -244,7 +244,7 @@ pub fn default_names(console: SocketAddr, public_url: &str) -> Vec<San> {
 }
 
 /// `https://[::1]:8443/x` → `::1`; `http://scepd.example.com/` → the name.
-fn url_host(url: &str) -> Option<&str> {
+pub(crate) fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split('/').next()?;
     let host = match authority.strip_prefix('[') {

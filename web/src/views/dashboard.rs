@@ -46,6 +46,7 @@ pub struct Failure {
 #[template(path = "dashboard.html")]
 pub struct DashboardView {
     pub nav: Option<Nav>,
+    pub public_url_warning: Option<String>,
     /// (status, count) for requested, applied, issued, declined.
     pub counts: Vec<(&'static str, i64)>,
     pub scope_note: String,
@@ -89,7 +90,11 @@ pub fn bars(first: NaiveDate, per_day: &[(NaiveDate, i64)]) -> Vec<Bar> {
         .collect()
 }
 
-pub async fn show(officer: Officer, enroll: web::Data<Enroll>) -> Result<HttpResponse, WebError> {
+pub async fn show(
+    officer: Officer,
+    enroll: web::Data<Enroll>,
+    site: web::Data<crate::SiteInfo>,
+) -> Result<HttpResponse, WebError> {
     let scope = officer.scope.clone();
     let me = officer.id;
     let pool = enroll.pool().clone();
@@ -142,6 +147,7 @@ pub async fn show(officer: Officer, enroll: web::Data<Enroll>) -> Result<HttpRes
         .collect();
     html(&DashboardView {
         nav: Some(Nav::of(&officer)),
+        public_url_warning: site.public_url_warning.clone(),
         counts,
         scope_note,
         issued_total: per_day.iter().map(|(_, n)| n).sum(),

@@ -28,6 +28,9 @@ pub mod second_factor;
 pub struct SiteInfo {
     pub public_url: String,
     pub ca_fingerprint: String,
+    /// Why devices cannot reach `public_url` (a loopback default): shown
+    /// as a banner (`server::public_url`).
+    pub public_url_warning: Option<String>,
 }
 
 /// The header of a logged-in page: who, and the logout form's token.

@@ -45,6 +45,7 @@ const FLAGS: &[&str] = &[
     "renewal_allows_identity_change",
     "include_crl_dp",
     "include_ocsp_url",
+    "honor_requested_validity",
     "enabled",
 ];
 
@@ -153,6 +154,7 @@ fn state_of(d: &ProfileDraft) -> FormState {
         ),
         ("include_crl_dp", d.include_crl_dp),
         ("include_ocsp_url", d.include_ocsp_url),
+        ("honor_requested_validity", d.honor_requested_validity),
         ("enabled", d.enabled),
     ] {
         if on {
@@ -214,6 +216,7 @@ fn read(pairs: &[(String, String)]) -> (FormState, ProfileDraft) {
     d.renewal_allows_identity_change = f.has("renewal_allows_identity_change", "on");
     d.include_crl_dp = f.has("include_crl_dp", "on");
     d.include_ocsp_url = f.has("include_ocsp_url", "on");
+    d.honor_requested_validity = f.has("honor_requested_validity", "on");
     d.enabled = f.has("enabled", "on");
     let mut bad_place = false;
     d.places = form::all(pairs, "places")

@@ -37,6 +37,7 @@ pub struct ProfilesView {
     /// (value, label) of the organizations/departments in scope.
     pub places: Vec<(String, String)>,
     pub may_create: bool,
+    pub public_url_warning: Option<String>,
 }
 
 impl ProfilesView {
@@ -112,6 +113,7 @@ fn load(
         rows,
         places: places(conn, &officer.scope)?,
         may_create: admin::profiles::may_create(&who),
+        public_url_warning: None,
     })
 }
 
@@ -136,6 +138,7 @@ pub async fn page(
     })
     .await??;
     page.nav = Some(Nav::of(&officer));
+    page.public_url_warning = site.public_url_warning.clone();
     let which = q.profile.as_deref().unwrap_or("the profile");
     page.flash = match q.msg.as_deref() {
         Some("created") => Some(format!("Created {which}.")),

@@ -1,0 +1,2 @@
+ALTER TABLE device_profiles
+    DROP COLUMN honor_requested_validity;
