@@ -24,6 +24,7 @@ mod fuzz_replay;
 mod group_commit;
 mod hostile;
 mod interop;
+mod intune;
 mod lifecycle;
 mod mail;
 mod mail_sink;
