@@ -837,3 +837,70 @@ fn intune_revocation_requests_are_applied_and_their_results_uploaded() {
     assert_eq!(intune.seen("/downloadRevocationRequests").len(), 1);
     assert!(intune.seen("/uploadRevocationResults").is_empty());
 }
+
+#[test]
+fn intune_settings_through_the_api_seal_the_secret_and_refuse_bad_values() {
+    let s = Scepd::start();
+    let key = s
+        .cli_ok(&["api-key", "create", "--name", "k", "--org", "Default"])
+        .trim()
+        .to_string();
+    let org: i64 = s
+        .cli_ok(&["org", "list"])
+        .lines()
+        .find(|l| l.ends_with("Default"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let url = format!("{}/api/v1/profiles/default/intune", s.url);
+    let call = crate::api::call;
+    assert_eq!(call("GET", &url, Some(&key), None).0, 404);
+    // Bad values: refused, nothing stored.
+    let (code, body) = call(
+        "PUT",
+        &url,
+        Some(&key),
+        Some(
+            json!({"tenant": "bad tenant!", "client_id": CLIENT_ID, "organization_id": org,
+                    "graph_url": "http://plain.example/"}),
+        ),
+    );
+    assert_eq!(code, 400, "{body}");
+    let msg = body.to_string();
+    assert!(
+        msg.contains("tenant") && msg.contains("graph_url") && msg.contains("client_secret"),
+        "{msg}"
+    );
+    assert_eq!(s.count("intune_settings"), 0);
+    let (code, body) = call(
+        "PUT",
+        &url,
+        Some(&key),
+        Some(
+            json!({"tenant": TENANT, "client_id": CLIENT_ID, "client_secret": SECRET,
+                    "organization_id": org}),
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["client_secret_set"], true);
+    assert_eq!(body["graph_url"], "https://graph.microsoft.com/");
+    assert!(!body.to_string().contains(SECRET));
+    let (code, body) = call("GET", &url, Some(&key), None);
+    assert_eq!(code, 200);
+    assert!(!body.to_string().contains(SECRET));
+    assert_eq!(
+        s.count("audit_log WHERE event = 'intune.settings_changed' AND actor LIKE 'api-key:%'"),
+        1
+    );
+    let del = ureq::delete(&url)
+        .set("Authorization", &format!("Bearer {key}"))
+        .call()
+        .unwrap();
+    assert_eq!(del.status(), 204);
+    assert_eq!(s.count("intune_settings"), 0);
+    assert_eq!(
+        s.count("audit_log WHERE event = 'intune.settings_changed'"),
+        2
+    );
+}
