@@ -372,10 +372,9 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 fn oid(dotted: &str) -> Vec<u8> {
     der(
         6,
-        &openssl::asn1::Asn1Object::from_str(dotted)
+        openssl::asn1::Asn1Object::from_str(dotted)
             .unwrap()
-            .as_slice()
-            .to_vec(),
+            .as_slice(),
     )
 }
 
@@ -582,6 +581,26 @@ fn intune_validated_request_is_issued_and_intune_told_of_the_certificate() {
     assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
     assert_eq!(intune.seen("/endpoints").len(), 1);
     assert_eq!(intune.seen("/oauth2/v2.0/token").len(), tokens.len());
+
+    // The several-KB challenge also fits a GET PKIOperation's URL.
+    let dev3 = Device::new("intune-device-get", 2048);
+    let csr = csr_with_long_challenge(&dev3, &challenge, &[SID_URI]);
+    let msg = dev3.pkcs_req_message(&s, &csr, ContentCipher::Aes128Cbc);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&msg);
+    assert!(b64.len() > 8000, "{}", b64.len());
+    let url = format!(
+        "{}?operation=PKIOperation&message={}",
+        s.scep_url("default"),
+        percent_encoding::utf8_percent_encode(&b64, percent_encoding::NON_ALPHANUMERIC)
+    );
+    let r = ureq::get(&url)
+        .call()
+        .unwrap_or_else(|e| panic!("{e}\n{}", s.log()));
+    let mut der = vec![];
+    r.into_reader().read_to_end(&mut der).unwrap();
+    let rep =
+        server::wire::client::parse_cert_rep(&der, &s.ra_cert(), &dev3.signer, &dev3.key).unwrap();
+    assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
 }
 
 #[test]
@@ -903,4 +922,187 @@ fn intune_settings_through_the_api_seal_the_secret_and_refuse_bad_values() {
         s.count("audit_log WHERE event = 'intune.settings_changed'"),
         2
     );
+}
+
+#[test]
+fn intune_settings_in_the_console_keep_the_secret_hidden_and_show_the_last_error() {
+    use crate::console::{Client, ADMIN_PW};
+    let stand_in = StandIn::start();
+    let db = server::testdb::test_db().expect("test database");
+    let bundle = stand_in.ca_pem.display().to_string();
+    let s = Scepd::start_with(
+        db,
+        tempfile::tempdir().unwrap(),
+        &[
+            ("SCEPD_INTUNE_CA_BUNDLE", &bundle),
+            ("SCEPD_INTUNE_REVOCATION_POLL_SECONDS", "0"),
+        ],
+    );
+    let org = s
+        .cli_ok(&["org", "list"])
+        .lines()
+        .find(|l| l.ends_with("Default"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_string();
+    let mut c = Client::new(&s);
+    assert_eq!(c.login("admin", ADMIN_PW).status, 303);
+    assert!(c.get("/profiles").body.contains("/profiles/default/intune"));
+    let page = c.get("/profiles/default/intune");
+    assert_eq!(page.status, 200);
+    let token = c.csrf();
+    let url = stand_in.url();
+
+    // Without the CSRF token: refused, nothing stored.
+    let r = c.post("/profiles/default/intune", &[("tenant", TENANT)]);
+    assert_eq!(r.status, 403);
+    // Refused fields come back marked; nothing stored.
+    let r = c.post(
+        "/profiles/default/intune",
+        &[
+            ("csrf", &token),
+            ("tenant", "no spaces allowed"),
+            ("client_id", CLIENT_ID),
+            ("place", &org),
+        ],
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body.contains("id=\"tenant-error\"") && r.body.contains("id=\"client_secret-error\"")
+    );
+    assert_eq!(s.count("intune_settings"), 0);
+
+    // A wrong secret: saved, but Intune's token endpoint refuses it.
+    let r = c.post(
+        "/profiles/default/intune",
+        &[
+            ("csrf", &token),
+            ("tenant", TENANT),
+            ("client_id", CLIENT_ID),
+            ("client_secret", "wrong-secret"),
+            ("place", &org),
+            ("revocation_enabled", "on"),
+            ("authority_url", &url),
+            ("graph_url", &url),
+        ],
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = c.get("/profiles/default/intune?msg=saved");
+    assert!(!page.body.contains("wrong-secret"));
+    assert!(page.body.contains("No error recorded"));
+    let dev = Device::new("console-intune", 2048);
+    let rep = enroll(
+        &s,
+        &dev,
+        &csr_with_long_challenge(&dev, &intune_challenge(true), &[]),
+    );
+    assert_eq!(rep.status, PkiStatus::Failure);
+    let page = c.get("/profiles/default/intune");
+    assert!(
+        page.body.contains("id=\"intune-last-error\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("invalid_client") && page.body.contains(" UTC"),
+        "{}",
+        page.body
+    );
+
+    // The right secret; the stored one stays when the field is left empty.
+    let r = c.post(
+        "/profiles/default/intune",
+        &[
+            ("csrf", &token),
+            ("tenant", TENANT),
+            ("client_id", CLIENT_ID),
+            ("client_secret", SECRET),
+            ("place", &org),
+            ("authority_url", &url),
+            ("graph_url", &url),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    let r = c.post(
+        "/profiles/default/intune",
+        &[
+            ("csrf", &token),
+            ("tenant", TENANT),
+            ("client_id", CLIENT_ID),
+            ("client_secret", ""),
+            ("place", &org),
+            ("authority_url", &url),
+            ("graph_url", &url),
+        ],
+    );
+    assert_eq!(r.status, 303);
+    let dev = Device::new("console-intune-2", 2048);
+    let rep = enroll(
+        &s,
+        &dev,
+        &csr_with_long_challenge(&dev, &intune_challenge(true), &[]),
+    );
+    assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
+    assert_eq!(
+        s.count("audit_log WHERE event = 'intune.settings_changed' AND actor = 'admin'"),
+        3
+    );
+
+    let r = c.post("/profiles/default/intune/remove", &[("csrf", &token)]);
+    assert_eq!(r.status, 303);
+    assert_eq!(s.count("intune_settings"), 0);
+}
+
+#[test]
+fn once_intune_issues_a_profiles_challenges_scepd_mints_none_and_earlier_ones_stop_working() {
+    let stand_in = StandIn::start();
+    let bundle = stand_in.ca_pem.display().to_string();
+    let s = Scepd::start_with(
+        server::testdb::test_db().expect("test database"),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("SCEPD_INTUNE_CA_BUNDLE", &bundle),
+            ("SCEPD_INTUNE_REVOCATION_POLL_SECONDS", "0"),
+        ],
+    );
+    let earlier = s.mint("default");
+    let secret = s.dir.path().join("intune-secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let url = stand_in.url();
+    let out = intune_cli(
+        &s,
+        &stand_in,
+        &[
+            "intune",
+            "set",
+            "default",
+            "--tenant",
+            TENANT,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-file",
+            secret.to_str().unwrap(),
+            "--organization",
+            "Default",
+            "--authority-url",
+            &url,
+            "--graph-url",
+            &url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The challenge minted before would take the one-statement path if it
+    // were still usable; it is not, and Intune does not know it.
+    let dev = Device::new("minted-before", 2048);
+    let rep = dev.pkcs_req(&s, "default", Some(&earlier));
+    assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
+    assert_eq!(s.count("certificates"), 0);
+    assert_eq!(s.count("challenges WHERE revoked_at IS NOT NULL"), 1);
+    let out = s.cli(&["challenge", "mint", "--profile", "default"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("issued by Microsoft Intune"));
 }

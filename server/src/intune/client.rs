@@ -179,12 +179,14 @@ pub struct IssuedCert {
 }
 
 type TokenKey = (String, String, String, String);
+/// A cached token and when to stop using it.
+type CachedToken = (Arc<Zeroizing<String>>, Instant);
 type ServiceKey = (String, String, String);
 
 /// The HTTP agent, tokens and discovered services; shared by all workers.
 pub struct Client {
     agent: ureq::Agent,
-    tokens: Mutex<HashMap<TokenKey, (Arc<Zeroizing<String>>, Instant)>>,
+    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
     services: Mutex<HashMap<ServiceKey, HashMap<String, String>>>,
 }
 

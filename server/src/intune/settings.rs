@@ -231,7 +231,13 @@ pub fn set(
             revocation_enabled: form.revocation_enabled,
         };
         store::upsert(conn, &new)?;
-        let changed = changes(old.as_ref(), &new, new_secret.is_some());
+        let mut changed = changes(old.as_ref(), &new, new_secret.is_some());
+        if old.is_none() {
+            // From now on Intune issues this profile's challenges: none of
+            // scepd's may stay usable (nor take the one-statement path).
+            let revoked = store::revoke_unused_challenges(conn, profile.id)?;
+            changed["challenges_revoked"] = revoked.into();
+        }
         audit::record(
             conn,
             &AuditEvent::new(who.username, AuditKind::IntuneSettingsChanged)

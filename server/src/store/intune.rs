@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::schema::intune_settings;
+use super::schema::{challenges, intune_settings};
 use super::StoreError;
 
 #[derive(Clone, Queryable, Selectable)]
@@ -138,4 +138,20 @@ pub fn revocation_synced(conn: &mut PgConnection, profile_id: i64) -> Result<(),
         .set(intune_settings::last_revocation_sync_at.eq(diesel::dsl::now))
         .execute(conn)?;
     Ok(())
+}
+
+/// Revoke the profile's outstanding one-time challenges (its challenges
+/// are Intune's from now on); the number revoked.
+pub fn revoke_unused_challenges(
+    conn: &mut PgConnection,
+    profile_id: i64,
+) -> Result<usize, StoreError> {
+    Ok(diesel::update(
+        challenges::table
+            .filter(challenges::profile_id.eq(profile_id))
+            .filter(challenges::used_at.is_null())
+            .filter(challenges::revoked_at.is_null()),
+    )
+    .set(challenges::revoked_at.eq(diesel::dsl::now))
+    .execute(conn)?)
 }
