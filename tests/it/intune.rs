@@ -1106,3 +1106,75 @@ fn once_intune_issues_a_profiles_challenges_scepd_mints_none_and_earlier_ones_st
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("issued by Microsoft Intune"));
 }
+
+#[test]
+fn a_serving_scepd_fetches_intune_revocation_requests_by_itself() {
+    let stand_in = StandIn::start();
+    let bundle = stand_in.ca_pem.display().to_string();
+    let s = Scepd::start_with(
+        server::testdb::test_db().expect("test database"),
+        tempfile::tempdir().unwrap(),
+        &[
+            ("SCEPD_INTUNE_CA_BUNDLE", &bundle),
+            ("SCEPD_INTUNE_REVOCATION_POLL_SECONDS", "1"),
+        ],
+    );
+    let secret = s.dir.path().join("intune-secret");
+    std::fs::write(&secret, SECRET).unwrap();
+    let url = stand_in.url();
+    let out = intune_cli(
+        &s,
+        &stand_in,
+        &[
+            "intune",
+            "set",
+            "default",
+            "--tenant",
+            TENANT,
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret-file",
+            secret.to_str().unwrap(),
+            "--organization",
+            "Default",
+            "--authority-url",
+            &url,
+            "--graph-url",
+            &url,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dev = Device::new("polled", 2048);
+    let rep = enroll(
+        &s,
+        &dev,
+        &csr_with_long_challenge(&dev, &intune_challenge(true), &[]),
+    );
+    assert_eq!(rep.status, PkiStatus::Success, "{rep:?}");
+    let serial = hex::encode_upper(rep.certs[0].serial_number().to_bn().unwrap().to_vec());
+    stand_in.state.lock().unwrap().revocations =
+        vec![json!({"requestContext": "ctx-poll", "serialNumber": serial})];
+    let revoked = format!("certificates WHERE serial = '{serial}' AND status = 'revoked'");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while s.count(&revoked) == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(s.count(&revoked), 1, "{}", s.log());
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while stand_in.seen("/uploadRevocationResults").is_empty()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let results = stand_in.seen("/uploadRevocationResults")[0].json()["results"].clone();
+    assert_eq!(results[0]["requestContext"], "ctx-poll");
+    assert_eq!(results[0]["succeeded"], true);
+    assert_eq!(
+        s.count("intune_settings WHERE last_revocation_sync_at IS NOT NULL"),
+        1
+    );
+}
