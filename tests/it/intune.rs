@@ -56,6 +56,8 @@ struct State {
     seen: Vec<Seen>,
     validate: Validate,
     revocations: Vec<Value>,
+    /// successNotification answers an error code.
+    refuse_success: bool,
 }
 
 struct StandIn {
@@ -90,6 +92,7 @@ impl StandIn {
             seen: vec![],
             validate: Validate::ByChallenge,
             revocations: vec![],
+            refuse_success: false,
         }));
         let st = state.clone();
         std::thread::spawn(move || {
@@ -325,6 +328,11 @@ fn answer(s: &Seen, st: &Mutex<State>, mode: Validate, port: u16) -> (&'static s
                     json!({"code": "ChallengeExpired", "errorDescription": "The challenge has expired."}),
                 ),
             };
+        }
+        if s.path.ends_with("/successNotification") && st.lock().unwrap().refuse_success {
+            return ok(
+                json!({"code": "SigningCertThumbprintMismatch", "errorDescription": "Not expected."}),
+            );
         }
         return ok(json!({"code": "Success", "errorDescription": ""}));
     }
@@ -574,6 +582,12 @@ fn intune_validated_request_is_issued_and_intune_told_of_the_certificate() {
     // Filed under the organization the settings name, and audited.
     assert_eq!(s.count("certificates"), 1);
     assert_eq!(s.count("audit_log WHERE event = 'intune.validated'"), 1);
+    // The request is stored whole, its several-KB challenge included.
+    let stored = format!(
+        "enrollment_requests WHERE csr_der = decode('{}', 'hex')",
+        hex::encode(&csr)
+    );
+    assert_eq!(s.count(&stored), 1);
 
     // A second enrollment reuses the tokens and the discovered services.
     let dev2 = Device::new("intune-device-2", 2048);
@@ -1176,5 +1190,34 @@ fn a_serving_scepd_fetches_intune_revocation_requests_by_itself() {
     assert_eq!(
         s.count("intune_settings WHERE last_revocation_sync_at IS NOT NULL"),
         1
+    );
+}
+
+#[test]
+fn a_success_notification_intune_refuses_rolls_the_enrollment_back() {
+    let (s, intune) = start("5");
+    intune.state.lock().unwrap().refuse_success = true;
+    let dev = Device::new("unnotified", 2048);
+    let rep = enroll(
+        &s,
+        &dev,
+        &csr_with_long_challenge(&dev, &intune_challenge(true), &[]),
+    );
+    assert_eq!(rep.status, PkiStatus::Failure, "{rep:?}");
+    let reason = crate::support::last_refusal(&s);
+    assert!(
+        reason.contains("success notification") && reason.contains("SigningCertThumbprintMismatch"),
+        "{reason}"
+    );
+    // Nothing of the enrollment stays: no request, no certificate.
+    assert_eq!(s.count("certificates"), 0);
+    assert_eq!(s.count("enrollment_requests"), 0);
+    assert_eq!(s.count("audit_log WHERE event = 'certificate.issued'"), 0);
+    assert_eq!(intune.seen("/successNotification").len(), 1);
+    let failure = intune.seen("/failureNotification");
+    assert_eq!(failure.len(), 1);
+    assert_eq!(
+        failure[0].json()["notification"]["transactionId"],
+        dev.txid().0.as_str()
     );
 }
