@@ -889,6 +889,23 @@ fn intune_settings_through_the_api_seal_the_secret_and_refuse_bad_values() {
     let url = format!("{}/api/v1/profiles/default/intune", s.url);
     let call = crate::api::call;
     assert_eq!(call("GET", &url, Some(&key), None).0, 404);
+    // A key of another organization reaches nothing of this profile.
+    s.cli_ok(&["org", "create", "Other"]);
+    let other = s
+        .cli_ok(&["api-key", "create", "--name", "o", "--org", "Other"])
+        .trim()
+        .to_string();
+    let (code, _) = call(
+        "PUT",
+        &url,
+        Some(&other),
+        Some(
+            json!({"tenant": TENANT, "client_id": CLIENT_ID, "client_secret": SECRET,
+                    "organization_id": org}),
+        ),
+    );
+    assert_eq!(code, 404);
+    assert_eq!(s.count("intune_settings"), 0);
     // Bad values: refused, nothing stored.
     let (code, body) = call(
         "PUT",

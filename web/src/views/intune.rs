@@ -130,6 +130,12 @@ fn view(
     })
 }
 
+/// Where to go after a save, or the form to show again.
+enum Outcome {
+    Saved(String),
+    Refused(Box<IntuneView>),
+}
+
 #[derive(serde::Deserialize)]
 pub struct MsgQuery {
     msg: Option<String>,
@@ -198,7 +204,10 @@ pub async fn save(
             .ok_or_else(|| WebError::Internal("no Intune client".into()))?
             .sealer();
         match settings::set(conn, &actor(&officer), sealer, &id, &input) {
-            Ok(_) => Ok(Err(format!("/profiles/{}/intune?msg=saved", enc(&id)))),
+            Ok(_) => Ok(Outcome::Saved(format!(
+                "/profiles/{}/intune?msg=saved",
+                enc(&id)
+            ))),
             Err(AdminError::Refused(errors)) => {
                 // The organization field is the place select here.
                 for e in &errors {
@@ -209,15 +218,20 @@ pub async fn save(
                     };
                     f.refuse(field, e.message.clone());
                 }
-                Ok(Ok(view(conn, &officer, &id, Some(f))?))
+                Ok(Outcome::Refused(Box::new(view(
+                    conn,
+                    &officer,
+                    &id,
+                    Some(f),
+                )?)))
             }
             Err(e) => Err(e.into()),
         }
     })
     .await?;
     match out {
-        Ok(refused) => form::refused(&refused),
-        Err(to) => Ok(see_other(&to)),
+        Outcome::Saved(to) => Ok(see_other(&to)),
+        Outcome::Refused(v) => form::refused(v.as_ref()),
     }
 }
 
