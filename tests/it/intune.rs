@@ -542,10 +542,15 @@ fn intune_validated_request_is_issued_and_intune_told_of_the_certificate() {
     // Token by client credentials, for Graph and for Intune.
     let tokens = intune.seen("/oauth2/v2.0/token");
     let scopes: Vec<String> = tokens.iter().map(|t| t.body.clone()).collect();
+    // Graph's scope on the stand-in, and Intune's as the library forms it.
+    let graph_scope = format!("scope=https%3A%2F%2F127.0.0.1%3A{}%2F.default", intune.port);
     assert!(
-        scopes
-            .iter()
-            .any(|b| b.contains("scope=https%3A%2F%2F127.0.0.1")),
+        scopes.iter().any(|b| b.contains(&graph_scope)),
+        "{scopes:?}"
+    );
+    let intune_scope = "scope=https%3A%2F%2Fapi.manage.microsoft.com%2F%2F.default";
+    assert!(
+        scopes.iter().any(|b| b.contains(intune_scope)),
         "{scopes:?}"
     );
     assert!(tokens.iter().all(|t| !t.path.contains(SECRET)));
@@ -555,6 +560,8 @@ fn intune_validated_request_is_issued_and_intune_told_of_the_certificate() {
     assert_eq!(validate.len(), 1);
     let v = &validate[0];
     assert_eq!(v.headers["api-version"], "2018-02-20");
+    assert!(v.headers["useragent"].starts_with("scepd/"));
+    assert_eq!(v.headers["content-type"], "application/json");
     assert!(uuid::Uuid::parse_str(&v.headers["client-request-id"]).is_ok());
     let req = &v.json()["request"];
     assert_eq!(req["transactionId"], dev.txid().0.as_str());

@@ -3,7 +3,9 @@
 //! (github.com/microsoft/Intune-Resource-Access, `src/CsrValidation`):
 //!
 //! - an app token by the OAuth 2.0 client-credentials grant at
-//!   `{authority}{tenant}/oauth2/v2.0/token`, scope `{resource}/.default`;
+//!   `{authority}{tenant}/oauth2/v2.0/token`, scope `{graph}/.default` for
+//!   discovery and `{intune resource}/.default` for Intune (the resource as
+//!   configured, trailing slash and all, as the library does);
 //! - service discovery through Microsoft Graph:
 //!   `GET {graph}v1.0/servicePrincipals/appId={intune app}/endpoints`,
 //!   whose `value[]` items name a service (`providerName`, or `serviceName`
@@ -127,11 +129,14 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RevocationRequest {
+    // The Java library reads camelCase; the C# one's model is PascalCase.
+    #[serde(alias = "RequestContext")]
     pub request_context: String,
+    #[serde(alias = "SerialNumber")]
     pub serial_number: String,
-    #[serde(default)]
+    #[serde(default, alias = "IssuerName")]
     pub issuer_name: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "CaConfiguration")]
     pub ca_configuration: Option<String>,
 }
 
@@ -397,10 +402,9 @@ impl Client {
         deadline: Instant,
     ) -> Result<(String, Value), IntuneError> {
         let base = self.service_uri(t, service, deadline)?;
-        let scope = format!(
-            "{}/.default",
-            t.endpoints.intune_resource_url.trim_end_matches('/')
-        );
+        // As the library forms it: the resource, then "/.default" (so
+        // "https://api.manage.microsoft.com//.default" for the default).
+        let scope = format!("{}/.default", t.endpoints.intune_resource_url);
         let token = self.token(t, &scope, deadline)?;
         let url = format!("{}/{suffix}", base.trim_end_matches('/'));
         let req = self
@@ -410,7 +414,9 @@ impl Client {
             .set("Authorization", &format!("Bearer {}", token.as_str()))
             .set("Content-Type", "application/json")
             .set("client-request-id", &uuid::Uuid::new_v4().to_string())
-            .set("api-version", api_version);
+            .set("api-version", api_version)
+            // The library's own header naming the caller (besides User-Agent).
+            .set("UserAgent", &caller_info());
         let res = read_json(&url, deadline, req.send_string(&body.to_string()));
         if matches!(
             res,
@@ -441,6 +447,7 @@ impl Client {
             return Ok(u.clone());
         }
         let scope = format!("{}/.default", t.endpoints.graph_url.trim_end_matches('/'));
+        // (The library: "{graph}.default" with its trailing slash, the same.)
         let token = self.token(t, &scope, deadline)?;
         let url = format!(
             "{}/{GRAPH_API_VERSION}/servicePrincipals/appId={}/endpoints",
