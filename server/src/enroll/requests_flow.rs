@@ -442,6 +442,8 @@ fn failure_reason(res: &Result<Answer, Abort>) -> Option<String> {
     match res {
         Ok(Answer::Fail(_, reason)) => Some(reason.clone()),
         Ok(_) | Err(Abort::Retransmission) => None,
+        // The device is answered 503 and retries; the retry decides.
+        Err(Abort::Error(e)) if e.is_unavailable() => None,
         Err(Abort::Error(EnrollError::Policy(reason))) => Some(format!("policy: {reason}")),
         Err(Abort::Error(_)) => Some("the CA failed to issue the certificate".into()),
         Err(Abort::Challenge(r)) => Some(r.as_str().to_string()),
