@@ -33,7 +33,7 @@ pub enum AdminCmd {
     },
 }
 
-fn org_id(conn: &mut diesel::PgConnection, s: &str) -> Result<i64, String> {
+pub(crate) fn org_id(conn: &mut diesel::PgConnection, s: &str) -> Result<i64, String> {
     let found = match s.parse::<i64>() {
         Ok(id) => orgs::org_by_id(conn, id).ok(),
         Err(_) => orgs::org_by_name(conn, s).map_err(|e| e.to_string())?,
@@ -43,7 +43,11 @@ fn org_id(conn: &mut diesel::PgConnection, s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("no organization {s:?}"))
 }
 
-fn department_id(conn: &mut diesel::PgConnection, org: i64, s: &str) -> Result<i64, String> {
+pub(crate) fn department_id(
+    conn: &mut diesel::PgConnection,
+    org: i64,
+    s: &str,
+) -> Result<i64, String> {
     orgs::departments_of(conn, org)
         .map_err(|e| e.to_string())?
         .iter()

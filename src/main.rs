@@ -13,6 +13,7 @@ mod ca_cmd;
 mod commands;
 mod console_tls;
 mod export;
+mod intune_cmd;
 mod notify_cmd;
 mod serve;
 
@@ -80,6 +81,9 @@ enum Command {
     /// Email notifications: contacts, test mail, outbox.
     #[command(subcommand)]
     Notify(notify_cmd::NotifyCmd),
+    /// Microsoft Intune as a profile's challenge issuer (docs/intune.md).
+    #[command(subcommand)]
+    Intune(intune_cmd::IntuneCmd),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Command::AccessCode(c) => api_cmd::access_code(&cfg, c),
         Command::Admin(c) => admin_cmd::admin(&cfg, c),
         Command::Notify(c) => notify_cmd::notify(&cfg, c),
+        Command::Intune(c) => intune_cmd::intune(&cfg, c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

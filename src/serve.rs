@@ -68,8 +68,10 @@ pub fn start(cfg: &Config, identity: bootstrap::IdentityOptions) -> Result<Runni
             }
         }
     }
+    let intune = intune(cfg, &key_passphrase)?;
     Ok(Running {
         enroll: Enroll::new(pool, Arc::new(auth))
+            .with_intune(intune)
             .with_single_des(cfg.allow_single_des)
             .with_ocsp_cache(cfg.ocsp_cache_seconds)
             .with_gate(Gate::new(
@@ -80,6 +82,50 @@ pub fn start(cfg: &Config, identity: bootstrap::IdentityOptions) -> Result<Runni
         data,
         key_passphrase,
     })
+}
+
+/// The Intune client (docs/intune.md): its trust roots and longest wait.
+fn intune(
+    cfg: &Config,
+    pass: &server::ca::key_file::Passphrase,
+) -> Result<server::intune::Intune, String> {
+    let bundle = match &cfg.intune_ca_bundle {
+        Some(p) => {
+            Some(std::fs::read(p).map_err(|e| format!("intune_ca_bundle {}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    server::intune::Intune::new(
+        pass,
+        bundle.as_deref(),
+        std::time::Duration::from_secs(u64::from(cfg.intune_timeout_seconds)),
+    )
+    .map_err(|e| format!("Intune client: {e}"))
+}
+
+/// Fetch Intune's revocation requests every `every` (docs/intune.md).
+fn spawn_intune_revocations(enroll: Enroll, every: std::time::Duration) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("intune-revocations".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            match enroll.intune_revocation_round() {
+                Ok(rounds) => {
+                    for r in rounds.iter().filter(|r| r.downloaded > 0) {
+                        tracing::info!(
+                            profile = r.profile_id,
+                            downloaded = r.downloaded,
+                            revoked = r.revoked,
+                            failed = r.failed,
+                            "Intune revocation requests applied"
+                        );
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Intune revocation round"),
+            }
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the Intune revocation thread: {e}"))
 }
 
 pub fn run(cfg: Config) -> Result<(), String> {
@@ -174,6 +220,12 @@ fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
         cfg.public_url.clone(),
     )
     .map_err(|e| format!("cannot start the notification sender: {e}"))?;
+    if cfg.intune_revocation_poll_seconds > 0 {
+        spawn_intune_revocations(
+            enroll.clone(),
+            std::time::Duration::from_secs(u64::from(cfg.intune_revocation_poll_seconds)),
+        )?;
+    }
     // One set of counters for all workers (App factories run per worker).
     let metrics = aweb::Data::new(
         server::http::metrics::Metrics::new().with_token_sha256(cfg.metrics_token_sha256),

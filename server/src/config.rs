@@ -139,6 +139,18 @@ pub struct Settings {
     /// Seconds between purges of expired challenges [default: 300].
     #[arg(long, env = "SCEPD_CHALLENGE_PURGE_INTERVAL_SECONDS", global = true)]
     pub challenge_purge_interval_seconds: Option<u32>,
+    /// PEM certificates trusted for Microsoft Intune's and Entra ID's HTTPS
+    /// besides the public roots (a TLS-inspecting proxy's CA) [default: none].
+    #[arg(long, env = "SCEPD_INTUNE_CA_BUNDLE", global = true)]
+    pub intune_ca_bundle: Option<PathBuf>,
+    /// Longest wait, in seconds, for Intune while a device waits (token,
+    /// discovery and validation together), 1 to 120 [default: 15].
+    #[arg(long, env = "SCEPD_INTUNE_TIMEOUT_SECONDS", global = true)]
+    pub intune_timeout_seconds: Option<u32>,
+    /// Seconds between fetches of Intune's revocation requests; 0: never
+    /// [default: 300].
+    #[arg(long, env = "SCEPD_INTUNE_REVOCATION_POLL_SECONDS", global = true)]
+    pub intune_revocation_poll_seconds: Option<u32>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "SCEPD_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -262,6 +274,10 @@ pub struct Config {
     pub challenge_failure_window_seconds: u32,
     pub challenge_purge_interval_seconds: u32,
     pub log_json: bool,
+    /// Extra roots for Intune's HTTPS (`intune::Client`).
+    pub intune_ca_bundle: Option<PathBuf>,
+    pub intune_timeout_seconds: u32,
+    pub intune_revocation_poll_seconds: u32,
     /// SHA-256 of the token /metrics requires (None: open).
     pub metrics_token_sha256: Option<[u8; 32]>,
     /// SMTP and notification settings (issue 6).
@@ -441,6 +457,13 @@ impl Settings {
                 message: "must be at most 86400 (a day)".into(),
             });
         }
+        let intune_timeout = s.intune_timeout_seconds.unwrap_or(15);
+        if !(1..=120).contains(&intune_timeout) {
+            return Err(ConfigError::Invalid {
+                key: "intune_timeout_seconds",
+                message: "must be between 1 and 120".into(),
+            });
+        }
         let trusted_proxies = s
             .trusted_proxies
             .as_deref()
@@ -483,6 +506,9 @@ impl Settings {
                 .unwrap_or(300)
                 .max(1),
             log_json,
+            intune_ca_bundle: s.intune_ca_bundle,
+            intune_timeout_seconds: intune_timeout,
+            intune_revocation_poll_seconds: s.intune_revocation_poll_seconds.unwrap_or(300),
             metrics_token_sha256: s
                 .metrics_token
                 .filter(|t| !t.is_empty())
@@ -541,6 +567,11 @@ impl Settings {
             challenge_purge_interval_seconds: self
                 .challenge_purge_interval_seconds
                 .or(o.challenge_purge_interval_seconds),
+            intune_ca_bundle: self.intune_ca_bundle.or(o.intune_ca_bundle),
+            intune_timeout_seconds: self.intune_timeout_seconds.or(o.intune_timeout_seconds),
+            intune_revocation_poll_seconds: self
+                .intune_revocation_poll_seconds
+                .or(o.intune_revocation_poll_seconds),
             log_format: self.log_format.or(o.log_format),
             smtp_host: self.smtp_host.or(o.smtp_host),
             smtp_port: self.smtp_port.or(o.smtp_port),

@@ -18,6 +18,7 @@ pub mod enroll;
 pub(crate) mod fsutil;
 pub mod http;
 pub mod input;
+pub mod intune;
 pub mod key_store;
 pub mod mobileconfig;
 pub mod notify;

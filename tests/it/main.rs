@@ -26,6 +26,7 @@ mod handmade_csr;
 mod hostile;
 mod hsm;
 mod interop;
+mod intune;
 mod jamf;
 mod lifecycle;
 mod long_requests;

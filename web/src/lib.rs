@@ -161,6 +161,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/profiles/{id}/edit",
                 web::post().to(views::profile_form::update),
             )
+            .route("/profiles/{id}/intune", web::get().to(views::intune::page))
+            .route("/profiles/{id}/intune", web::post().to(views::intune::save))
+            .route(
+                "/profiles/{id}/intune/remove",
+                web::post().to(views::intune::remove),
+            )
             .route(
                 "/profiles/{id}/disable",
                 web::post().to(views::profiles::disable),

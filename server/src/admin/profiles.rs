@@ -253,7 +253,7 @@ pub fn set_enabled(
 /// The profile, locked, and its current settings, when the officer may
 /// change it: `NotFound` when it cannot even see it, `Forbidden` when it
 /// sees it but it is also enabled outside its scope.
-fn locked(
+pub(crate) fn locked(
     conn: &mut PgConnection,
     who: &Actor<'_>,
     profile_id: &str,

@@ -17,6 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/challenges/bulk", web::post().to(mint_bulk))
         .route("/profiles", web::get().to(list_profiles))
         .route("/profiles/{id}", web::patch().to(change_profile))
+        .configure(super::intune::routes)
         .route("/mobileconfig", web::post().to(super::mobileconfig::export))
         .route("/requests", web::get().to(request_by_transaction))
         .route("/requests/{id}", web::get().to(request_by_id))

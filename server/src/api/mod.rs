@@ -14,6 +14,7 @@ use crate::challenge::ChallengeError;
 use crate::store::{PgPool, StoreError};
 
 mod handlers;
+mod intune;
 mod jamf;
 pub mod keys;
 mod mobileconfig;

@@ -137,6 +137,57 @@ pub fn document() -> Value {
                     ("404", error_response("No such profile in the key's organizations (`not_found`).")),
                 ])
             }},
+            "/profiles/{id}/intune": {
+                "get": {
+                    "summary": "The profile's Microsoft Intune settings (never the client secret) and the integration's last error",
+                    "operationId": "showIntune",
+                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                    "responses": responses(&[
+                        ("200", ok_json("The settings.", json!({ "type": "object" }))),
+                        ("404", error_response("No such profile, or it does not use Intune (`not_found`).")),
+                    ])
+                },
+                "put": {
+                    "summary": "Make the profile's challenges Intune's, or change its Intune settings (docs/intune.md)",
+                    "operationId": "setIntune",
+                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                    "requestBody": { "required": true, "content": { "application/json": { "schema": {
+                        "type": "object",
+                        "additionalProperties": false,
+                        "required": ["tenant", "client_id", "organization_id"],
+                        "properties": {
+                            "tenant": { "type": "string" },
+                            "client_id": { "type": "string" },
+                            "client_secret": { "type": "string", "description": "required the first time; omitted: kept; stored sealed, never returned" },
+                            "organization_id": int,
+                            "department_id": int,
+                            "authority_url": { "type": "string" },
+                            "graph_url": { "type": "string" },
+                            "intune_resource_url": { "type": "string" },
+                            "intune_app_id": { "type": "string" },
+                            "validation_url": { "type": "string", "description": "instead of service discovery" },
+                            "pki_connector_url": { "type": "string", "description": "instead of service discovery" },
+                            "revocation_enabled": { "type": "boolean", "default": true }
+                        }
+                    }}}},
+                    "responses": responses(&[
+                        ("200", ok_json("The settings as stored.", json!({ "type": "object" }))),
+                        ("400", error_response("A value refused (`invalid_request`).")),
+                        ("403", error_response("The profile is also enabled for organizations outside the key's (`forbidden`).")),
+                        ("404", error_response("No such profile in the key's organizations (`not_found`).")),
+                    ])
+                },
+                "delete": {
+                    "summary": "The profile's challenges are no longer Intune's",
+                    "operationId": "removeIntune",
+                    "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
+                    "responses": responses(&[
+                        ("204", json!({ "description": "Removed." })),
+                        ("400", error_response("The profile does not use Intune (`invalid_request`).")),
+                        ("404", error_response("No such profile in the key's organizations (`not_found`).")),
+                    ])
+                }
+            },
             "/mobileconfig": { "post": {
                 "summary": "A signed Apple configuration profile for one device, with a freshly minted one-time challenge",
                 "operationId": "exportMobileconfig",
@@ -313,6 +364,7 @@ mod tests {
             "/challenges/bulk",
             "/profiles",
             "/profiles/{id}",
+            "/profiles/{id}/intune",
             "/mobileconfig",
             "/requests",
             "/requests/{id}",

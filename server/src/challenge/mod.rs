@@ -149,6 +149,13 @@ fn mint_batch(
     conn.transaction(|conn| {
         let profile = profiles::by_profile_id(conn, req.profile)?
             .ok_or_else(|| ChallengeError::UnknownProfile(req.profile.to_string()))?;
+        // Intune issues such a profile's challenges (docs/intune.md).
+        if crate::store::intune::of_profile(conn, profile.id)?.is_some() {
+            return Err(ChallengeError::Invalid(format!(
+                "profile {}'s challenges are issued by Microsoft Intune",
+                profile.profile_id
+            )));
+        }
         let org = orgs::org_by_id(conn, req.organization_id).map_err(|e| match e {
             StoreError::NotFound => ChallengeError::UnknownOrganization(req.organization_id),
             e => e.into(),

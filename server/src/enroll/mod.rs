@@ -32,6 +32,7 @@ mod authority;
 mod binding;
 mod decide;
 mod fast;
+mod intune;
 mod issue;
 mod ocsp;
 pub mod policy;
@@ -44,6 +45,7 @@ pub use decide::normalize_serial;
 
 pub use authority::{ocsp_url, Authority, NextAuthority};
 pub use decide::RevokeOutcome;
+pub use intune::RevocationRound;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -125,6 +127,8 @@ pub struct Enroll {
     signatures: Arc<Signatures>,
     /// OCSP responders and the statuses read recently (`ocsp.rs`).
     ocsp: Arc<ocsp::OcspState>,
+    /// Microsoft Intune as a profile's challenge issuer (`intune.rs`).
+    intune: Option<Arc<crate::intune::Intune>>,
 }
 
 #[derive(Default)]
@@ -157,6 +161,7 @@ impl Enroll {
             profiles: Arc::default(),
             signatures: Arc::default(),
             ocsp: Arc::new(ocsp::OcspState::new(0)),
+            intune: None,
         }
     }
 

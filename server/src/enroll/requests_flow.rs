@@ -10,6 +10,7 @@ use chrono::{Duration, Utc};
 use diesel::pg::PgConnection;
 use diesel::Connection;
 
+use super::intune::IntuneGate;
 use super::profile_cache::ProfileCopy;
 use super::renewal::Renewal;
 use super::{policy, Answer, Enroll, EnrollError};
@@ -182,6 +183,16 @@ impl Enroll {
             });
         }
 
+        // Intune issues this profile's challenges: it judges the request
+        // before anything is signed (`enroll::intune`).
+        let intune = match challenge_pw {
+            Some(_) => match self.intune_gate(&mut conn, profile, txid, &csr, client_ip)? {
+                IntuneGate::NotIntune => None,
+                IntuneGate::Answer(a) => return Ok(a),
+                IntuneGate::Validated(v) => Some(v),
+            },
+            None => None,
+        };
         let renewal_of = renewing.as_ref().map(|old| old.id);
         let res = conn.transaction::<_, Abort, _>(|conn| {
             let (org, dept, challenge_id, renewal_of) = match (&renewing, challenge_pw) {
@@ -198,6 +209,13 @@ impl Enroll {
                         return Err(Abort::Error(EnrollError::Policy(reason)));
                     }
                     (old.organization_id, old.department_id, None, Some(old.id))
+                }
+                (None, Some(_)) if intune.is_some() => {
+                    let v = intune.as_deref().ok_or_else(|| {
+                        Abort::Error(EnrollError::Conflict("Intune validation lost".into()))
+                    })?;
+                    self.intune_used(conn, v, txid, client_ip)?;
+                    (v.organization_id, v.department_id, None, None)
                 }
                 (None, Some(pw)) => {
                     let ids: Vec<&str> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
@@ -229,7 +247,7 @@ impl Enroll {
             // its renewal settings (`enroll::renewal`).
             let immediate = match renewing {
                 Some(_) => renewal.at_once(profile),
-                None => profile.auto_approve(),
+                None => profile.auto_approve() || intune.is_some(),
             };
             let status = if immediate {
                 Status::Applied
@@ -266,6 +284,9 @@ impl Enroll {
             };
             if immediate {
                 let cert = self.issue_in_tx(conn, profile, &req, &csr, &subject, "auto-approve")?;
+                if let Some(v) = &intune {
+                    self.intune_issued(v, txid, &csr.der, &cert)?;
+                }
                 // Delivered in this reply: what it renews is superseded.
                 self.supersede_renewed(conn, profile, &req, "auto-approve")?;
                 Ok(self.issued(profile, cert))
@@ -286,6 +307,9 @@ impl Enroll {
                 Ok(Answer::Pending)
             }
         });
+        if let (Some(v), Some(reason)) = (&intune, failure_reason(&res)) {
+            self.intune_failed(v, txid, &csr.der, &reason);
+        }
         match res {
             Ok(answer) => Ok(answer),
             Err(Abort::Error(EnrollError::Policy(reason))) => {
@@ -409,6 +433,21 @@ impl Enroll {
     ) -> Result<Answer, EnrollError> {
         self.audit_refusal(conn, txid, reason, client_ip);
         Ok(Answer::Fail(FailInfo::BadRequest, reason.to_string()))
+    }
+}
+
+/// Why a request Intune validated was not issued, for Intune's failure
+/// notification (None: issued, or a retransmission answered as before).
+fn failure_reason(res: &Result<Answer, Abort>) -> Option<String> {
+    match res {
+        Ok(Answer::Fail(_, reason)) => Some(reason.clone()),
+        Ok(_) | Err(Abort::Retransmission) => None,
+        // The device is answered 503 and retries; the retry decides.
+        Err(Abort::Error(e)) if e.is_unavailable() => None,
+        Err(Abort::Error(EnrollError::Policy(reason))) => Some(format!("policy: {reason}")),
+        Err(Abort::Error(_)) => Some("the CA failed to issue the certificate".into()),
+        Err(Abort::Challenge(r)) => Some(r.as_str().to_string()),
+        Err(Abort::Cipher(reason)) => Some(reason.clone()),
     }
 }
 

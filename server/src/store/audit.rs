@@ -21,6 +21,7 @@ pub const SYSTEM_ACTORS: &[&str] = &[
     "cli",
     "api",
     "bootstrap",
+    "intune",
 ];
 
 /// Whether `name` is one of [`SYSTEM_ACTORS`].
@@ -83,6 +84,11 @@ pub enum AuditKind {
     OfficerPreference,
     TestMailSent,
     TlsCertificateIssued,
+    IntuneSettingsChanged,
+    IntuneValidated,
+    IntuneRefused,
+    IntuneNotificationFailed,
+    IntuneRevocationsApplied,
 }
 
 impl AuditKind {
@@ -91,6 +97,11 @@ impl AuditKind {
             Self::OfficerPreference => "officer.preference",
             Self::TestMailSent => "mail.test",
             Self::TlsCertificateIssued => "tls.certificate_issued",
+            Self::IntuneSettingsChanged => "intune.settings_changed",
+            Self::IntuneValidated => "intune.validated",
+            Self::IntuneRefused => "intune.refused",
+            Self::IntuneNotificationFailed => "intune.notification_failed",
+            Self::IntuneRevocationsApplied => "intune.revocations_applied",
             Self::CertificateIssued => "certificate.issued",
             Self::RequestPending => "request.pending",
             Self::RequestRefused => "request.refused",

@@ -24,6 +24,7 @@ pub mod console_audit;
 pub mod console_certs;
 pub mod console_challenges;
 pub mod group_commit;
+pub mod intune;
 pub mod issue_tx;
 pub mod notification_contacts;
 pub mod orgs;

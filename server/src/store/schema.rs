@@ -255,6 +255,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    intune_settings (profile_id) {
+        profile_id -> Int8,
+        tenant -> Text,
+        client_id -> Text,
+        client_secret_sealed -> Bytea,
+        organization_id -> Int8,
+        department_id -> Nullable<Int8>,
+        authority_url -> Text,
+        graph_url -> Text,
+        intune_resource_url -> Text,
+        intune_app_id -> Text,
+        validation_url -> Nullable<Text>,
+        pki_connector_url -> Nullable<Text>,
+        revocation_enabled -> Bool,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamptz>,
+        last_success_at -> Nullable<Timestamptz>,
+        last_revocation_sync_at -> Nullable<Timestamptz>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_failures (id) {
         id -> Int8,
         username -> Text,
@@ -375,6 +398,9 @@ diesel::joinable!(enrollment_requests -> challenges (challenge_id));
 diesel::joinable!(enrollment_requests -> departments (department_id));
 diesel::joinable!(enrollment_requests -> device_profiles (profile_id));
 diesel::joinable!(enrollment_requests -> organizations (organization_id));
+diesel::joinable!(intune_settings -> departments (department_id));
+diesel::joinable!(intune_settings -> device_profiles (profile_id));
+diesel::joinable!(intune_settings -> organizations (organization_id));
 diesel::joinable!(notification_contacts -> device_profiles (profile_id));
 diesel::joinable!(notification_contacts -> organizations (organization_id));
 diesel::joinable!(profile_apple_payloads -> device_profiles (profile_id));
@@ -402,6 +428,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     departments,
     device_profiles,
     enrollment_requests,
+    intune_settings,
     login_failures,
     notification_contacts,
     organizations,

@@ -13,6 +13,7 @@ pub mod certificates;
 pub mod challenges;
 pub mod dashboard;
 pub mod form;
+pub mod intune;
 pub mod login;
 pub mod mail;
 pub mod mobileconfig;
