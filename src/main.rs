@@ -15,6 +15,7 @@ mod console_tls;
 mod export;
 mod notify_cmd;
 mod serve;
+mod webhook_cmd;
 
 /// SCEP (RFC 8894) enrollment service with an RA console.
 ///
@@ -80,6 +81,9 @@ enum Command {
     /// Email notifications: contacts, test mail, outbox.
     #[command(subcommand)]
     Notify(notify_cmd::NotifyCmd),
+    /// A profile's challenge-validation and notification webhooks.
+    #[command(subcommand)]
+    Webhook(webhook_cmd::WebhookCmd),
 }
 
 fn main() -> ExitCode {
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
         Command::AccessCode(c) => api_cmd::access_code(&cfg, c),
         Command::Admin(c) => admin_cmd::admin(&cfg, c),
         Command::Notify(c) => notify_cmd::notify(&cfg, c),
+        Command::Webhook(c) => webhook_cmd::webhook(&cfg, c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,4 +26,5 @@ pub mod pgcluster;
 pub mod store;
 pub mod testdb;
 pub mod tls;
+pub mod webhook;
 pub mod wire;

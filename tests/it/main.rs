@@ -36,3 +36,5 @@ mod scepclient;
 mod security;
 mod support;
 mod tls;
+mod webhook_sink;
+mod webhooks;

@@ -38,6 +38,7 @@ pub mod policy;
 mod profile_cache;
 mod renewal;
 mod requests_flow;
+mod webhook_flow;
 
 pub use crate::wire::name_text;
 pub use decide::normalize_serial;
@@ -125,6 +126,8 @@ pub struct Enroll {
     signatures: Arc<Signatures>,
     /// OCSP responders and the statuses read recently (`ocsp.rs`).
     ocsp: Arc<ocsp::OcspState>,
+    /// Opens challenge-webhook secrets; None: webhooks are not asked.
+    webhooks: Option<Arc<crate::webhook::Sealer>>,
 }
 
 #[derive(Default)]
@@ -157,7 +160,15 @@ impl Enroll {
             profiles: Arc::default(),
             signatures: Arc::default(),
             ocsp: Arc::new(ocsp::OcspState::new(0)),
+            webhooks: None,
         }
+    }
+
+    /// Ask profiles' challenge webhooks (`webhook_flow`), opening their
+    /// secrets with `sealer`.
+    pub fn with_webhooks(mut self, sealer: crate::webhook::Sealer) -> Self {
+        self.webhooks = Some(Arc::new(sealer));
+        self
     }
 
     /// Challenge policy: failed-attempt limit and its window.
@@ -171,6 +182,11 @@ impl Enroll {
     pub fn with_single_des(mut self, allow: bool) -> Self {
         self.allow_single_des = allow;
         self
+    }
+
+    /// The webhook secrets' sealer, when webhooks are on.
+    pub fn webhook_sealer(&self) -> Option<Arc<crate::webhook::Sealer>> {
+        self.webhooks.clone()
     }
 
     pub fn authority(&self) -> &Authority {
@@ -340,6 +356,12 @@ impl Enroll {
         };
         if let Answer::Fail(info, reason) = &answer {
             tracing::info!(fail_info = ?info, reason = %reason, "FAILURE");
+            if matches!(
+                header.message_type,
+                MessageType::PkcsReq | MessageType::RenewalReq
+            ) {
+                self.notify_failed(&profile.profile, &msg, *info, reason, client_ip);
+            }
         }
         self.reply(&msg.header, Some((&msg.signer_cert, msg.cipher)), answer)
     }

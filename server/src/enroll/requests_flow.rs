@@ -12,6 +12,7 @@ use diesel::Connection;
 
 use super::profile_cache::ProfileCopy;
 use super::renewal::Renewal;
+use super::webhook_flow::{Admitted, Step};
 use super::{policy, Answer, Enroll, EnrollError};
 use crate::challenge::{access_codes, hash_secret};
 use crate::csr::{Csr, CsrError};
@@ -183,7 +184,8 @@ impl Enroll {
         }
 
         let renewal_of = renewing.as_ref().map(|old| old.id);
-        let res = conn.transaction::<_, Abort, _>(|conn| {
+        // `admitted`: filed as the challenge webhook decided (second run).
+        let attempt = |conn: &mut PgConnection, admitted: Option<&Admitted>| {
             let (org, dept, challenge_id, renewal_of) = match (&renewing, challenge_pw) {
                 (Some(old), _) => {
                     // Under the certificate's lock: a renewal that raced
@@ -204,17 +206,25 @@ impl Enroll {
                         .into_iter()
                         .flatten()
                         .collect();
-                    // A challenge bound to a device issues only for it.
-                    let bound = super::binding::bound_identity(profile, &subject, &csr);
-                    let (org, dept, challenge) = self.authenticate_secret(
-                        conn,
-                        profile,
-                        pw,
-                        (&ids, bound.as_deref()),
-                        (txid, signer_key_differs, msg.cipher),
-                        client_ip,
-                    )?;
-                    (org, dept, challenge, None)
+                    match admitted {
+                        Some(a) => {
+                            self.audit_admitted(conn, a, profile, txid, &ids, client_ip)?;
+                            (a.organization_id, a.department_id, None, None)
+                        }
+                        None => {
+                            // A challenge bound to a device issues only for it.
+                            let bound = super::binding::bound_identity(profile, &subject, &csr);
+                            let (org, dept, challenge) = self.authenticate_secret(
+                                conn,
+                                profile,
+                                pw,
+                                (&ids, bound.as_deref()),
+                                (txid, signer_key_differs, msg.cipher),
+                                client_ip,
+                            )?;
+                            (org, dept, challenge, None)
+                        }
+                    }
                 }
                 (None, None) => return Err(Abort::Challenge(Rejection::Unknown)),
             };
@@ -229,7 +239,7 @@ impl Enroll {
             // its renewal settings (`enroll::renewal`).
             let immediate = match renewing {
                 Some(_) => renewal.at_once(profile),
-                None => profile.auto_approve(),
+                None => profile.auto_approve() && !admitted.is_some_and(|a| a.pending),
             };
             let status = if immediate {
                 Status::Applied
@@ -285,37 +295,60 @@ impl Enroll {
                 crate::notify::events::request_pending(conn, &req, profile)?;
                 Ok(Answer::Pending)
             }
-        });
-        match res {
-            Ok(answer) => Ok(answer),
-            Err(Abort::Error(EnrollError::Policy(reason))) => {
-                self.refuse(&mut conn, txid, &format!("policy: {reason}"), client_ip)
-            }
-            Err(Abort::Error(e)) => Err(e),
-            Err(Abort::Cipher(reason)) => {
-                // The secret was not examined and may be a guess: counted
-                // like any secret that is no usable one-time challenge, so
-                // a weak envelope is no way around the lockout.
-                self.gate
-                    .reject(&mut conn, client_ip, txid, &reason, true)?;
-                self.audit_refusal(&mut conn, txid, &reason, client_ip);
-                Ok(Answer::Fail(FailInfo::BadAlg, reason))
-            }
-            Err(Abort::Retransmission) => self.answer_existing(&mut conn, txid, &csr, renewal_of),
-            Err(Abort::Challenge(r)) => {
-                // A concurrent retransmission may have used the challenge
-                // for this very transaction: answer as it was answered.
-                if r == Rejection::AlreadyUsed {
-                    if let Some(existing) =
-                        requests::by_transaction(&mut conn, txid, &csr.public_key_sha256, None)?
-                    {
-                        return self.answer_for(&mut conn, &existing);
+        };
+        let mut admitted: Option<Admitted> = None;
+        loop {
+            let res = conn.transaction::<_, Abort, _>(|conn| attempt(conn, admitted.as_ref()));
+            // A secret scepd does not know: the profile's challenge webhook
+            // decides, asked with no connection held (it may take seconds).
+            if let (Err(Abort::Challenge(Rejection::Unknown)), None, None, Some(pw)) =
+                (&res, &admitted, &renewing, challenge_pw)
+            {
+                drop(conn);
+                let step = self.challenge_webhook(profile, msg, &csr, &subject, pw, client_ip)?;
+                conn = self.pool.get().map_err(StoreError::from)?;
+                match step {
+                    Step::NotConfigured => {}
+                    Step::Admit(a) => {
+                        admitted = Some(a);
+                        continue;
                     }
+                    Step::Answer(answer) => return Ok(answer),
                 }
-                self.gate
-                    .reject(&mut conn, client_ip, txid, r.as_str(), true)?;
-                self.refuse(&mut conn, txid, r.as_str(), client_ip)
             }
+            return match res {
+                Ok(answer) => Ok(answer),
+                Err(Abort::Error(EnrollError::Policy(reason))) => {
+                    self.refuse(&mut conn, txid, &format!("policy: {reason}"), client_ip)
+                }
+                Err(Abort::Error(e)) => Err(e),
+                Err(Abort::Cipher(reason)) => {
+                    // The secret was not examined and may be a guess: counted
+                    // like any secret that is no usable one-time challenge, so
+                    // a weak envelope is no way around the lockout.
+                    self.gate
+                        .reject(&mut conn, client_ip, txid, &reason, true)?;
+                    self.audit_refusal(&mut conn, txid, &reason, client_ip);
+                    Ok(Answer::Fail(FailInfo::BadAlg, reason))
+                }
+                Err(Abort::Retransmission) => {
+                    self.answer_existing(&mut conn, txid, &csr, renewal_of)
+                }
+                Err(Abort::Challenge(r)) => {
+                    // A concurrent retransmission may have used the challenge
+                    // for this very transaction: answer as it was answered.
+                    if r == Rejection::AlreadyUsed {
+                        if let Some(existing) =
+                            requests::by_transaction(&mut conn, txid, &csr.public_key_sha256, None)?
+                        {
+                            return self.answer_for(&mut conn, &existing);
+                        }
+                    }
+                    self.gate
+                        .reject(&mut conn, client_ip, txid, r.as_str(), true)?;
+                    self.refuse(&mut conn, txid, r.as_str(), client_ip)
+                }
+            };
         }
     }
 
@@ -400,7 +433,7 @@ impl Enroll {
         }
     }
 
-    fn refuse(
+    pub(super) fn refuse(
         &self,
         conn: &mut PgConnection,
         txid: &str,

@@ -82,6 +82,13 @@ pub enum AuditKind {
     OfficerPreference,
     TestMailSent,
     TlsCertificateIssued,
+    WebhookUpdated,
+    WebhookRemoved,
+    /// A challenge webhook admitted an enrollment.
+    WebhookAllowed,
+    WebhookDenied,
+    /// A webhook was unavailable or replied badly.
+    WebhookFailed,
 }
 
 impl AuditKind {
@@ -137,6 +144,11 @@ impl AuditKind {
             Self::OfficerSecondFactorEnabled => "officer.second_factor_enabled",
             Self::OfficerSecondFactorDisabled => "officer.second_factor_disabled",
             Self::ConsoleLogout => "console.logout",
+            Self::WebhookUpdated => "webhook.updated",
+            Self::WebhookRemoved => "webhook.removed",
+            Self::WebhookAllowed => "webhook.allowed",
+            Self::WebhookDenied => "webhook.denied",
+            Self::WebhookFailed => "webhook.failed",
         }
     }
 }
