@@ -451,3 +451,173 @@ mod notification_webhook {
         assert_eq!(s.count("webhook_outbox WHERE status = 'sent'"), n as i64);
     }
 }
+
+mod api {
+    use super::*;
+    use crate::api::call;
+    use serde_json::json;
+
+    #[test]
+    fn a_key_sets_shows_and_removes_its_profiles_webhooks_and_the_secret_stays_hidden() {
+        let s = Scepd::start();
+        let sink = Sink::start(allow(r#"{"allow": true}"#));
+        let key = s
+            .cli_ok(&["api-key", "create", "--name", "mdm", "--org", "Default"])
+            .trim()
+            .to_string();
+        s.cli_ok(&["org", "create", "Other"]);
+        let other = s
+            .cli_ok(&["api-key", "create", "--name", "other", "--org", "Other"])
+            .trim()
+            .to_string();
+        let url = format!("{}/api/v1/profiles/default/webhooks", s.url);
+
+        let bad = call(
+            "PUT",
+            &format!("{url}/challenge"),
+            Some(&key),
+            Some(json!({ "url": "gopher://x", "secret": "short" })),
+        );
+        assert_eq!(bad.0, 400, "{}", bad.1);
+        assert_eq!(bad.1["error"]["code"], "invalid_request");
+        assert_eq!(s.count("profile_webhooks"), 0);
+
+        let put = call(
+            "PUT",
+            &format!("{url}/challenge"),
+            Some(&key),
+            Some(json!({ "url": sink.url, "secret": SECRET, "timeout_ms": 2000 })),
+        );
+        assert_eq!(put.0, 200, "{}", put.1);
+        assert!(!put.1.to_string().contains(SECRET));
+        assert_eq!(put.1["timeout_ms"], 2000);
+        let list = call("GET", &url, Some(&key), None);
+        assert_eq!(list.0, 200);
+        assert_eq!(list.1["webhooks"][0]["url"], sink.url.as_str());
+        assert!(!list.1.to_string().contains(SECRET));
+        assert_eq!(
+            s.count("audit_log WHERE event = 'webhook.updated' AND actor LIKE 'api-key:%'"),
+            1
+        );
+        // Another organization's key does not see the profile.
+        let denied = call("GET", &url, Some(&other), None);
+        assert_eq!(denied.0, 404, "{}", denied.1);
+
+        // Set through the API, it is asked, signed with the secret given.
+        let dev = Device::new("api-set", 2048);
+        let rep = dev.pkcs_req(&s, "default", Some("mdm-made-secret"));
+        assert_eq!(rep.status, PkiStatus::Success, "{}", last_refusal(&s));
+        assert!(sink.received()[0].signature_valid(SECRET.as_bytes()));
+
+        let del = ureq::delete(&format!("{url}/challenge"))
+            .set("Authorization", &format!("Bearer {key}"))
+            .call()
+            .unwrap();
+        assert_eq!(del.status(), 204);
+        assert_eq!(s.count("profile_webhooks"), 0);
+        let doc = call("GET", &format!("{}/api/v1/openapi.json", s.url), None, None).1;
+        assert!(doc["paths"]["/profiles/{id}/webhooks/{purpose}"]["put"].is_object());
+    }
+}
+
+mod console {
+    use super::*;
+    use crate::console::{acme_with_sales_drao, Client, ADMIN_PW};
+
+    #[test]
+    fn an_officer_sets_webhooks_with_csrf_and_sees_the_last_error_and_when() {
+        let s = Scepd::start_with(
+            testdb::test_db().unwrap(),
+            tempfile::tempdir().unwrap(),
+            &[
+                ("SCEPD_NOTIFY_POLL_SECONDS", "1"),
+                ("SCEPD_NOTIFY_RETRY_BASE_SECONDS", "60"),
+            ],
+        );
+        acme_with_sales_drao(&s, "manual");
+        let sink = Sink::start(Answer::Json(500, "{}".into()));
+        let mut c = Client::new(&s);
+        assert_eq!(c.login("admin", ADMIN_PW).status, 303);
+        let page = c.get("/profiles/default/webhooks");
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Challenge validation"));
+        let csrf = c.csrf();
+        let path = "/profiles/default/webhooks/notify";
+
+        // No CSRF token: refused, nothing stored.
+        let forged = c.post(path, &[("url", &sink.url), ("secret", SECRET)]);
+        assert_eq!(forged.status, 403);
+        // A refused form names the field and keeps nothing.
+        let short = c.post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("url", &sink.url),
+                ("secret", "short"),
+                ("enabled", "on"),
+            ],
+        );
+        assert_eq!(short.status, 422);
+        assert!(
+            short.body.contains("at least 16 characters"),
+            "{}",
+            short.body
+        );
+        assert_eq!(s.count("profile_webhooks"), 0);
+
+        let saved = c.post(
+            path,
+            &[
+                ("csrf", &csrf),
+                ("url", &sink.url),
+                ("secret", SECRET),
+                ("events", "issued"),
+                ("enabled", "on"),
+            ],
+        );
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        let page = c.get("/profiles/default/webhooks");
+        assert!(page.body.contains(&sink.url));
+        assert!(!page.body.contains(SECRET));
+        assert_eq!(audits(&s, "webhook.updated"), 1);
+
+        // A failed delivery shows as the last error, with its time.
+        let dev = Device::new("console-device", 2048);
+        let rep = dev.pkcs_req(&s, "default", Some(&s.mint("default")));
+        assert_eq!(rep.status, PkiStatus::Success);
+        sink.wait_for(1, 30);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let page = loop {
+            let p = c.get("/profiles/default/webhooks");
+            if p.body.contains("webhook unavailable: HTTP 500") || Instant::now() > deadline {
+                break p;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(
+            page.body.contains("webhook unavailable: HTTP 500"),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(" UTC"));
+
+        // An officer out of the profile's reach cannot see or change it.
+        let mut drao = Client::new(&s);
+        assert_eq!(drao.login("sales-officer", ADMIN_PW).status, 303);
+        let token = drao.csrf();
+        assert_eq!(drao.get("/profiles/default/webhooks").status, 404);
+        let r = drao.post(
+            "/profiles/default/webhooks/notify/remove",
+            &[("csrf", &token)],
+        );
+        assert_eq!(r.status, 404);
+        assert_eq!(s.count("profile_webhooks"), 1);
+
+        let r = c.post(
+            "/profiles/default/webhooks/notify/remove",
+            &[("csrf", &csrf)],
+        );
+        assert_eq!(r.status, 303);
+        assert_eq!(s.count("profile_webhooks"), 0);
+    }
+}

@@ -18,6 +18,7 @@ pub mod keys;
 mod mobileconfig;
 mod openapi;
 pub mod service;
+mod webhooks;
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -52,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .error_handler(|e, _| ApiError::Invalid(e.to_string()).into()),
             )
             .configure(handlers::routes)
+            .configure(webhooks::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::NotFound("no such API endpoint".into()))
             })),
