@@ -157,6 +157,37 @@ mod challenge_webhook {
         assert_eq!(audits(&s, "webhook.failed"), 4);
     }
 
+    /// Nothing is signed with the CA or RA key while the webhook decides:
+    /// the signatures come after its allow.
+    #[test]
+    fn no_private_key_is_used_before_the_webhook_allows() {
+        let s = Scepd::start();
+        let sink = Sink::start(Answer::Slow(
+            Duration::from_millis(1500),
+            200,
+            r#"{"allow": true}"#.into(),
+        ));
+        set_hook(&s, "challenge", &sink.url, &[]);
+        let sigs = |s: &Scepd| {
+            let m = crate::metrics::scrape(s);
+            (
+                m["scepd_signatures_total{key=\"ca\"}"],
+                m["scepd_signatures_total{key=\"ra\"}"],
+            )
+        };
+        let before = sigs(&s);
+        let rep = std::thread::scope(|t| {
+            let enrolling = t.spawn(|| {
+                Device::new("patient", 2048).pkcs_req(&s, "default", Some("mdm-made-secret"))
+            });
+            sink.wait_for(1, 10);
+            assert_eq!(sigs(&s), before, "signed while the webhook decides");
+            enrolling.join().unwrap()
+        });
+        assert_eq!(rep.status, PkiStatus::Success);
+        assert_eq!(sigs(&s), (before.0 + 1.0, before.1 + 1.0));
+    }
+
     #[test]
     fn denials_timeouts_errors_and_bad_replies_answer_failure_and_are_audited() {
         let s = Scepd::start();

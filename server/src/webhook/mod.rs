@@ -245,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_sealed_secret_opens_only_for_its_webhook_and_key() {
-        let pass = Passphrase::generated(b"a passphrase of thirty-two bytes".to_vec());
+        let pass = Passphrase::generated(b"a passphrase of thirty-two bytes".to_vec(), "t");
         let s = Sealer::from_passphrase(&pass).unwrap();
         let sealed = s.seal(b"shared secret 123", 7, "challenge").unwrap();
         assert!(!sealed.windows(6).any(|w| w == b"shared"));
