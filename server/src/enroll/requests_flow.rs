@@ -201,30 +201,25 @@ impl Enroll {
                     }
                     (old.organization_id, old.department_id, None, Some(old.id))
                 }
+                (None, Some(_)) if admitted.is_some() => {
+                    self.admitted_place(conn, admitted, profile, txid, &csr, client_ip)?
+                }
                 (None, Some(pw)) => {
                     let ids: Vec<&str> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
                         .into_iter()
                         .flatten()
                         .collect();
-                    match admitted {
-                        Some(a) => {
-                            self.audit_admitted(conn, a, profile, txid, &ids, client_ip)?;
-                            (a.organization_id, a.department_id, None, None)
-                        }
-                        None => {
-                            // A challenge bound to a device issues only for it.
-                            let bound = super::binding::bound_identity(profile, &subject, &csr);
-                            let (org, dept, challenge) = self.authenticate_secret(
-                                conn,
-                                profile,
-                                pw,
-                                (&ids, bound.as_deref()),
-                                (txid, signer_key_differs, msg.cipher),
-                                client_ip,
-                            )?;
-                            (org, dept, challenge, None)
-                        }
-                    }
+                    // A challenge bound to a device issues only for it.
+                    let bound = super::binding::bound_identity(profile, &subject, &csr);
+                    let (org, dept, challenge) = self.authenticate_secret(
+                        conn,
+                        profile,
+                        pw,
+                        (&ids, bound.as_deref()),
+                        (txid, signer_key_differs, msg.cipher),
+                        client_ip,
+                    )?;
+                    (org, dept, challenge, None)
                 }
                 (None, None) => return Err(Abort::Challenge(Rejection::Unknown)),
             };
@@ -296,59 +291,51 @@ impl Enroll {
                 Ok(Answer::Pending)
             }
         };
-        let mut admitted: Option<Admitted> = None;
-        loop {
-            let res = conn.transaction::<_, Abort, _>(|conn| attempt(conn, admitted.as_ref()));
-            // A secret scepd does not know: the profile's challenge webhook
-            // decides, asked with no connection held (it may take seconds).
-            if let (Err(Abort::Challenge(Rejection::Unknown)), None, None, Some(pw)) =
-                (&res, &admitted, &renewing, challenge_pw)
-            {
-                drop(conn);
-                let step = self.challenge_webhook(profile, msg, &csr, &subject, pw, client_ip)?;
-                conn = self.pool.get().map_err(StoreError::from)?;
-                match step {
-                    Step::NotConfigured => {}
-                    Step::Admit(a) => {
-                        admitted = Some(a);
-                        continue;
-                    }
-                    Step::Answer(answer) => return Ok(answer),
-                }
+        let mut res = conn.transaction::<_, Abort, _>(|conn| attempt(conn, None));
+        // A secret scepd does not know: the profile's challenge webhook
+        // decides (`webhook_flow`), asked with no connection held.
+        if let (Err(Abort::Challenge(Rejection::Unknown)), None, Some(pw)) =
+            (&res, &renewing, challenge_pw)
+        {
+            drop(conn);
+            let step = self.challenge_webhook(profile, msg, &csr, &subject, pw, client_ip)?;
+            conn = self.pool.get().map_err(StoreError::from)?;
+            match step {
+                Step::NotConfigured => {}
+                Step::Admit(a) => res = conn.transaction(|conn| attempt(conn, Some(&a))),
+                Step::Answer(answer) => return Ok(answer),
             }
-            return match res {
-                Ok(answer) => Ok(answer),
-                Err(Abort::Error(EnrollError::Policy(reason))) => {
-                    self.refuse(&mut conn, txid, &format!("policy: {reason}"), client_ip)
-                }
-                Err(Abort::Error(e)) => Err(e),
-                Err(Abort::Cipher(reason)) => {
-                    // The secret was not examined and may be a guess: counted
-                    // like any secret that is no usable one-time challenge, so
-                    // a weak envelope is no way around the lockout.
-                    self.gate
-                        .reject(&mut conn, client_ip, txid, &reason, true)?;
-                    self.audit_refusal(&mut conn, txid, &reason, client_ip);
-                    Ok(Answer::Fail(FailInfo::BadAlg, reason))
-                }
-                Err(Abort::Retransmission) => {
-                    self.answer_existing(&mut conn, txid, &csr, renewal_of)
-                }
-                Err(Abort::Challenge(r)) => {
-                    // A concurrent retransmission may have used the challenge
-                    // for this very transaction: answer as it was answered.
-                    if r == Rejection::AlreadyUsed {
-                        if let Some(existing) =
-                            requests::by_transaction(&mut conn, txid, &csr.public_key_sha256, None)?
-                        {
-                            return self.answer_for(&mut conn, &existing);
-                        }
+        }
+        match res {
+            Ok(answer) => Ok(answer),
+            Err(Abort::Error(EnrollError::Policy(reason))) => {
+                self.refuse(&mut conn, txid, &format!("policy: {reason}"), client_ip)
+            }
+            Err(Abort::Error(e)) => Err(e),
+            Err(Abort::Cipher(reason)) => {
+                // The secret was not examined and may be a guess: counted
+                // like any secret that is no usable one-time challenge, so
+                // a weak envelope is no way around the lockout.
+                self.gate
+                    .reject(&mut conn, client_ip, txid, &reason, true)?;
+                self.audit_refusal(&mut conn, txid, &reason, client_ip);
+                Ok(Answer::Fail(FailInfo::BadAlg, reason))
+            }
+            Err(Abort::Retransmission) => self.answer_existing(&mut conn, txid, &csr, renewal_of),
+            Err(Abort::Challenge(r)) => {
+                // A concurrent retransmission may have used the challenge
+                // for this very transaction: answer as it was answered.
+                if r == Rejection::AlreadyUsed {
+                    if let Some(existing) =
+                        requests::by_transaction(&mut conn, txid, &csr.public_key_sha256, None)?
+                    {
+                        return self.answer_for(&mut conn, &existing);
                     }
-                    self.gate
-                        .reject(&mut conn, client_ip, txid, r.as_str(), true)?;
-                    self.refuse(&mut conn, txid, r.as_str(), client_ip)
                 }
-            };
+                self.gate
+                    .reject(&mut conn, client_ip, txid, r.as_str(), true)?;
+                self.refuse(&mut conn, txid, r.as_str(), client_ip)
+            }
         }
     }
 

@@ -169,9 +169,32 @@ impl Enroll {
         }
     }
 
-    /// Inside the enrollment transaction: record that the webhook admitted
-    /// the request (the counterpart of `challenge.used`).
-    pub(super) fn audit_admitted(
+    /// Inside the enrollment transaction: where an admitted request is
+    /// filed (organization, department, no challenge, no renewal), with
+    /// the webhook's allow audited as `challenge.used` is for a challenge.
+    pub(super) fn admitted_place(
+        &self,
+        conn: &mut PgConnection,
+        admitted: Option<&Admitted>,
+        profile: &Profile,
+        txid: &str,
+        csr: &Csr,
+        client_ip: Option<&str>,
+    ) -> Result<(i64, Option<i64>, Option<i64>, Option<i64>), EnrollError> {
+        let Some(a) = admitted else {
+            return Err(EnrollError::Policy(
+                "no challenge webhook admitted this request".into(),
+            ));
+        };
+        let ids: Vec<&str> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        self.audit_admitted(conn, a, profile, txid, &ids, client_ip)?;
+        Ok((a.organization_id, a.department_id, None, None))
+    }
+
+    fn audit_admitted(
         &self,
         conn: &mut PgConnection,
         a: &Admitted,
