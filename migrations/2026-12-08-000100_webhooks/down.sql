@@ -5,5 +5,6 @@ DROP FUNCTION webhook_request_declined();
 DROP FUNCTION webhook_certificate_revoked();
 DROP FUNCTION webhook_certificate_issued();
 DROP FUNCTION webhook_enqueue(BIGINT, TEXT, JSONB);
+DROP FUNCTION webhook_wanted(BIGINT);
 DROP TABLE webhook_outbox;
 DROP TABLE profile_webhooks;

@@ -55,8 +55,18 @@ RETURNS void LANGUAGE sql AS $$
       AND p_event = ANY (w.events)
 $$;
 
+-- Whether the profile has an enabled notification webhook: the triggers ask
+-- first, so an installation without webhooks pays one index probe per row.
+CREATE FUNCTION webhook_wanted(p_profile BIGINT) RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM profile_webhooks
+                   WHERE profile_id = p_profile AND purpose = 'notify' AND enabled)
+$$;
+
 CREATE FUNCTION webhook_certificate_issued() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT webhook_wanted(NEW.profile_id) THEN
+        RETURN NULL;
+    END IF;
     PERFORM webhook_enqueue(NEW.profile_id, 'issued', jsonb_build_object(
         'certificate_id', NEW.id, 'serial', NEW.serial, 'subject', NEW.subject,
         'sans', to_jsonb(NEW.sans), 'request_id', NEW.request_id,
@@ -72,6 +82,9 @@ CREATE FUNCTION webhook_certificate_revoked() RETURNS trigger LANGUAGE plpgsql A
 DECLARE c certificates%ROWTYPE;
 BEGIN
     SELECT * INTO c FROM certificates WHERE id = NEW.certificate_id;
+    IF NOT webhook_wanted(c.profile_id) THEN
+        RETURN NULL;
+    END IF;
     PERFORM webhook_enqueue(c.profile_id, 'revoked', jsonb_build_object(
         'certificate_id', c.id, 'serial', c.serial, 'subject', c.subject,
         'request_id', c.request_id, 'reason', NEW.reason,
@@ -86,6 +99,9 @@ CREATE TRIGGER webhook_certificate_revoked AFTER INSERT ON revocations
 CREATE FUNCTION webhook_request_declined() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE r enrollment_requests%ROWTYPE;
 BEGIN
+    IF NOT webhook_wanted(NEW.profile_id) THEN
+        RETURN NULL;
+    END IF;
     SELECT * INTO r FROM enrollment_requests WHERE id = NEW.id;
     PERFORM webhook_enqueue(r.profile_id, 'declined', jsonb_build_object(
         'request_id', r.id, 'transaction_id', r.transaction_id,
