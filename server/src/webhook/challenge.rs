@@ -180,3 +180,24 @@ pub fn only_place(
         _ => None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_needs_allow_and_nothing_else() {
+        let r: Reply = serde_json::from_str(r#"{"allow": false}"#).unwrap();
+        assert!(!r.allow && r.reason.is_none() && r.organization.is_none());
+        // Unknown fields are ignored, so a receiver may add its own.
+        assert!(serde_json::from_str::<Reply>(r#"{"allow": true, "ticket": 7}"#).is_ok());
+        assert!(serde_json::from_str::<Reply>(r#"{"reason": "x"}"#).is_err());
+        assert!(serde_json::from_str::<Reply>(r#"{"allow": "yes"}"#).is_err());
+    }
+
+    #[test]
+    fn reasons_lose_control_characters_and_are_capped() {
+        assert_eq!(clean_reason(" not\u{1b}[31m ours\n"), "not[31m ours");
+        assert_eq!(clean_reason(&"x".repeat(500)).len(), MAX_REASON);
+    }
+}
