@@ -33,6 +33,10 @@ pub(super) struct Admitted {
     pub reason: Option<String>,
 }
 
+/// Where a request is filed: organization, department, the challenge it
+/// used and the certificate it renews (as `requests_flow` names them).
+pub(super) type Filing = (i64, Option<i64>, Option<i64>, Option<i64>);
+
 /// What the enrollment does next.
 pub(super) enum Step {
     /// The profile has no (enabled) challenge webhook: refused as unknown.
@@ -180,7 +184,7 @@ impl Enroll {
         txid: &str,
         csr: &Csr,
         client_ip: Option<&str>,
-    ) -> Result<(i64, Option<i64>, Option<i64>, Option<i64>), EnrollError> {
+    ) -> Result<Filing, EnrollError> {
         let Some(a) = admitted else {
             return Err(EnrollError::Policy(
                 "no challenge webhook admitted this request".into(),
