@@ -164,7 +164,12 @@ pub fn set(
                 .map(|o| o.events.clone())
                 .unwrap_or_else(|| EVENTS.iter().map(|e| e.to_string()).collect()),
         };
-        events.dedup();
+        let mut seen = vec![];
+        events.retain(|e| {
+            let first = !seen.contains(e);
+            seen.push(e.clone());
+            first
+        });
         if let Some(bad) = events.iter().find(|e| !EVENTS.contains(&e.as_str())) {
             refusals.add(
                 "events",
