@@ -432,9 +432,17 @@ mod notification_webhook {
         let dev = Device::new("tablet-1", 2048);
         let rep = dev.pkcs_req(&s, "default", Some(&s.mint("default")));
         assert_eq!(rep.status, PkiStatus::Success);
+        // Not among the webhook's events: never queued.
+        let bad = Device::new("tablet-2", 2048);
+        assert_eq!(
+            bad.pkcs_req(&s, "default", Some("wrong")).status,
+            PkiStatus::Failure
+        );
+        assert_eq!(s.count("webhook_outbox"), 1);
 
         let got = sink.wait_for(2, 30);
         let (first, second) = (&got[0], &got[1]);
+        assert_eq!(first.header("X-Scepd-Event"), Some("issued"));
         assert_eq!(
             first.header("X-Scepd-Delivery"),
             second.header("X-Scepd-Delivery")
