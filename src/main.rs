@@ -16,6 +16,7 @@ mod export;
 mod intune_cmd;
 mod notify_cmd;
 mod serve;
+mod webhook_cmd;
 
 /// SCEP (RFC 8894) enrollment service with an RA console.
 ///
@@ -84,6 +85,9 @@ enum Command {
     /// Microsoft Intune as a profile's challenge issuer (docs/intune.md).
     #[command(subcommand)]
     Intune(intune_cmd::IntuneCmd),
+    /// A profile's challenge-validation and notification webhooks.
+    #[command(subcommand)]
+    Webhook(webhook_cmd::WebhookCmd),
 }
 
 fn main() -> ExitCode {
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::Admin(c) => admin_cmd::admin(&cfg, c),
         Command::Notify(c) => notify_cmd::notify(&cfg, c),
         Command::Intune(c) => intune_cmd::intune(&cfg, c),
+        Command::Webhook(c) => webhook_cmd::webhook(&cfg, c),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

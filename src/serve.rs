@@ -77,7 +77,11 @@ pub fn start(cfg: &Config, identity: bootstrap::IdentityOptions) -> Result<Runni
             .with_gate(Gate::new(
                 cfg.challenge_failure_limit,
                 chrono::Duration::seconds(i64::from(cfg.challenge_failure_window_seconds)),
-            )),
+            ))
+            .with_webhooks(
+                server::webhook::Sealer::from_passphrase(&key_passphrase)
+                    .map_err(|e| format!("deriving the webhook key: {e}"))?,
+            ),
         db,
         data,
         key_passphrase,
@@ -225,6 +229,19 @@ fn serve(cfg: &Config, running: &Running) -> Result<(), String> {
             enroll.clone(),
             std::time::Duration::from_secs(u64::from(cfg.intune_revocation_poll_seconds)),
         )?;
+    }
+    // Notification webhooks: one sender per process, rows leased likewise.
+    if let Some(sealer) = enroll.webhook_sealer() {
+        server::webhook::sender::spawn(
+            enroll.pool().clone(),
+            sealer,
+            server::webhook::sender::SenderSettings {
+                poll_seconds: cfg.mail.poll_seconds,
+                max_attempts: cfg.mail.max_attempts,
+                retry_base_seconds: cfg.mail.retry_base_seconds,
+            },
+        )
+        .map_err(|e| format!("cannot start the webhook sender: {e}"))?;
     }
     // One set of counters for all workers (App factories run per worker).
     let metrics = aweb::Data::new(

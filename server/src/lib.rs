@@ -28,4 +28,5 @@ pub mod public_url;
 pub mod store;
 pub mod testdb;
 pub mod tls;
+pub mod webhook;
 pub mod wire;

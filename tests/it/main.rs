@@ -43,3 +43,5 @@ mod scepclient;
 mod security;
 mod support;
 mod tls;
+mod webhook_sink;
+mod webhooks;

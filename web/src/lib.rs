@@ -175,6 +175,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/profiles/{id}/enable",
                 web::post().to(views::profiles::enable),
             )
+            .configure(webhook_routes)
             .route("/access-codes", web::get().to(views::access_codes::page))
             .route("/access-codes", web::post().to(views::access_codes::create))
             .route(
@@ -211,6 +212,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Organizations, departments and officers (issue 4).
+/// A profile's webhooks (`views::webhooks`).
+fn webhook_routes(cfg: &mut web::ServiceConfig) {
+    use views::webhooks as wh;
+    cfg.route("/profiles/{id}/webhooks", web::get().to(wh::page))
+        .route("/profiles/{id}/webhooks/{purpose}", web::post().to(wh::set))
+        .route(
+            "/profiles/{id}/webhooks/{purpose}/remove",
+            web::post().to(wh::remove),
+        );
+}
+
 fn directory_routes(cfg: &mut web::ServiceConfig) {
     use views::{officers as of, organizations as org};
     cfg.route("/organizations", web::get().to(org::list))

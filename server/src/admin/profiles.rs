@@ -253,6 +253,17 @@ pub fn set_enabled(
 /// The profile, locked, and its current settings, when the officer may
 /// change it: `NotFound` when it cannot even see it, `Forbidden` when it
 /// sees it but it is also enabled outside its scope.
+/// The profile locked for a change by `who` (NotFound when unseen,
+/// Forbidden when seen but not manageable); for settings kept beside the
+/// profile row, such as its webhooks (`webhook::settings`).
+pub(crate) fn lock_manageable(
+    conn: &mut PgConnection,
+    who: &Actor<'_>,
+    profile_id: &str,
+) -> Result<Profile, AdminError> {
+    Ok(locked(conn, who, profile_id)?.0)
+}
+
 pub(crate) fn locked(
     conn: &mut PgConnection,
     who: &Actor<'_>,
@@ -288,7 +299,7 @@ fn changes(old: &ProfileDraft, new: &ProfileDraft) -> serde_json::Value {
 /// A profile change is filed under the profile's organization when it is
 /// enabled for exactly one (RAOs of that organization see it); a profile
 /// shared by several organizations is the MRAO's to follow.
-fn record_filed(
+pub(crate) fn record_filed(
     conn: &mut PgConnection,
     profile: i64,
     ev: AuditEvent<'_>,

@@ -20,6 +20,7 @@ pub mod keys;
 mod mobileconfig;
 mod openapi;
 pub mod service;
+mod webhooks;
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -55,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .configure(handlers::routes)
             .configure(jamf::routes)
+            .configure(webhooks::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::NotFound("no such API endpoint".into()))
             })),

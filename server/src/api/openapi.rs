@@ -56,6 +56,12 @@ fn responses(items: &[(&str, Value)]) -> Value {
 }
 
 pub fn document() -> Value {
+    let mut doc = base_document();
+    super::webhooks::describe(&mut doc);
+    doc
+}
+
+fn base_document() -> Value {
     let nullable_int = json!({ "type": "integer", "format": "int64", "nullable": true });
     let int = json!({ "type": "integer", "format": "int64" });
     let time = json!({ "type": "string", "format": "date-time" });

@@ -39,6 +39,7 @@ pub mod policy;
 mod profile_cache;
 mod renewal;
 mod requests_flow;
+mod webhook_flow;
 
 pub use crate::wire::name_text;
 pub use decide::normalize_serial;
@@ -129,6 +130,8 @@ pub struct Enroll {
     ocsp: Arc<ocsp::OcspState>,
     /// Microsoft Intune as a profile's challenge issuer (`intune.rs`).
     intune: Option<Arc<crate::intune::Intune>>,
+    /// Opens challenge-webhook secrets; None: webhooks are not asked.
+    webhooks: Option<Arc<crate::webhook::Sealer>>,
 }
 
 #[derive(Default)]
@@ -162,7 +165,15 @@ impl Enroll {
             signatures: Arc::default(),
             ocsp: Arc::new(ocsp::OcspState::new(0)),
             intune: None,
+            webhooks: None,
         }
+    }
+
+    /// Ask profiles' challenge webhooks (`webhook_flow`), opening their
+    /// secrets with `sealer`.
+    pub fn with_webhooks(mut self, sealer: crate::webhook::Sealer) -> Self {
+        self.webhooks = Some(Arc::new(sealer));
+        self
     }
 
     /// Challenge policy: failed-attempt limit and its window.
@@ -176,6 +187,11 @@ impl Enroll {
     pub fn with_single_des(mut self, allow: bool) -> Self {
         self.allow_single_des = allow;
         self
+    }
+
+    /// The webhook secrets' sealer, when webhooks are on.
+    pub fn webhook_sealer(&self) -> Option<Arc<crate::webhook::Sealer>> {
+        self.webhooks.clone()
     }
 
     pub fn authority(&self) -> &Authority {
@@ -348,6 +364,12 @@ impl Enroll {
         };
         if let Answer::Fail(info, reason) = &answer {
             tracing::info!(fail_info = ?info, reason = %reason, "FAILURE");
+            if matches!(
+                header.message_type,
+                MessageType::PkcsReq | MessageType::RenewalReq
+            ) {
+                self.notify_failed(&profile.profile, &msg, *info, reason, client_ip);
+            }
         }
         self.reply(&msg.header, Some((&msg.signer_cert, msg.cipher)), answer)
     }

@@ -13,6 +13,7 @@ use diesel::Connection;
 use super::intune::IntuneGate;
 use super::profile_cache::ProfileCopy;
 use super::renewal::Renewal;
+use super::webhook_flow::{Admitted, Step};
 use super::{policy, Answer, Enroll, EnrollError};
 use crate::challenge::{access_codes, hash_secret};
 use crate::csr::{Csr, CsrError};
@@ -194,7 +195,8 @@ impl Enroll {
             None => None,
         };
         let renewal_of = renewing.as_ref().map(|old| old.id);
-        let res = conn.transaction::<_, Abort, _>(|conn| {
+        // `admitted`: filed as the challenge webhook decided (second run).
+        let attempt = |conn: &mut PgConnection, admitted: Option<&Admitted>| {
             let (org, dept, challenge_id, renewal_of) = match (&renewing, challenge_pw) {
                 (Some(old), _) => {
                     // Under the certificate's lock: a renewal that raced
@@ -216,6 +218,9 @@ impl Enroll {
                     })?;
                     self.intune_used(conn, v, txid, client_ip)?;
                     (v.organization_id, v.department_id, None, None)
+                }
+                (None, Some(_)) if admitted.is_some() => {
+                    self.admitted_place(conn, admitted, profile, txid, &csr, client_ip)?
                 }
                 (None, Some(pw)) => {
                     let ids: Vec<&str> = [csr.common_name.as_deref(), csr.serial_number.as_deref()]
@@ -247,7 +252,10 @@ impl Enroll {
             // its renewal settings (`enroll::renewal`).
             let immediate = match renewing {
                 Some(_) => renewal.at_once(profile),
-                None => profile.auto_approve() || intune.is_some(),
+                None => {
+                    (profile.auto_approve() || intune.is_some())
+                        && !admitted.is_some_and(|a| a.pending)
+                }
             };
             let status = if immediate {
                 Status::Applied
@@ -306,7 +314,22 @@ impl Enroll {
                 crate::notify::events::request_pending(conn, &req, profile)?;
                 Ok(Answer::Pending)
             }
-        });
+        };
+        let mut res = conn.transaction::<_, Abort, _>(|conn| attempt(conn, None));
+        // A secret scepd does not know: the profile's challenge webhook
+        // decides (`webhook_flow`), asked with no connection held.
+        if let (Err(Abort::Challenge(Rejection::Unknown)), None, Some(pw)) =
+            (&res, &renewing, challenge_pw)
+        {
+            drop(conn);
+            let step = self.challenge_webhook(profile, msg, &csr, &subject, pw, client_ip)?;
+            conn = self.pool.get().map_err(StoreError::from)?;
+            match step {
+                Step::NotConfigured => {}
+                Step::Admit(a) => res = conn.transaction(|conn| attempt(conn, Some(&a))),
+                Step::Answer(answer) => return Ok(answer),
+            }
+        }
         if let (Some(v), Some(reason)) = (&intune, failure_reason(&res)) {
             self.intune_failed(v, txid, &csr.der, &reason);
         }
@@ -424,7 +447,7 @@ impl Enroll {
         }
     }
 
-    fn refuse(
+    pub(super) fn refuse(
         &self,
         conn: &mut PgConnection,
         txid: &str,

@@ -89,6 +89,13 @@ pub enum AuditKind {
     IntuneRefused,
     IntuneNotificationFailed,
     IntuneRevocationsApplied,
+    WebhookUpdated,
+    WebhookRemoved,
+    /// A challenge webhook admitted an enrollment.
+    WebhookAllowed,
+    WebhookDenied,
+    /// A webhook was unavailable or replied badly.
+    WebhookFailed,
 }
 
 impl AuditKind {
@@ -150,6 +157,11 @@ impl AuditKind {
             Self::OfficerSecondFactorEnabled => "officer.second_factor_enabled",
             Self::OfficerSecondFactorDisabled => "officer.second_factor_disabled",
             Self::ConsoleLogout => "console.logout",
+            Self::WebhookUpdated => "webhook.updated",
+            Self::WebhookRemoved => "webhook.removed",
+            Self::WebhookAllowed => "webhook.allowed",
+            Self::WebhookDenied => "webhook.denied",
+            Self::WebhookFailed => "webhook.failed",
         }
     }
 }

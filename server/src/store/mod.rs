@@ -36,6 +36,7 @@ pub mod requests;
 pub mod schema;
 pub mod second_factor;
 pub mod sessions;
+pub mod webhooks;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 

@@ -351,6 +351,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    profile_webhooks (id) {
+        id -> Int8,
+        profile_id -> Int8,
+        purpose -> Text,
+        url -> Text,
+        secret_sealed -> Bytea,
+        timeout_ms -> Int4,
+        pending_on_error -> Bool,
+        events -> Array<Text>,
+        enabled -> Bool,
+        last_error -> Nullable<Text>,
+        last_error_at -> Nullable<Timestamptz>,
+        last_success_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     request_events (id) {
         id -> Int8,
         request_id -> Int8,
@@ -368,6 +387,22 @@ diesel::table! {
         reason -> Text,
         revoked_at -> Timestamptz,
         revoked_by -> Text,
+    }
+}
+
+diesel::table! {
+    webhook_outbox (id) {
+        id -> Int8,
+        webhook_id -> Int8,
+        event -> Text,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -407,8 +442,10 @@ diesel::joinable!(profile_apple_payloads -> device_profiles (profile_id));
 diesel::joinable!(profile_scopes -> departments (department_id));
 diesel::joinable!(profile_scopes -> device_profiles (profile_id));
 diesel::joinable!(profile_scopes -> organizations (organization_id));
+diesel::joinable!(profile_webhooks -> device_profiles (profile_id));
 diesel::joinable!(request_events -> enrollment_requests (request_id));
 diesel::joinable!(revocations -> certificates (certificate_id));
+diesel::joinable!(webhook_outbox -> profile_webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     access_codes,
@@ -435,6 +472,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     profile_apple_payloads,
     profile_scopes,
+    profile_webhooks,
     request_events,
     revocations,
+    webhook_outbox,
 );

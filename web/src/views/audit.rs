@@ -21,7 +21,7 @@ use crate::session::Officer;
 const PAGE_SIZE: i64 = 100;
 
 /// Event kinds offered in the filter (`AuditKind::as_str`).
-pub const KINDS: [&str; 38] = [
+pub const KINDS: [&str; 43] = [
     "certificate.issued",
     "certificate.revoked",
     "request.pending",
@@ -60,6 +60,11 @@ pub const KINDS: [&str; 38] = [
     "officer.preference",
     "mail.test",
     "tls.certificate_issued",
+    "webhook.updated",
+    "webhook.removed",
+    "webhook.allowed",
+    "webhook.denied",
+    "webhook.failed",
 ];
 
 #[derive(Deserialize)]

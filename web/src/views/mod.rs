@@ -23,6 +23,7 @@ pub mod profile_form;
 pub mod profiles;
 pub mod requests;
 pub mod second_factor;
+pub mod webhooks;
 
 /// Facts every page shows.
 #[derive(Debug, Clone)]

@@ -1,0 +1,10 @@
+DROP TRIGGER webhook_request_declined ON enrollment_requests;
+DROP TRIGGER webhook_certificate_revoked ON revocations;
+DROP TRIGGER webhook_certificate_issued ON certificates;
+DROP FUNCTION webhook_request_declined();
+DROP FUNCTION webhook_certificate_revoked();
+DROP FUNCTION webhook_certificate_issued();
+DROP FUNCTION webhook_enqueue(BIGINT, TEXT, JSONB);
+DROP FUNCTION webhook_wanted(BIGINT);
+DROP TABLE webhook_outbox;
+DROP TABLE profile_webhooks;
