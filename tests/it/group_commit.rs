@@ -282,3 +282,65 @@ fn a_connection_lost_while_idle_is_replaced_after_one_failed_batch() {
     assert!(matches!(next, Ok(Some(_))), "{next:?}");
     assert_eq!(stored(&mut other).len(), 1);
 }
+
+/// The checks before signing that ride along in a write statement
+/// (`issue_tx::issue_and_check`) reach the verdicts the check's own
+/// statement reaches: outstanding, used before, unknown, locked out, and
+/// locked out where the profile sets no limit.
+#[test]
+fn checks_carried_by_a_write_answer_as_the_check_alone_does() {
+    use server::store::challenges::{SigningCheck, SigningChecks};
+    let db = seeded(4);
+    let mut conn = PgConnection::establish(&db.url).unwrap();
+    issue_tx::issue_batch(&mut conn, &[row(&db, 2, 2)]).unwrap();
+    // Whole seconds: PostgreSQL keeps microseconds.
+    let window_start = chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    conn.batch_execute(&format!(
+        "INSERT INTO challenge_failures (client_ip, window_start, count)
+         VALUES ('198.51.100.9', '{}', 9)",
+        window_start.to_rfc3339()
+    ))
+    .unwrap();
+    let check = |secret: u8, client: &str, limit: i32| SigningCheck {
+        secret_hash: vec![secret; 32],
+        profile_id: db.profile_id,
+        lockout_key: client.into(),
+        window_start,
+        failure_limit: limit,
+    };
+    let checks = [
+        check(1, "192.0.2.1", 5),
+        check(2, "192.0.2.1", 5),
+        check(0x77, "192.0.2.1", 5),
+        check(3, "198.51.100.9", 5),
+        check(3, "198.51.100.9", 0),
+    ];
+    let refs: Vec<&SigningCheck> = checks.iter().collect();
+    let alone = SigningChecks::run_refs(&mut conn, &refs).unwrap();
+    assert_eq!(alone, [true, false, false, false, true]);
+    let write = row(&db, 0, 0);
+    let (written, carried) = issue_tx::issue_and_check(&mut conn, &[&write], &refs).unwrap();
+    assert_eq!(carried, alone);
+    assert!(written[0].is_some(), "the write beside them: {written:?}");
+    assert_eq!(stored(&mut conn).len(), 2);
+
+    // Through the writer, checks and writes from many threads at once.
+    let pool = server::store::pool(&db.url, 2).unwrap();
+    let commit = GroupCommit::start(pool, 1, 8);
+    let threads: Vec<_> = (0..8u8)
+        .map(|k| {
+            let commit = commit.clone();
+            let (c, w) = (
+                check(1, "192.0.2.1", 5),
+                row(&db, 100 + u32::from(k), 0x60 + k),
+            );
+            std::thread::spawn(move || (commit.check(c), commit.run(w)))
+        })
+        .collect();
+    for t in threads {
+        let (checked, written) = t.join().unwrap();
+        assert!(matches!(checked, Ok(true)), "{checked:?}");
+        // Unknown challenges: nothing written, no error.
+        assert!(matches!(written, Ok(None)), "{written:?}");
+    }
+}

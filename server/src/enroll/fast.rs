@@ -83,7 +83,7 @@ impl Enroll {
             window_start,
             failure_limit,
         };
-        if !self.checks.run(check)? {
+        if !self.commit.check(check)? {
             return Ok(None);
         }
         let signed = self.sign(profile, csr, &subject)?;

@@ -17,9 +17,7 @@ use openssl::x509::{X509Ref, X509};
 
 use crate::ca::CaError;
 use crate::store::audit::{self, AuditEvent, AuditKind};
-use crate::store::batcher::Batcher;
 use crate::store::certificates;
-use crate::store::challenges::SigningChecks;
 use crate::store::group_commit::GroupCommit;
 use crate::store::profiles::{self, Profile};
 use crate::store::requests::{self, EnrollmentRequest, Status};
@@ -118,11 +116,10 @@ pub struct Enroll {
     gate: Arc<crate::challenge::gate::Gate>,
     /// Profiles for the one-statement path (see `profile_cache`).
     profiles: Arc<profile_cache::ProfileCache>,
-    /// Writes one-statement enrollments in batches.
+    /// Writes one-statement enrollments in batches, and asks in the same
+    /// statements whether one is worth signing for
+    /// (`store::challenges::SigningCheck`).
     commit: GroupCommit,
-    /// Asks, in batches, whether a one-statement enrollment is worth
-    /// signing for (`store::challenges::SigningCheck`).
-    checks: Batcher<SigningChecks>,
     /// Private-key signatures made, for `/metrics` (and the tests that
     /// check an unauthenticated request costs none).
     signatures: Arc<Signatures>,
@@ -156,7 +153,6 @@ impl Enroll {
     pub fn new(pool: PgPool, auth: Arc<Authority>) -> Self {
         Self {
             commit: GroupCommit::start(pool.clone(), COMMIT_WRITERS, COMMIT_MAX_BATCH),
-            checks: Batcher::start(pool.clone(), COMMIT_WRITERS, COMMIT_MAX_BATCH),
             pool,
             auth,
             allow_single_des: true,

@@ -30,6 +30,10 @@ pub trait BatchStatement: 'static {
     const NAME: &'static str;
     /// One answer per row, in order.
     fn run(conn: &mut PgConnection, rows: &[Self::Row]) -> Result<Vec<Self::Out>, StoreError>;
+    /// Whether `/metrics` counts the row (and a batch holding one).
+    fn counted(_row: &Self::Row) -> bool {
+        true
+    }
 }
 
 type Answer<S> = Result<<S as BatchStatement>::Out, StoreError>;
@@ -149,8 +153,11 @@ fn worker<S: BatchStatement>(
             }
             jobs
         };
-        stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.rows.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        let counted = jobs.iter().filter(|j| S::counted(&j.row)).count() as u64;
+        if counted > 0 {
+            stats.batches.fetch_add(1, Ordering::Relaxed);
+            stats.rows.fetch_add(counted, Ordering::Relaxed);
+        }
         let (rows, dones): (Vec<S::Row>, Vec<SyncSender<Answer<S>>>) =
             jobs.into_iter().map(|j| (j.row, j.done)).unzip();
         let answers = run_batch::<S>(pool, &rows);

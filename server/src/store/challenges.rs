@@ -132,16 +132,16 @@ pub struct SigningCheck {
 }
 
 /// [`SigningCheck`]s of the requests that arrive together, in one
-/// statement (`store::batcher`): one round trip for the crowd instead of
-/// one each.
+/// statement: one round trip for the crowd instead of one each. The
+/// group-commit writer (`group_commit`) runs it for a batch of checks
+/// alone, and carries the same rows in its write statement otherwise.
 pub struct SigningChecks;
 
-impl super::batcher::BatchStatement for SigningChecks {
-    type Row = SigningCheck;
-    type Out = bool;
-    const NAME: &'static str = "scepd-check";
-
-    fn run(conn: &mut PgConnection, rows: &[SigningCheck]) -> Result<Vec<bool>, StoreError> {
+impl SigningChecks {
+    pub fn run_refs(
+        conn: &mut PgConnection,
+        rows: &[&SigningCheck],
+    ) -> Result<Vec<bool>, StoreError> {
         let found: Vec<(i32, bool)> = SigningCheckBatch::new(rows).load(conn)?;
         let mut out = vec![false; rows.len()];
         for (n, ok) in found {
@@ -153,23 +153,33 @@ impl super::batcher::BatchStatement for SigningChecks {
     }
 }
 
-// Each challenge is probed by its own secret behind a fence (OFFSET 0), as
-// in `issue_tx`: otherwise young statistics let the planner scan a partial
-// index over every outstanding challenge instead of the unique index.
-const SIGNING_CHECK_SQL: &str = "\
-SELECT t.n,
+/// The checks as a relation `t` and the verdict over it, shared by the
+/// check's own statement and the write statement that carries checks
+/// (`issue_tx`), so both decide alike. Each challenge is probed by its own
+/// secret behind a fence (OFFSET 0), as in `issue_tx`: otherwise young
+/// statistics let the planner scan a partial index over every outstanding
+/// challenge instead of the unique index.
+macro_rules! signing_check_select {
+    () => {
+        "SELECT t.n,
        EXISTS (SELECT 1 FROM (SELECT * FROM challenges c WHERE c.secret_hash = t.secret_hash
                                OFFSET 0) c
                 WHERE c.profile_id = t.profile_id AND c.used_at IS NULL
                   AND c.revoked_at IS NULL AND c.expires_at > now())
        AND NOT EXISTS (SELECT 1 FROM challenge_failures f
                         WHERE f.client_ip = t.lockout_key AND f.window_start = t.window_start
-                          AND f.count >= t.failure_limit)
-  FROM unnest($1, $2, $3, $4, $5, $6)
-    AS t(n, secret_hash, profile_id, lockout_key, window_start, failure_limit)";
+                          AND f.count >= t.failure_limit) AS ok
+  FROM unnest({chk_n}, {chk_secret_hash}, {chk_profile_id}, {chk_lockout_key},
+              {chk_window_start}, {chk_failure_limit})
+    AS t(n, secret_hash, profile_id, lockout_key, window_start, failure_limit)"
+    };
+}
+pub(super) use signing_check_select;
+
+const SIGNING_CHECK_SQL: &str = signing_check_select!();
 
 /// The batch as one array per column.
-struct SigningCheckBatch<'a> {
+pub(super) struct SigningCheckBatch<'a> {
     n: Vec<i32>,
     secret_hash: Vec<&'a [u8]>,
     profile_id: Vec<i64>,
@@ -179,7 +189,7 @@ struct SigningCheckBatch<'a> {
 }
 
 impl<'a> SigningCheckBatch<'a> {
-    fn new(rows: &'a [SigningCheck]) -> Self {
+    pub(super) fn new(rows: &[&'a SigningCheck]) -> Self {
         Self {
             n: (0..rows.len()).map(|k| k as i32).collect(),
             secret_hash: rows.iter().map(|r| &r.secret_hash[..]).collect(),
@@ -199,26 +209,38 @@ impl<'a> SigningCheckBatch<'a> {
                 .collect(),
         }
     }
+
+    /// Binds the `{chk_*}` parameter `name`; `false` if it is no check's.
+    pub(super) fn bind<'b>(
+        &'b self,
+        name: &str,
+        out: &mut AstPass<'_, 'b, Pg>,
+    ) -> QueryResult<bool> {
+        use diesel::sql_types::{Array, BigInt, Bytea, Integer, Text, Timestamptz};
+        match name {
+            "chk_n" => out.push_bind_param::<Array<Integer>, _>(&self.n)?,
+            "chk_secret_hash" => out.push_bind_param::<Array<Bytea>, _>(&self.secret_hash)?,
+            "chk_profile_id" => out.push_bind_param::<Array<BigInt>, _>(&self.profile_id)?,
+            "chk_lockout_key" => out.push_bind_param::<Array<Text>, _>(&self.lockout_key)?,
+            "chk_window_start" => {
+                out.push_bind_param::<Array<Timestamptz>, _>(&self.window_start)?
+            }
+            "chk_failure_limit" => out.push_bind_param::<Array<Integer>, _>(&self.failure_limit)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
 }
 
 impl QueryFragment<Pg> for SigningCheckBatch<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        use diesel::sql_types::{Array, BigInt, Bytea, Integer, Text, Timestamptz};
-        let mut parts = SIGNING_CHECK_SQL.split('$');
-        out.push_sql(parts.next().unwrap_or_default());
-        for (k, part) in parts.enumerate() {
-            match k {
-                0 => out.push_bind_param::<Array<Integer>, _>(&self.n)?,
-                1 => out.push_bind_param::<Array<Bytea>, _>(&self.secret_hash)?,
-                2 => out.push_bind_param::<Array<BigInt>, _>(&self.profile_id)?,
-                3 => out.push_bind_param::<Array<Text>, _>(&self.lockout_key)?,
-                4 => out.push_bind_param::<Array<Timestamptz>, _>(&self.window_start)?,
-                _ => out.push_bind_param::<Array<Integer>, _>(&self.failure_limit)?,
+        super::issue_tx::push_template(&mut out, SIGNING_CHECK_SQL, |name, out| {
+            if self.bind(name, out)? {
+                Ok(())
+            } else {
+                Err(super::issue_tx::unknown_bind(name))
             }
-            // Skip the digit that followed the `$`.
-            out.push_sql(part.get(1..).unwrap_or_default());
-        }
-        Ok(())
+        })
     }
 }
 

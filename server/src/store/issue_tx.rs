@@ -22,6 +22,7 @@ use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz};
 
+use super::challenges::{SigningCheck, SigningCheckBatch};
 use super::StoreError;
 
 /// One enrollment the statement writes, all computed before it runs.
@@ -83,7 +84,10 @@ pub struct Issued {
 // enrollments of a batch carry the same challenge, only one of them uses
 // it. Every table is reached by its index from the batch's own keys, so
 // the plan does not depend on how many challenges are outstanding.
-const ISSUE_SQL: &str = "
+// The checks that came along (`challenges::SigningCheck`) are answered in
+// `chk`, read from the statement's snapshot like a check of their own.
+const ISSUE_SQL: &str = concat!(
+    "
 WITH i AS MATERIALIZED (
   SELECT * FROM unnest({n}, {secret_hash}, {profile_id}, {profile_revision},
       {device_identity}, {lockout_key}, {window_start}, {failure_limit}, {transaction_id},
@@ -178,15 +182,22 @@ WITH i AS MATERIALIZED (
     JOIN i ON i.n = ids.n
     JOIN notification_contacts nc ON nc.organization_id = ids.organization_id
    WHERE (nc.profile_id IS NULL OR nc.profile_id = i.profile_id) AND 'issued' = ANY(nc.events)
+), chk AS (
+  ",
+    super::challenges::signing_check_select!(),
+    "
 )
-SELECT n, rid, cid, challenge_id, organization_id, department_id FROM ids";
+SELECT 0 AS kind, n, rid, cid, challenge_id, organization_id, department_id FROM ids
+UNION ALL
+SELECT 1, n, ok::int::bigint, 0::bigint, 0::bigint, 0::bigint, NULL::bigint FROM chk"
+);
 
-fn unknown_bind(name: &str) -> diesel::result::Error {
+pub(super) fn unknown_bind(name: &str) -> diesel::result::Error {
     diesel::result::Error::QueryBuilderError(format!("no bind parameter {name:?}").into())
 }
 
 /// Push `template`, turning each `{name}` into a bind parameter by `bind`.
-fn push_template<'b>(
+pub(super) fn push_template<'b>(
     out: &mut AstPass<'_, 'b, Pg>,
     template: &'static str,
     mut bind: impl FnMut(&str, &mut AstPass<'_, 'b, Pg>) -> QueryResult<()>,
@@ -233,12 +244,13 @@ struct IssueBatch<'a> {
     challenge_details: Vec<&'a serde_json::Value>,
     issued_details: Vec<&'a serde_json::Value>,
     mail_payload: Vec<&'a serde_json::Value>,
+    checks: SigningCheckBatch<'a>,
 }
 
 impl<'a> IssueBatch<'a> {
-    fn new(rows: &'a [IssueRow]) -> Self {
-        fn col<'a, T>(rows: &'a [IssueRow], f: impl Fn(&'a IssueRow) -> T) -> Vec<T> {
-            rows.iter().map(f).collect()
+    fn new(rows: &[&'a IssueRow], checks: &[&'a SigningCheck]) -> Self {
+        fn col<'a, T>(rows: &[&'a IssueRow], f: impl Fn(&'a IssueRow) -> T) -> Vec<T> {
+            rows.iter().map(|r| f(r)).collect()
         }
         Self {
             n: (0..rows.len()).map(|k| k as i32).collect(),
@@ -268,6 +280,7 @@ impl<'a> IssueBatch<'a> {
             challenge_details: col(rows, |r| &r.challenge_details),
             issued_details: col(rows, |r| &r.issued_details),
             mail_payload: col(rows, |r| &r.mail_payload),
+            checks: SigningCheckBatch::new(checks),
         }
     }
 }
@@ -306,7 +319,13 @@ impl QueryFragment<Pg> for IssueBatch<'_> {
             "challenge_details" => out.push_bind_param::<Array<Jsonb>, _>(&self.challenge_details),
             "issued_details" => out.push_bind_param::<Array<Jsonb>, _>(&self.issued_details),
             "mail_payload" => out.push_bind_param::<Array<Jsonb>, _>(&self.mail_payload),
-            other => Err(unknown_bind(other)),
+            other => {
+                if self.checks.bind(other, out)? {
+                    Ok(())
+                } else {
+                    Err(unknown_bind(other))
+                }
+            }
         })
     }
 }
@@ -321,7 +340,15 @@ impl QueryId for IssueBatch<'_> {
 }
 
 impl Query for IssueBatch<'_> {
-    type SqlType = (Integer, BigInt, BigInt, BigInt, BigInt, Nullable<BigInt>);
+    type SqlType = (
+        Integer,
+        Integer,
+        BigInt,
+        BigInt,
+        BigInt,
+        BigInt,
+        Nullable<BigInt>,
+    );
 }
 
 impl RunQueryDsl<PgConnection> for IssueBatch<'_> {}
@@ -334,11 +361,28 @@ pub fn issue_batch(
     conn: &mut PgConnection,
     rows: &[IssueRow],
 ) -> Result<Vec<Option<Issued>>, StoreError> {
-    type Row = (i32, i64, i64, i64, i64, Option<i64>);
-    let written: Vec<Row> = IssueBatch::new(rows).load(conn)?;
-    let mut out = vec![None; rows.len()];
-    for (n, rid, cid, challenge_id, organization_id, department_id) in written {
-        if let Some(slot) = usize::try_from(n).ok().and_then(|n| out.get_mut(n)) {
+    let rows: Vec<&IssueRow> = rows.iter().collect();
+    Ok(issue_and_check(conn, &rows, &[])?.0)
+}
+
+/// [`issue_batch`] for `rows`, and in the same statement the answers to
+/// `checks` (`challenges::SigningCheck`), in their order.
+pub fn issue_and_check(
+    conn: &mut PgConnection,
+    rows: &[&IssueRow],
+    checks: &[&SigningCheck],
+) -> Result<(Vec<Option<Issued>>, Vec<bool>), StoreError> {
+    type Row = (i32, i32, i64, i64, i64, i64, Option<i64>);
+    let answers: Vec<Row> = IssueBatch::new(rows, checks).load(conn)?;
+    let mut written = vec![None; rows.len()];
+    let mut checked = vec![false; checks.len()];
+    for (kind, n, rid, cid, challenge_id, organization_id, department_id) in answers {
+        let Ok(n) = usize::try_from(n) else { continue };
+        if kind == 1 {
+            if let Some(slot) = checked.get_mut(n) {
+                *slot = rid == 1;
+            }
+        } else if let Some(slot) = written.get_mut(n) {
             *slot = Some(Issued {
                 request_id: rid,
                 certificate_id: cid,
@@ -348,7 +392,7 @@ pub fn issue_batch(
             });
         }
     }
-    Ok(out)
+    Ok((written, checked))
 }
 
 #[cfg(test)]
@@ -390,10 +434,11 @@ mod tests {
     #[test]
     fn every_placeholder_becomes_one_array_bind() {
         let rows = [row(1), row(2)];
-        let q = IssueBatch::new(&rows);
+        let refs: Vec<&IssueRow> = rows.iter().collect();
+        let q = IssueBatch::new(&refs, &[]);
         let sql = diesel::debug_query::<Pg, _>(&q).to_string();
         let placeholders = ISSUE_SQL.matches('{').count();
-        assert_eq!(placeholders, 27);
+        assert_eq!(placeholders, 33);
         assert!(sql.contains(&format!("${placeholders}")), "{sql}");
         assert!(!sql.contains(&format!("${}", placeholders + 1)));
         assert!(!sql.split("-- binds:").next().unwrap().contains('{'));
