@@ -17,6 +17,7 @@ use crate::ca::key_file::Passphrase;
 use crate::store::intune::IntuneSettings;
 
 pub mod client;
+mod reply;
 pub mod settings;
 
 pub use client::{Client, Credentials, Endpoints, IntuneError, Target};
