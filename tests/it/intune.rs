@@ -818,6 +818,23 @@ fn intune_revocation_requests_are_applied_and_their_results_uploaded() {
         json!({"requestContext": "ctx-3", "serialNumber": "not hex", "issuerName": null, "caConfiguration": null}),
     ];
     intune.clear();
+    // While another process runs the round (holds its lock), this one
+    // downloads nothing.
+    {
+        use diesel::RunQueryDsl;
+        let mut other = s.pg();
+        diesel::sql_query("SELECT pg_advisory_lock(4240004)")
+            .execute(&mut other)
+            .unwrap();
+        let out = intune_cli(&s, &intune, &["intune", "sync-revocations"]);
+        assert!(out.status.success());
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(intune.seen("/downloadRevocationRequests").is_empty());
+    }
     let out = intune_cli(&s, &intune, &["intune", "sync-revocations"]);
     assert!(
         out.status.success(),

@@ -230,7 +230,24 @@ impl Enroll {
 
     /// One round for every profile whose revocations are fetched: download
     /// Intune's revocation requests, revoke, upload the results.
+    /// One process at a time across the installation: while another holds
+    /// the round's lock this one does nothing (an empty answer), so no
+    /// request is downloaded and applied twice.
     pub fn intune_revocation_round(&self) -> Result<Vec<RevocationRound>, EnrollError> {
+        let mut lock = self.pool.get().map_err(StoreError::from)?;
+        if !store::try_lock_revocation_round(&mut lock)? {
+            tracing::debug!("another scepd is running the Intune revocation round");
+            return Ok(vec![]);
+        }
+        let res = self.intune_revocation_round_locked();
+        // An unlock that fails has lost its connection, and the lock with it.
+        if let Err(e) = store::unlock_revocation_round(&mut lock) {
+            tracing::warn!(error = %e, "could not release the Intune revocation round's lock");
+        }
+        res
+    }
+
+    fn intune_revocation_round_locked(&self) -> Result<Vec<RevocationRound>, EnrollError> {
         let mut conn = self.pool.get().map_err(StoreError::from)?;
         let all = store::with_revocation(&mut conn)?;
         drop(conn);

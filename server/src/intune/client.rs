@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::reply::{host_of, read_json, remaining};
+use super::reply::{read_json, remaining};
 use zeroize::Zeroizing;
 
 /// Intune's application id in Entra ID (the library's default).
@@ -593,12 +593,6 @@ fn asn1_time_utc(t: &openssl::asn1::Asn1TimeRef) -> Option<chrono::DateTime<chro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_of_names_only_the_host() {
-        assert_eq!(host_of("https://a.example:8443/x/y?z=1"), "a.example:8443");
-        assert_eq!(host_of("a.example/x"), "a.example");
-    }
 
     #[test]
     fn revocation_results_serialize_as_the_library_sends_them() {

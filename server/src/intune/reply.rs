@@ -111,3 +111,14 @@ fn read_body(host: &str, resp: ureq::Response) -> Result<Vec<u8>, IntuneError> {
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_names_only_the_host() {
+        assert_eq!(host_of("https://a.example:8443/x/y?z=1"), "a.example:8443");
+        assert_eq!(host_of("a.example/x"), "a.example");
+    }
+}

@@ -155,3 +155,29 @@ pub fn revoke_unused_challenges(
     .set(challenges::revoked_at.eq(diesel::dsl::now))
     .execute(conn)?)
 }
+
+/// Key of the session advisory lock held while a process runs the Intune
+/// revocation round ("4240004"; see `ca_identity` for the others).
+const REVOCATION_ROUND_LOCK: i64 = 4_240_004;
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// Take the revocation round's lock on this connection if no other
+/// session holds it.
+pub fn try_lock_revocation_round(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    let r: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(REVOCATION_ROUND_LOCK)
+        .get_result(conn)?;
+    Ok(r.locked)
+}
+
+pub fn unlock_revocation_round(conn: &mut PgConnection) -> Result<(), StoreError> {
+    let _: Locked = diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(REVOCATION_ROUND_LOCK)
+        .get_result(conn)?;
+    Ok(())
+}
