@@ -101,6 +101,16 @@ fn crl_uri(cert: &openssl::x509::X509) -> String {
         .unwrap()
 }
 
+/// `openssl <args>`: its stderr and stdout together.
+fn openssl(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new("openssl").args(args).output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    )
+}
+
 fn enroll(s: &Scepd, cn: &str) -> openssl::x509::X509 {
     let work = tempfile::tempdir().unwrap();
     let run = scepclient(work.path(), &s.scep_url("default"), &s.mint("default"), cn);
@@ -156,18 +166,17 @@ fn ca_key_in_softhsm_issues_signs_crls_and_rolls_over() {
     assert_eq!(listed, vec![serial]);
     let crl_file = s.dir.path().join("ca.crl");
     s.cli_ok(&["ca", "crl", crl_file.to_str().unwrap()]);
-    let out = Command::new("openssl")
-        .args(["crl", "-inform", "DER", "-noout", "-in"])
-        .arg(&crl_file)
-        .arg("-CAfile")
-        .arg(s.ca_pem_path())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let ca_pem = s.ca_pem_path();
+    let text = openssl(&[
+        "crl".as_ref(),
+        "-inform".as_ref(),
+        "DER".as_ref(),
+        "-noout".as_ref(),
+        "-in".as_ref(),
+        crl_file.as_os_str(),
+        "-CAfile".as_ref(),
+        ca_pem.as_os_str(),
+    ]);
     assert!(text.contains("verify OK"), "{text}");
 
     // OCSP: the responder's certificate was issued in the token, so the
@@ -181,20 +190,17 @@ fn ca_key_in_softhsm_issues_signs_crls_and_rolls_over() {
         .next()
         .unwrap()
         .to_string();
-    let out = Command::new("openssl")
-        .args(["ocsp", "-url", &url, "-issuer"])
-        .arg(s.ca_pem_path())
-        .arg("-cert")
-        .arg(&leaf)
-        .arg("-CAfile")
-        .arg(s.ca_pem_path())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let text = openssl(&[
+        "ocsp".as_ref(),
+        "-url".as_ref(),
+        url.as_ref(),
+        "-issuer".as_ref(),
+        ca_pem.as_os_str(),
+        "-cert".as_ref(),
+        leaf.as_os_str(),
+        "-CAfile".as_ref(),
+        ca_pem.as_os_str(),
+    ]);
     assert!(text.contains("Response verify OK"), "{text}");
     assert!(text.contains("leaf.pem: revoked"), "{text}");
 
