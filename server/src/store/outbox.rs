@@ -130,12 +130,25 @@ pub fn mark_attempt_failed(
     max_attempts: i32,
     base_secs: f64,
 ) -> Result<(), StoreError> {
-    diesel::sql_query(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $2, locked_until = NULL, \
+    retry_later(conn, "outbox", ids, error, max_attempts, base_secs)
+}
+
+/// The backoff of every outbox (mail here, `webhooks`' deliveries): a
+/// failed attempt of the rows `ids` of `table`.
+pub(super) fn retry_later(
+    conn: &mut PgConnection,
+    table: &'static str,
+    ids: &[i64],
+    error: &str,
+    max_attempts: i32,
+    base_secs: f64,
+) -> Result<(), StoreError> {
+    diesel::sql_query(format!(
+        "UPDATE {table} SET attempts = attempts + 1, last_error = $2, locked_until = NULL, \
            status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END, \
            next_attempt_at = now() + make_interval(secs => least($4 * power(2, attempts), 3600)) \
-         WHERE id = ANY($1)",
-    )
+         WHERE id = ANY($1)"
+    ))
     .bind::<diesel::sql_types::Array<BigInt>, _>(ids)
     .bind::<Text, _>(error)
     .bind::<Integer, _>(max_attempts)

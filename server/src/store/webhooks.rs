@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Double, Integer, Jsonb, Text};
+use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Text};
 
 use super::schema::{profile_webhooks, webhook_outbox};
 use super::StoreError;
@@ -231,8 +231,7 @@ pub fn mark_sent(conn: &mut PgConnection, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Record a failed attempt: retry after `base_secs · 2^attempts` (at most
-/// an hour), or give up as `failed` once `max_attempts` is reached.
+/// Record a failed attempt, with mail's backoff (`outbox::retry_later`).
 pub fn mark_attempt_failed(
     conn: &mut PgConnection,
     ids: &[i64],
@@ -240,18 +239,7 @@ pub fn mark_attempt_failed(
     max_attempts: i32,
     base_secs: f64,
 ) -> Result<(), StoreError> {
-    diesel::sql_query(
-        "UPDATE webhook_outbox SET attempts = attempts + 1, last_error = $2, locked_until = NULL, \
-           status = CASE WHEN attempts + 1 >= $3 THEN 'failed' ELSE 'pending' END, \
-           next_attempt_at = now() + make_interval(secs => least($4 * power(2, attempts), 3600)) \
-         WHERE id = ANY($1)",
-    )
-    .bind::<Array<BigInt>, _>(ids)
-    .bind::<Text, _>(error)
-    .bind::<Integer, _>(max_attempts)
-    .bind::<Double, _>(base_secs)
-    .execute(conn)?;
-    Ok(())
+    super::outbox::retry_later(conn, "webhook_outbox", ids, error, max_attempts, base_secs)
 }
 
 /// Webhooks by id (the sender looks up where claimed rows go).
