@@ -344,3 +344,70 @@ fn checks_carried_by_a_write_answer_as_the_check_alone_does() {
         assert!(matches!(written, Ok(None)), "{written:?}");
     }
 }
+
+/// With the database gone, a batch waits one connection timeout (3 s) and
+/// fails; the rows that queued behind it meanwhile are answered with it,
+/// not after a wait of their own, so no client waits two timeouts.
+#[test]
+fn rows_queued_behind_a_batch_that_found_no_database_fail_with_it() {
+    use server::store::challenges::SigningCheck;
+    let db = seeded(1);
+    let pool = server::store::pool(&db.url, 1).unwrap();
+    let commit = GroupCommit::start(pool, 1, 8);
+    let mut admin = PgConnection::establish(&db.url).unwrap();
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        name: String,
+    }
+    let name = diesel::sql_query("SELECT current_database() AS name")
+        .get_result::<Name>(&mut admin)
+        .unwrap()
+        .name;
+    // From another database: one cannot close its own.
+    let mut admin =
+        PgConnection::establish(&db.url.replacen(&format!("/{name}"), "/postgres", 1)).unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ))
+        .unwrap();
+    let check = || SigningCheck {
+        secret_hash: vec![0; 32],
+        profile_id: db.profile_id,
+        lockout_key: "192.0.2.1".into(),
+        window_start: Utc::now(),
+        failure_limit: 5,
+    };
+    let first = {
+        let commit = commit.clone();
+        let c = check();
+        std::thread::spawn(move || commit.check(c))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let queued: Vec<_> = (0..4)
+        .map(|_| {
+            let (commit, c) = (commit.clone(), check());
+            std::thread::spawn(move || {
+                let t = std::time::Instant::now();
+                (commit.check(c), t.elapsed())
+            })
+        })
+        .collect();
+    assert!(first.join().unwrap().is_err());
+    for q in queued {
+        let (answer, waited) = q.join().unwrap();
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "{answer:?}"
+        );
+        assert!(
+            waited < std::time::Duration::from_millis(4_500),
+            "waited {waited:?}: a timeout of its own after the first one's"
+        );
+    }
+    admin
+        .batch_execute(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true"))
+        .unwrap();
+}

@@ -162,9 +162,26 @@ fn worker<S: BatchStatement>(
             jobs.into_iter().map(|j| (j.row, j.done)).unzip();
         let answers = run_batch::<S>(pool, &rows);
         note_outage::<S>(&mut outage, &answers);
+        let unavailable = answers
+            .iter()
+            .find_map(|a| a.as_ref().err().filter(|e| e.is_unavailable()))
+            .map(|e| match e {
+                StoreError::Unavailable(m) => m.clone(),
+                other => other.to_string(),
+            });
         for (done, answer) in dones.into_iter().zip(answers) {
             // A caller that went away (its thread panicked) needs no answer.
             let _ = done.send(answer);
+        }
+        // The rows that queued while this batch waited for a database that
+        // is gone would each wait as long again behind it: they are
+        // answered unavailable now (503, their clients retry), so a client
+        // waits one connection timeout at most, however many are queued.
+        if let Some(msg) = unavailable {
+            let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
+            while let Ok(job) = rx.try_recv() {
+                let _ = job.done.send(Err(StoreError::Unavailable(msg.clone())));
+            }
         }
     }
 }
