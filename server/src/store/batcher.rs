@@ -169,17 +169,25 @@ fn worker<S: BatchStatement>(
                 StoreError::Unavailable(m) => m.clone(),
                 other => other.to_string(),
             });
-        for (done, answer) in dones.into_iter().zip(answers) {
-            // A caller that went away (its thread panicked) needs no answer.
-            let _ = done.send(answer);
-        }
         // The rows that queued while this batch waited for a database that
         // is gone would each wait as long again behind it: they are
         // answered unavailable now (503, their clients retry), so a client
         // waits one connection timeout at most, however many are queued.
+        // Taken before this batch is answered: a caller that sends its next
+        // row on its answer gets a batch of its own.
+        let queued: Vec<Job<S>> = match &unavailable {
+            Some(_) => {
+                let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
+                std::iter::from_fn(|| rx.try_recv().ok()).collect()
+            }
+            None => Vec::new(),
+        };
+        for (done, answer) in dones.into_iter().zip(answers) {
+            // A caller that went away (its thread panicked) needs no answer.
+            let _ = done.send(answer);
+        }
         if let Some(msg) = unavailable {
-            let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
-            while let Ok(job) = rx.try_recv() {
+            for job in queued {
                 let _ = job.done.send(Err(StoreError::Unavailable(msg.clone())));
             }
         }
